@@ -1,0 +1,145 @@
+//! The arguments of `#[timed(...)]`: `name = "..."`, `phase = "..."`, `step`, `batch`.
+
+use proc_macro2::TokenStream;
+use syn::ext::IdentExt;
+use syn::parse::{ParseStream, Parser};
+use syn::{Error, Ident, LitStr, Token};
+
+const NAME: &str = "name";
+const PHASE: &str = "phase";
+const STEP: &str = "step";
+const BATCH: &str = "batch";
+const EXPECTED: &str = "expected one of `name`, `phase`, `step`, `batch`";
+
+/// What a timed call stands for in the training loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Span,
+    Step,
+    Batch,
+}
+
+/// The parsed and validated arguments of one `#[timed(...)]`.
+#[derive(Debug)]
+pub struct Args {
+    pub name: Option<LitStr>,
+    pub phase: Option<LitStr>,
+    pub kind: Kind,
+}
+
+impl Args {
+    /// Parses the attribute's arguments, reporting every mistake at once.
+    pub fn parse(tokens: TokenStream) -> syn::Result<Self> {
+        Parser::parse2(parse_args, tokens)
+    }
+}
+
+fn parse_args(input: ParseStream) -> syn::Result<Args> {
+    let mut args = Args { name: None, phase: None, kind: Kind::Span };
+    let mut step: Option<Ident> = None;
+    let mut batch: Option<Ident> = None;
+    let mut errors: Option<Error> = None;
+    let mut push = |error: Error| match &mut errors {
+        Some(all) => all.combine(error),
+        None => errors = Some(error),
+    };
+
+    while !input.is_empty() {
+        if input.peek(syn::Lit) {
+            let literal: syn::Lit = input.parse()?;
+            return Err(combined(errors, positional(&literal)));
+        }
+        let key = match Ident::parse_any(input) {
+            Ok(key) => key,
+            Err(_) => return Err(combined(errors, input.error(format!("expected an argument, {EXPECTED}")))),
+        };
+        let value = if input.peek(Token![=]) {
+            input.parse::<Token![=]>()?;
+            Some(input.parse::<syn::Expr>()?)
+        } else {
+            None
+        };
+        let key_name = key.unraw().to_string();
+        match key_name.as_str() {
+            NAME | PHASE => {
+                let slot = if key_name == NAME { &mut args.name } else { &mut args.phase };
+                match string_value(&key, value) {
+                    Err(error) => push(error),
+                    Ok(_) if slot.is_some() => push(duplicate(&key)),
+                    Ok(lit) => *slot = Some(lit),
+                }
+            }
+            STEP | BATCH => {
+                let slot = if key_name == STEP { &mut step } else { &mut batch };
+                if let Some(value) = value {
+                    push(Error::new_spanned(value, format!("`{key_name}` takes no value: write `#[timed({key_name})]`")));
+                } else if slot.is_some() {
+                    push(duplicate(&key));
+                } else {
+                    *slot = Some(key);
+                }
+            }
+            _ => push(Error::new(key.span(), format!("unknown argument `{key_name}`, {EXPECTED}"))),
+        }
+        if input.is_empty() {
+            break;
+        }
+        if !input.peek(Token![,]) {
+            return Err(combined(errors, input.error("expected `,` between arguments")));
+        }
+        input.parse::<Token![,]>()?;
+    }
+
+    match (step, batch) {
+        (Some(_), Some(batch)) => push(Error::new(
+            batch.span(),
+            "`step` and `batch` cannot be combined: a function is one step or one batch of steps",
+        )),
+        (Some(_), None) => args.kind = Kind::Step,
+        (None, Some(_)) => args.kind = Kind::Batch,
+        (None, None) => {}
+    }
+    match errors {
+        Some(errors) => Err(errors),
+        None => Ok(args),
+    }
+}
+
+fn string_value(key: &Ident, value: Option<syn::Expr>) -> syn::Result<LitStr> {
+    let key_name = key.unraw().to_string();
+    let Some(value) = value else {
+        return Err(Error::new(key.span(), format!("`{key_name}` needs a value: write `{key_name} = \"...\"`")));
+    };
+    match value {
+        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(lit), .. }) => {
+            if lit.value().trim().is_empty() {
+                Err(Error::new(lit.span(), format!("`{key_name}` must not be empty")))
+            } else {
+                Ok(lit)
+            }
+        }
+        other => Err(Error::new_spanned(other, format!("`{key_name}` must be a string literal: `{key_name} = \"...\"`"))),
+    }
+}
+
+fn positional(literal: &syn::Lit) -> Error {
+    let hint = match literal {
+        syn::Lit::Str(text) => format!(": write `phase = \"{0}\"` or `name = \"{0}\"`", text.value()),
+        _ => String::new(),
+    };
+    Error::new(literal.span(), format!("expected an argument name, found a literal{hint}"))
+}
+
+fn duplicate(key: &Ident) -> Error {
+    Error::new(key.span(), format!("duplicate argument `{}`", key.unraw()))
+}
+
+fn combined(earlier: Option<Error>, last: Error) -> Error {
+    match earlier {
+        Some(mut all) => {
+            all.combine(last);
+            all
+        }
+        None => last,
+    }
+}

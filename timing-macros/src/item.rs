@@ -1,0 +1,94 @@
+//! The function `#[timed]` is put on, parsed only as far as the expansion needs: the body stays tokens, so a
+//! body that does not parse is reported by the compiler, at the user's token, not by this macro.
+
+use proc_macro2::{Delimiter, Group, TokenStream, TokenTree};
+use syn::parse::{ParseStream, Parser};
+use syn::{Attribute, Error, Signature, Token, Visibility};
+
+/// A function with a body: `#(#attrs)* #vis #sig { #(#inner_attrs)* #body }`.
+pub struct TimedFn {
+    pub attrs: Vec<Attribute>,
+    pub vis: Visibility,
+    pub sig: Signature,
+    pub brace: Group,
+    pub inner_attrs: Vec<Attribute>,
+    pub body: TokenStream,
+}
+
+impl TimedFn {
+    /// Parses `tokens` as a function with a body, or says which token makes it something else.
+    pub fn parse(tokens: TokenStream) -> syn::Result<Self> {
+        Parser::parse2(Self::parse_item, tokens)
+    }
+
+    fn parse_item(input: ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis: Visibility = input.parse()?;
+        if !starts_signature(input) {
+            return Err(not_a_function(input));
+        }
+        if input.peek(Token![const]) && !input.peek2(syn::token::Brace) {
+            let constness: Token![const] = input.fork().parse()?;
+            return Err(Error::new(
+                constness.span,
+                "`#[timed]` cannot be applied to a `const fn`: a clock cannot be read in const evaluation",
+            ));
+        }
+        let sig: Signature = input.parse()?;
+        if input.peek(Token![;]) {
+            let semi: Token![;] = input.parse()?;
+            return Err(Error::new(semi.span, "`#[timed]` needs a function with a body"));
+        }
+        let brace = match input.parse::<TokenTree>()? {
+            TokenTree::Group(group) if group.delimiter() == Delimiter::Brace => group,
+            other => return Err(Error::new(other.span(), "expected the function's body `{ ... }`")),
+        };
+        if !input.is_empty() {
+            return Err(input.error("unexpected tokens after the function's body"));
+        }
+        let (inner_attrs, body) = Parser::parse2(split_inner_attrs, brace.stream())?;
+        Ok(TimedFn { attrs, vis, sig, brace, inner_attrs, body })
+    }
+}
+
+fn split_inner_attrs(input: ParseStream) -> syn::Result<(Vec<Attribute>, TokenStream)> {
+    let inner = input.call(Attribute::parse_inner)?;
+    let rest: TokenStream = input.parse()?;
+    Ok((inner, rest))
+}
+
+fn starts_signature(input: ParseStream) -> bool {
+    let fork = input.fork();
+    loop {
+        if fork.peek(Token![fn]) {
+            return true;
+        }
+        let modifier = fork.parse::<Token![const]>().is_ok()
+            || fork.parse::<Token![async]>().is_ok()
+            || fork.parse::<Token![unsafe]>().is_ok()
+            || fork.parse::<syn::Abi>().is_ok();
+        if !modifier {
+            return false;
+        }
+    }
+}
+
+fn not_a_function(input: ParseStream) -> Error {
+    let what = input
+        .fork()
+        .parse::<TokenTree>()
+        .map(|token| token.to_string())
+        .unwrap_or_default();
+    let message = match what.as_str() {
+        "struct" | "enum" | "union" | "trait" | "type" => format!("`#[timed]` can only be applied to a function, not a `{what}`"),
+        "mod" => "`#[timed]` can only be applied to a function, not a module".to_owned(),
+        "impl" => "`#[timed]` can only be applied to a function, not an impl block: put it on each method to time".to_owned(),
+        _ => "`#[timed]` can only be applied to a function".to_owned(),
+    };
+    input.error(message)
+}
+
+/// Whether `attr` is another `#[timed]` (or `#[timing_runtime::timed]`) on the same function.
+pub fn is_timed_attr(attr: &Attribute) -> bool {
+    attr.path().segments.last().is_some_and(|segment| segment.ident == "timed")
+}

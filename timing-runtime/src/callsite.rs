@@ -1,0 +1,125 @@
+//! One `static` per timed function: its names, and the small ids they are interned to on first call.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use parking_lot::Mutex;
+
+/// What a call of a timed function stands for in the training loop.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// An ordinary span.
+    Span,
+    /// One optimizer step (`#[timed(step)]`).
+    Step,
+    /// One batch of steps (`#[timed(batch)]`).
+    Batch,
+}
+
+/// The data every call of one timed function shares. Made by `#[timed]` as a `static`; generic functions
+/// share one call site across their instantiations (give them a `name` to tell them apart).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Callsite {
+    pub(crate) name: &'static str,
+    pub(crate) phase: Option<&'static str>,
+    pub(crate) kind: Kind,
+    pub(crate) module: &'static str,
+    pub(crate) file: &'static str,
+    pub(crate) line: u32,
+    /// `0` until first call, then `REGISTERED | phase_id << 32 | name_id`.
+    ids: AtomicU64,
+}
+
+const REGISTERED: u64 = 1 << 63;
+
+/// A call site's interned ids. Phase id 0 means "no phase of its own".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Ids {
+    pub name: u32,
+    pub phase: u32,
+}
+
+impl Callsite {
+    /// A call site; `#[timed]` makes one per function.
+    #[must_use]
+    pub const fn new(
+        name: &'static str,
+        phase: Option<&'static str>,
+        kind: Kind,
+        module: &'static str,
+        file: &'static str,
+        line: u32,
+    ) -> Self {
+        Callsite { name, phase, kind, module, file, line, ids: AtomicU64::new(0) }
+    }
+
+    #[inline(always)]
+    #[cfg_attr(not(feature = "timing"), allow(dead_code))]
+    pub(crate) fn ids(&'static self) -> Ids {
+        let ids = self.ids.load(Relaxed);
+        if ids & REGISTERED != 0 {
+            #[allow(clippy::cast_possible_truncation)]
+            return Ids { name: ids as u32, phase: (ids >> 32) as u32 & 0x7fff_ffff };
+        }
+        self.register()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn register(&'static self) -> Ids {
+        let ids = {
+            let mut names = NAMES.lock();
+            let names = names.get_or_insert_with(Names::default);
+            Ids { name: names.span_id(self.name), phase: self.phase.map_or(0, |phase| names.phase_id(phase)) }
+        };
+        self.ids.store(REGISTERED | u64::from(ids.phase) << 32 | u64::from(ids.name), Relaxed);
+        ids
+    }
+
+    /// Where the function is, for reports that point at code.
+    #[must_use]
+    pub fn location(&self) -> (&'static str, &'static str, u32) {
+        (self.module, self.file, self.line)
+    }
+}
+
+/// Span names and phase names, each interned once per process; ids index the per-thread tables.
+#[derive(Default)]
+pub(crate) struct Names {
+    spans: Vec<&'static str>,
+    span_ids: HashMap<&'static str, u32>,
+    /// Index 0 is the empty "no phase".
+    phases: Vec<&'static str>,
+    phase_ids: HashMap<&'static str, u32>,
+}
+
+static NAMES: Mutex<Option<Names>> = Mutex::new(None);
+
+impl Names {
+    fn span_id(&mut self, name: &'static str) -> u32 {
+        intern(&mut self.spans, &mut self.span_ids, name)
+    }
+
+    fn phase_id(&mut self, phase: &'static str) -> u32 {
+        if self.phases.is_empty() {
+            self.phases.push("");
+        }
+        intern(&mut self.phases, &mut self.phase_ids, phase)
+    }
+}
+
+fn intern(list: &mut Vec<&'static str>, ids: &mut HashMap<&'static str, u32>, name: &'static str) -> u32 {
+    *ids.entry(name).or_insert_with(|| {
+        list.push(name);
+        u32::try_from(list.len() - 1).unwrap_or(u32::MAX)
+    })
+}
+
+/// The interned names as they are now: `(span names, phase names)` indexed by id.
+#[cfg_attr(not(feature = "timing"), allow(dead_code))]
+pub(crate) fn names() -> (Vec<&'static str>, Vec<&'static str>) {
+    let names = NAMES.lock();
+    names.as_ref().map_or_else(Default::default, |names| (names.spans.clone(), names.phases.clone()))
+}

@@ -1,0 +1,60 @@
+//! `async fn` under `#[timed]`: a future that opens its span for every poll and closes it when the poll
+//! returns, so nothing stays on a thread's stack while the future is suspended.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::callsite::Callsite;
+use crate::clock;
+
+/// The future of a timed `async fn`. `Send` exactly when the function's own future is.
+#[doc(hidden)]
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct Instrumented<F> {
+    callsite: &'static Callsite,
+    /// Tick of the first poll; `None` before it.
+    first_poll: Option<u64>,
+    busy: u64,
+    done: bool,
+    future: F,
+}
+
+impl<F> Instrumented<F> {
+    /// Wraps the body's future.
+    pub fn new(callsite: &'static Callsite, future: F) -> Self {
+        Instrumented { callsite, first_poll: None, busy: 0, done: false, future }
+    }
+}
+
+impl<F: Future> Future for Instrumented<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        #[allow(unsafe_code)]
+        // SAFETY: `future` is pinned structurally: it is never moved out of `self`, the `Drop` impl does not
+        // touch it, and no other field is pinned. The other fields are `Unpin` and are only assigned.
+        let (callsite, first_poll, busy, done, future) = unsafe {
+            let this = self.get_unchecked_mut();
+            (this.callsite, &mut this.first_poll, &mut this.busy, &mut this.done, Pin::new_unchecked(&mut this.future))
+        };
+        let guard = callsite.enter_poll();
+        let started = *first_poll.get_or_insert_with(clock::now);
+        let poll = future.poll(cx);
+        *busy = busy.saturating_add(guard.close_poll());
+        if poll.is_ready() {
+            *done = true;
+            callsite.complete_async(*busy, clock::now().saturating_sub(started));
+        }
+        poll
+    }
+}
+
+impl<F> Drop for Instrumented<F> {
+    fn drop(&mut self) {
+        if self.first_poll.is_some() && !self.done {
+            self.callsite.cancel_async();
+        }
+    }
+}

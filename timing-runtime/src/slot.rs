@@ -1,0 +1,279 @@
+//! What each recording thread shares with reports: per-span counters that only the owning thread writes
+//! (relaxed loads and stores, no read-modify-write) and a step account behind a lock taken once per step.
+//! Threads that exit fold their slot into `retired`, so the registry stays as long as the live threads.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
+
+use crate::granularity::TimingGranularity;
+
+const CHUNK: usize = 64;
+/// At most `CHUNK * CHUNKS` distinct span names are recorded per thread; calls of names beyond them are
+/// still timed for their caller's phase, but get no statistics of their own.
+const CHUNKS: usize = 256;
+
+/// One span name's counters on one thread, in ticks.
+#[derive(Default)]
+pub(crate) struct SpanCounters {
+    pub count: AtomicU64,
+    /// Inclusive ticks of outermost calls only, so recursion never counts a tick twice.
+    pub total: AtomicU64,
+    pub self_ticks: AtomicU64,
+    pub min: AtomicU64,
+    pub max: AtomicU64,
+    /// For `async fn`: first poll to completion, summed over completed calls.
+    pub wall: AtomicU64,
+    pub cancelled: AtomicU64,
+    /// Calls of this name now on the thread's stack; never reset.
+    pub depth: AtomicU32,
+}
+
+/// Adds `value` to a counter only its owning thread writes: a plain load and store, saturating.
+#[inline(always)]
+pub(crate) fn bump(counter: &AtomicU64, value: u64) {
+    counter.store(counter.load(Relaxed).saturating_add(value), Relaxed);
+}
+
+impl SpanCounters {
+    #[inline(always)]
+    pub fn record_call(&self, ticks: u64) {
+        bump(&self.count, 1);
+        let min = self.min.load(Relaxed);
+        if ticks < min || self.count.load(Relaxed) == 1 {
+            self.min.store(ticks, Relaxed);
+        }
+        if ticks > self.max.load(Relaxed) {
+            self.max.store(ticks, Relaxed);
+        }
+    }
+
+    fn clear(&self) {
+        for counter in [&self.count, &self.total, &self.self_ticks, &self.min, &self.max, &self.wall, &self.cancelled] {
+            counter.store(0, Relaxed);
+        }
+    }
+
+    fn read(&self) -> SpanTotals {
+        SpanTotals {
+            count: self.count.load(Relaxed),
+            total: self.total.load(Relaxed),
+            self_ticks: self.self_ticks.load(Relaxed),
+            min: self.min.load(Relaxed),
+            max: self.max.load(Relaxed),
+            wall: self.wall.load(Relaxed),
+            cancelled: self.cancelled.load(Relaxed),
+        }
+    }
+}
+
+/// One span name's merged numbers, in ticks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SpanTotals {
+    pub count: u64,
+    pub total: u64,
+    pub self_ticks: u64,
+    pub min: u64,
+    pub max: u64,
+    pub wall: u64,
+    pub cancelled: u64,
+}
+
+impl SpanTotals {
+    fn merge(&mut self, other: &SpanTotals) {
+        if other.count == 0 && other.cancelled == 0 {
+            return;
+        }
+        self.min = if self.count == 0 { other.min } else { self.min.min(other.min) };
+        self.max = self.max.max(other.max);
+        self.count = self.count.saturating_add(other.count);
+        self.total = self.total.saturating_add(other.total);
+        self.self_ticks = self.self_ticks.saturating_add(other.self_ticks);
+        self.wall = self.wall.saturating_add(other.wall);
+        self.cancelled = self.cancelled.saturating_add(other.cancelled);
+    }
+}
+
+/// Steps and batches completed on one thread, in ticks; changed once per step under a short lock so a
+/// report sees each step whole or not at all.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct StepAccount {
+    pub epoch: u64,
+    pub steps: u64,
+    pub step_ticks: u64,
+    /// Indexed by phase id.
+    pub phase_ticks: Vec<u64>,
+    pub batches: u64,
+    pub batch_ticks: u64,
+}
+
+impl StepAccount {
+    fn merge(&mut self, other: &StepAccount) {
+        self.steps = self.steps.saturating_add(other.steps);
+        self.step_ticks = self.step_ticks.saturating_add(other.step_ticks);
+        if self.phase_ticks.len() < other.phase_ticks.len() {
+            self.phase_ticks.resize(other.phase_ticks.len(), 0);
+        }
+        for (mine, theirs) in self.phase_ticks.iter_mut().zip(&other.phase_ticks) {
+            *mine = mine.saturating_add(*theirs);
+        }
+        self.batches = self.batches.saturating_add(other.batches);
+        self.batch_ticks = self.batch_ticks.saturating_add(other.batch_ticks);
+    }
+}
+
+/// Everything recorded, merged: what a summary is made from.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Aggregate {
+    /// Indexed by span name id.
+    pub spans: Vec<SpanTotals>,
+    pub steps: StepAccount,
+    pub threads: u64,
+}
+
+impl Aggregate {
+    fn merge_slot(&mut self, slot: &ThreadSlot, epoch: u64) {
+        if slot.epoch.load(Acquire) == epoch {
+            for (id, counters) in slot.spans() {
+                if self.spans.len() <= id {
+                    self.spans.resize(id + 1, SpanTotals::default());
+                }
+                self.spans[id].merge(&counters.read());
+            }
+        }
+        let account = slot.steps.lock();
+        if account.epoch == epoch {
+            self.steps.merge(&account);
+        }
+        self.threads += 1;
+    }
+
+    fn merge(&mut self, other: &Aggregate) {
+        if self.spans.len() < other.spans.len() {
+            self.spans.resize(other.spans.len(), SpanTotals::default());
+        }
+        for (mine, theirs) in self.spans.iter_mut().zip(&other.spans) {
+            mine.merge(theirs);
+        }
+        self.steps.merge(&other.steps);
+        self.threads += other.threads;
+    }
+}
+
+/// A recording thread's shared state.
+pub(crate) struct ThreadSlot {
+    /// The epoch the span counters belong to; counters of another epoch are not read.
+    pub epoch: AtomicU64,
+    chunks: Box<[OnceLock<Box<[SpanCounters]>>]>,
+    pub steps: Mutex<StepAccount>,
+}
+
+impl ThreadSlot {
+    fn new(epoch: u64) -> Self {
+        ThreadSlot {
+            epoch: AtomicU64::new(epoch),
+            chunks: (0..CHUNKS).map(|_| OnceLock::new()).collect(),
+            steps: Mutex::new(StepAccount { epoch, ..StepAccount::default() }),
+        }
+    }
+
+    /// The counters of span name `id`; `None` past `MAX_SPAN_NAMES`.
+    #[inline(always)]
+    pub fn counters(&self, id: u32) -> Option<&SpanCounters> {
+        let id = id as usize;
+        let chunk = self.chunks.get(id / CHUNK)?;
+        let chunk = match chunk.get() {
+            Some(chunk) => chunk,
+            None => chunk.get_or_init(new_chunk),
+        };
+        chunk.get(id % CHUNK)
+    }
+
+    fn spans(&self) -> impl Iterator<Item = (usize, &SpanCounters)> {
+        self.chunks.iter().enumerate().filter_map(|(index, chunk)| chunk.get().map(|chunk| (index, chunk))).flat_map(
+            |(index, chunk)| chunk.iter().enumerate().map(move |(offset, counters)| (index * CHUNK + offset, counters)),
+        )
+    }
+
+    /// Called by the owning thread when it sees a new epoch: its counters start again from zero.
+    #[cold]
+    pub fn start_epoch(&self, epoch: u64) {
+        for (_, counters) in self.spans() {
+            counters.clear();
+        }
+        self.epoch.store(epoch, Release);
+    }
+}
+
+#[cold]
+fn new_chunk() -> Box<[SpanCounters]> {
+    (0..CHUNK).map(|_| SpanCounters::default()).collect()
+}
+
+struct Registry {
+    live: Vec<Arc<ThreadSlot>>,
+    retired: Aggregate,
+}
+
+static REGISTRY: Mutex<Registry> =
+    Mutex::new(Registry { live: Vec::new(), retired: Aggregate { spans: Vec::new(), steps: StepAccount::new(), threads: 0 } });
+
+impl StepAccount {
+    const fn new() -> Self {
+        StepAccount { epoch: 0, steps: 0, step_ticks: 0, phase_ticks: Vec::new(), batches: 0, batch_ticks: 0 }
+    }
+}
+
+/// The granularity in the low 2 bits and the reset epoch above them, read with one relaxed load per call.
+static STATE: AtomicU64 = AtomicU64::new(TimingGranularity::Detailed.to_bits());
+
+#[inline(always)]
+pub(crate) fn state() -> (TimingGranularity, u64) {
+    let state = STATE.load(Relaxed);
+    (TimingGranularity::from_bits(state), state >> 2)
+}
+
+pub(crate) fn set_granularity(granularity: TimingGranularity) {
+    let _ = STATE.fetch_update(Relaxed, Relaxed, |state| Some(state & !3 | granularity.to_bits()));
+}
+
+/// A new slot for the calling thread, in the registry until the thread exits.
+#[cold]
+pub(crate) fn register(epoch: u64) -> Arc<ThreadSlot> {
+    let slot = Arc::new(ThreadSlot::new(epoch));
+    REGISTRY.lock().live.push(Arc::clone(&slot));
+    slot
+}
+
+/// Folds an exiting thread's slot into the retired totals, in one step with its removal from the live list,
+/// so that a report counts it exactly once.
+pub(crate) fn retire(slot: &Arc<ThreadSlot>) {
+    let mut registry = REGISTRY.lock();
+    let epoch = state().1;
+    let mut retired = Aggregate::default();
+    retired.merge_slot(slot, epoch);
+    registry.retired.merge(&retired);
+    registry.live.retain(|live| !Arc::ptr_eq(live, slot));
+}
+
+/// Everything recorded in the current epoch, on live and exited threads.
+pub(crate) fn collect() -> Aggregate {
+    let (live, mut total, epoch) = {
+        let registry = REGISTRY.lock();
+        (registry.live.clone(), registry.retired.clone(), state().1)
+    };
+    for slot in &live {
+        let mut one = Aggregate::default();
+        one.merge_slot(slot, epoch);
+        total.merge(&one);
+    }
+    total
+}
+
+/// Starts a new epoch: everything recorded so far stops counting, on every thread.
+pub(crate) fn reset() {
+    let mut registry = REGISTRY.lock();
+    STATE.fetch_add(4, Relaxed);
+    registry.retired = Aggregate::default();
+}
