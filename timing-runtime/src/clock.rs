@@ -3,16 +3,17 @@
 //! On x86-64 a tick is one count of the time-stamp counter (read with `rdtsc`, ~7 ns here against ~25 ns for
 //! `Instant::now()`), used only when the CPU says the counter runs at a constant rate through sleep states
 //! (the invariant-TSC bit); otherwise, and on other targets, a tick is a nanosecond of a monotonic clock.
-//! Ticks are turned into nanoseconds with a rate measured against the monotonic clock: first over a short
-//! spin when the clock starts, then refined over the whole run whenever a record is made.
+//! Ticks are turned into nanoseconds with a rate measured against the monotonic clock over a 1 ms spin
+//! when the clock starts (once per process, before the first timed call reads it). The rate is never
+//! changed afterwards, so that every record of a run, early or late, is converted alike.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
-use web_time::Instant;
 #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
 use std::time::Instant;
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+use web_time::Instant;
 
 /// When the clock was started, in both units, and whether the TSC is used at all.
 struct Anchor {
@@ -22,12 +23,10 @@ struct Anchor {
 }
 
 static ANCHOR: OnceLock<Anchor> = OnceLock::new();
-/// Nanoseconds per tick as `f64` bits; the last refinement wins.
+/// Nanoseconds per tick as `f64` bits, set once by `start`.
 static NS_PER_TICK: AtomicU64 = AtomicU64::new(0);
-/// The tick at which the rate was last refined, so that it is refined at most every `REFINE_EVERY_NS`.
-static REFINED_AT: AtomicU64 = AtomicU64::new(0);
-const REFINE_EVERY_NS: f64 = 100_000_000.0;
-const FIRST_SPIN_NS: u128 = 200_000;
+/// Long enough that the two `Instant` reads (~30 ns each) are a 0.01% error.
+const CALIBRATION_NS: u128 = 1_000_000;
 
 #[inline(always)]
 fn anchor() -> &'static Anchor {
@@ -39,10 +38,13 @@ fn start() -> Anchor {
     let tsc = tsc_is_invariant();
     let instant = Instant::now();
     let ticks = if tsc { read_tsc() } else { 0 };
-    let anchor = Anchor { instant, ticks, tsc };
+    let anchor = Anchor {
+        instant,
+        ticks,
+        tsc,
+    };
     if tsc {
-        // The first records of a run would otherwise be converted with no rate at all.
-        while anchor.instant.elapsed().as_nanos() < FIRST_SPIN_NS {
+        while anchor.instant.elapsed().as_nanos() < CALIBRATION_NS {
             std::hint::spin_loop();
         }
         store_rate(&anchor, read_tsc(), Instant::now());
@@ -71,25 +73,15 @@ pub(crate) fn now() -> u64 {
 
 /// Nanoseconds in `ticks`, with the best rate known.
 pub(crate) fn to_ns(ticks: u64) -> u64 {
-    let rate = ns_per_tick();
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    anchor();
+    let rate = f64::from_bits(NS_PER_TICK.load(Relaxed));
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
     let ns = (ticks as f64 * rate).round() as u64;
     ns
-}
-
-/// Nanoseconds per tick, refined against the monotonic clock if the last refinement is old.
-pub(crate) fn ns_per_tick() -> f64 {
-    let anchor = anchor();
-    if anchor.tsc {
-        let rate = f64::from_bits(NS_PER_TICK.load(Relaxed));
-        let ticks = read_tsc();
-        #[allow(clippy::cast_precision_loss)]
-        let since_refined = ticks.saturating_sub(REFINED_AT.load(Relaxed)) as f64 * rate;
-        if since_refined >= REFINE_EVERY_NS {
-            store_rate(anchor, ticks, Instant::now());
-        }
-    }
-    f64::from_bits(NS_PER_TICK.load(Relaxed))
 }
 
 fn store_rate(anchor: &Anchor, ticks: u64, instant: Instant) {
@@ -101,7 +93,6 @@ fn store_rate(anchor: &Anchor, ticks: u64, instant: Instant) {
     #[allow(clippy::cast_precision_loss)]
     let rate = elapsed_ns as f64 / elapsed_ticks as f64;
     NS_PER_TICK.store(rate.to_bits(), Relaxed);
-    REFINED_AT.store(ticks, Relaxed);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -149,6 +140,9 @@ mod tests {
         let measured = to_ns(ticks);
         let reference = u64::try_from(start_instant.elapsed().as_nanos()).unwrap();
         let error = measured.abs_diff(reference);
-        assert!(error < reference / 50, "{measured} ns by ticks, {reference} ns by Instant");
+        assert!(
+            error < reference / 50,
+            "{measured} ns by ticks, {reference} ns by Instant"
+        );
     }
 }

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(granularity(), TimingGranularity::Step);
 /// # set_granularity(TimingGranularity::Detailed);
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TimingGranularity {
     /// Nothing is recorded; a timed call costs one relaxed load.
@@ -28,6 +30,7 @@ pub enum TimingGranularity {
 }
 
 impl TimingGranularity {
+    #[cfg_attr(not(feature = "timing"), allow(dead_code))]
     pub(crate) const fn to_bits(self) -> u64 {
         match self {
             Self::None => 0,

@@ -88,7 +88,15 @@ thread_local! {
 /// made from inside the runtime), in which case the call is not recorded.
 #[inline(always)]
 fn with_recorder<R>(f: impl FnOnce(&mut Recorder) -> R) -> Option<R> {
-    RECORDER.try_with(|recorder| recorder.try_borrow_mut().ok().map(|mut recorder| f(&mut recorder))).ok().flatten()
+    RECORDER
+        .try_with(|recorder| {
+            recorder
+                .try_borrow_mut()
+                .ok()
+                .map(|mut recorder| f(&mut recorder))
+        })
+        .ok()
+        .flatten()
 }
 
 /// Closes its span when dropped: on return, on `?`, and while unwinding. `!Send`, because a span belongs to
@@ -102,7 +110,10 @@ pub struct Guard {
 }
 
 impl Guard {
-    const INERT: Guard = Guard { depth: 0, _not_send: PhantomData };
+    const INERT: Guard = Guard {
+        depth: 0,
+        _not_send: PhantomData,
+    };
 
     /// Closes the span now and returns its elapsed ticks.
     fn close(&mut self) -> u64 {
@@ -149,9 +160,11 @@ impl Callsite {
     #[inline(always)]
     fn open(&'static self, granularity: TimingGranularity, epoch: u64, poll: bool) -> Guard {
         let ids = self.ids();
-        let now = clock::now();
-        let depth = with_recorder(|recorder| recorder.push(self, ids, granularity, epoch, poll, now));
-        Guard { depth: depth.unwrap_or(0), _not_send: PhantomData }
+        let depth = with_recorder(|recorder| recorder.push(self, ids, granularity, epoch, poll));
+        Guard {
+            depth: depth.unwrap_or(0),
+            _not_send: PhantomData,
+        }
     }
 
     /// Counts one completed `async fn` call: `busy` ticks of polls over `wall` ticks from first poll.
@@ -219,12 +232,21 @@ impl Recorder {
     }
 
     #[inline(always)]
-    fn push(&mut self, callsite: &'static Callsite, ids: Ids, granularity: TimingGranularity, epoch: u64, poll: bool, now: u64) -> u32 {
+    fn push(
+        &mut self,
+        callsite: &'static Callsite,
+        ids: Ids,
+        granularity: TimingGranularity,
+        epoch: u64,
+        poll: bool,
+    ) -> u32 {
         let stats = granularity == TimingGranularity::Detailed;
         let slot = self.slot(epoch);
         if stats {
             if let Some(counters) = slot.counters(ids.name) {
-                counters.depth.store(counters.depth.load(Relaxed).saturating_add(1), Relaxed);
+                counters
+                    .depth
+                    .store(counters.depth.load(Relaxed).saturating_add(1), Relaxed);
             }
         }
         if ids.phase as usize >= self.phase_names.len() {
@@ -250,8 +272,23 @@ impl Recorder {
             }
             _ => Role::Span,
         };
-        let phase = if ids.phase != 0 { ids.phase } else { parent_phase };
-        self.stack.push(Frame { name: ids.name, phase, role, stats, start: now, children: 0 });
+        let phase = if ids.phase != 0 {
+            ids.phase
+        } else {
+            parent_phase
+        };
+        self.stack.push(Frame {
+            name: ids.name,
+            phase,
+            role,
+            stats,
+            start: 0,
+            children: 0,
+        });
+        // Read last, so that registration and a growing stack are not counted in the span.
+        if let Some(frame) = self.stack.last_mut() {
+            frame.start = clock::now();
+        }
         u32::try_from(self.stack.len()).unwrap_or(u32::MAX)
     }
 
@@ -274,7 +311,11 @@ impl Recorder {
             parent.children = parent.children.saturating_add(elapsed);
         }
         if frame.stats {
-            if let Some(counters) = self.slot.as_ref().and_then(|slot| slot.counters(frame.name)) {
+            if let Some(counters) = self
+                .slot
+                .as_ref()
+                .and_then(|slot| slot.counters(frame.name))
+            {
                 let depth = counters.depth.load(Relaxed).saturating_sub(1);
                 counters.depth.store(depth, Relaxed);
                 if depth == 0 {
@@ -308,7 +349,10 @@ impl Recorder {
         {
             let mut account = slot.steps.lock();
             if account.epoch != epoch {
-                *account = slot::StepAccount { epoch, ..slot::StepAccount::default() };
+                *account = slot::StepAccount {
+                    epoch,
+                    ..slot::StepAccount::default()
+                };
             }
             account.steps = account.steps.saturating_add(1);
             account.step_ticks = account.step_ticks.saturating_add(ticks);
@@ -322,10 +366,17 @@ impl Recorder {
         if self.batch.active {
             self.batch.steps += 1;
             if let Some(records) = &mut self.batch.records {
-                records.push(step_timing(ticks, &self.step.phase_ticks, &self.phase_names));
+                records.push(step_timing(
+                    ticks,
+                    &self.step.phase_ticks,
+                    &self.phase_names,
+                ));
             }
         }
-        self.step.phase_ticks.iter_mut().for_each(|ticks| *ticks = 0);
+        self.step
+            .phase_ticks
+            .iter_mut()
+            .for_each(|ticks| *ticks = 0);
     }
 
     fn finish_batch(&mut self, ticks: u64) {
@@ -334,7 +385,10 @@ impl Recorder {
         if let Some(slot) = &self.slot {
             let mut account = slot.steps.lock();
             if account.epoch != epoch {
-                *account = slot::StepAccount { epoch, ..slot::StepAccount::default() };
+                *account = slot::StepAccount {
+                    epoch,
+                    ..slot::StepAccount::default()
+                };
             }
             account.batches = account.batches.saturating_add(1);
             account.batch_ticks = account.batch_ticks.saturating_add(ticks);
@@ -350,9 +404,15 @@ fn step_timing(ticks: u64, phase_ticks: &[u64], phase_names: &[&'static str]) ->
         .iter()
         .zip(phase_names)
         .filter(|(ticks, _)| **ticks > 0)
-        .map(|(ticks, name)| PhaseTime { phase: (*name).into(), ns: clock::to_ns(*ticks) })
+        .map(|(ticks, name)| PhaseTime {
+            phase: (*name).into(),
+            ns: clock::to_ns(*ticks),
+        })
         .collect();
-    StepTiming { total_ns: clock::to_ns(ticks), phases }
+    StepTiming {
+        total_ns: clock::to_ns(ticks),
+        phases,
+    }
 }
 
 #[cold]

@@ -2,7 +2,9 @@
 //! (relaxed loads and stores, no read-modify-write) and a step account behind a lock taken once per step.
 //! Threads that exit fold their slot into `retired`, so the registry stays as long as the live threads.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
+use std::sync::atomic::{
+    AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
@@ -50,7 +52,15 @@ impl SpanCounters {
     }
 
     fn clear(&self) {
-        for counter in [&self.count, &self.total, &self.self_ticks, &self.min, &self.max, &self.wall, &self.cancelled] {
+        for counter in [
+            &self.count,
+            &self.total,
+            &self.self_ticks,
+            &self.min,
+            &self.max,
+            &self.wall,
+            &self.cancelled,
+        ] {
             counter.store(0, Relaxed);
         }
     }
@@ -85,7 +95,11 @@ impl SpanTotals {
         if other.count == 0 && other.cancelled == 0 {
             return;
         }
-        self.min = if self.count == 0 { other.min } else { self.min.min(other.min) };
+        self.min = if self.count == 0 {
+            other.min
+        } else {
+            self.min.min(other.min)
+        };
         self.max = self.max.max(other.max);
         self.count = self.count.saturating_add(other.count);
         self.total = self.total.saturating_add(other.total);
@@ -174,7 +188,10 @@ impl ThreadSlot {
         ThreadSlot {
             epoch: AtomicU64::new(epoch),
             chunks: (0..CHUNKS).map(|_| OnceLock::new()).collect(),
-            steps: Mutex::new(StepAccount { epoch, ..StepAccount::default() }),
+            steps: Mutex::new(StepAccount {
+                epoch,
+                ..StepAccount::default()
+            }),
         }
     }
 
@@ -191,9 +208,16 @@ impl ThreadSlot {
     }
 
     fn spans(&self) -> impl Iterator<Item = (usize, &SpanCounters)> {
-        self.chunks.iter().enumerate().filter_map(|(index, chunk)| chunk.get().map(|chunk| (index, chunk))).flat_map(
-            |(index, chunk)| chunk.iter().enumerate().map(move |(offset, counters)| (index * CHUNK + offset, counters)),
-        )
+        self.chunks
+            .iter()
+            .enumerate()
+            .filter_map(|(index, chunk)| chunk.get().map(|chunk| (index, chunk)))
+            .flat_map(|(index, chunk)| {
+                chunk
+                    .iter()
+                    .enumerate()
+                    .map(move |(offset, counters)| (index * CHUNK + offset, counters))
+            })
     }
 
     /// Called by the owning thread when it sees a new epoch: its counters start again from zero.
@@ -216,12 +240,25 @@ struct Registry {
     retired: Aggregate,
 }
 
-static REGISTRY: Mutex<Registry> =
-    Mutex::new(Registry { live: Vec::new(), retired: Aggregate { spans: Vec::new(), steps: StepAccount::new(), threads: 0 } });
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    live: Vec::new(),
+    retired: Aggregate {
+        spans: Vec::new(),
+        steps: StepAccount::new(),
+        threads: 0,
+    },
+});
 
 impl StepAccount {
     const fn new() -> Self {
-        StepAccount { epoch: 0, steps: 0, step_ticks: 0, phase_ticks: Vec::new(), batches: 0, batch_ticks: 0 }
+        StepAccount {
+            epoch: 0,
+            steps: 0,
+            step_ticks: 0,
+            phase_ticks: Vec::new(),
+            batches: 0,
+            batch_ticks: 0,
+        }
     }
 }
 
@@ -235,7 +272,9 @@ pub(crate) fn state() -> (TimingGranularity, u64) {
 }
 
 pub(crate) fn set_granularity(granularity: TimingGranularity) {
-    let _ = STATE.fetch_update(Relaxed, Relaxed, |state| Some(state & !3 | granularity.to_bits()));
+    let _ = STATE.fetch_update(Relaxed, Relaxed, |state| {
+        Some(state & !3 | granularity.to_bits())
+    });
 }
 
 /// A new slot for the calling thread, in the registry until the thread exits.

@@ -3,7 +3,6 @@
 use serde::{Deserialize, Serialize};
 
 use crate::granularity::TimingGranularity;
-use crate::timing::rate;
 
 /// Everything recorded since the last [`reset`](crate::reset), all threads merged. Made by
 /// [`summary`](crate::summary); prints as the report.
@@ -92,29 +91,49 @@ impl PhaseBreakdown {
     /// The breakdown of `total_ns` of step time among `phases` (name, ns); the rest is overhead.
     #[must_use]
     pub fn from_ns(total_ns: u64, phases: Vec<(String, u64)>) -> Self {
-        let phased: u64 = phases.iter().fold(0, |sum, (_, ns)| sum.saturating_add(*ns));
+        let phased: u64 = phases
+            .iter()
+            .fold(0, |sum, (_, ns)| sum.saturating_add(*ns));
         let total = total_ns.max(phased);
         let mut phases: Vec<PhaseShare> = phases
             .into_iter()
             .filter(|(_, ns)| *ns > 0)
-            .map(|(phase, ns)| PhaseShare { phase, ns, pct: percent(ns, total) })
+            .map(|(phase, ns)| PhaseShare {
+                phase,
+                ns,
+                pct: percent(ns, total),
+            })
             .collect();
         phases.sort_by(|a, b| b.ns.cmp(&a.ns).then_with(|| a.phase.cmp(&b.phase)));
         let overhead_ns = total - phased;
-        let overhead_pct = if total == 0 { 0.0 } else { 100.0 - phases.iter().map(|share| share.pct).sum::<f64>() };
-        PhaseBreakdown { phases, overhead_ns, overhead_pct: overhead_pct.max(0.0) }
+        let overhead_pct = if total == 0 {
+            0.0
+        } else {
+            100.0 - phases.iter().map(|share| share.pct).sum::<f64>()
+        };
+        PhaseBreakdown {
+            phases,
+            overhead_ns,
+            overhead_pct: overhead_pct.max(0.0),
+        }
     }
 
     /// The percentage of step time in `phase`; 0 for a phase that took no time or does not exist.
     #[must_use]
     pub fn pct(&self, phase: &str) -> f64 {
-        self.phases.iter().find(|share| share.phase == phase).map_or(0.0, |share| share.pct)
+        self.phases
+            .iter()
+            .find(|share| share.phase == phase)
+            .map_or(0.0, |share| share.pct)
     }
 
     /// The nanoseconds of step time in `phase`; 0 for a phase that took no time or does not exist.
     #[must_use]
     pub fn ns(&self, phase: &str) -> u64 {
-        self.phases.iter().find(|share| share.phase == phase).map_or(0, |share| share.ns)
+        self.phases
+            .iter()
+            .find(|share| share.phase == phase)
+            .map_or(0, |share| share.ns)
     }
 }
 
@@ -145,12 +164,11 @@ pub struct SpanStats {
 
 #[allow(clippy::cast_precision_loss)]
 fn percent(part: u64, whole: u64) -> f64 {
-    if whole == 0 { 0.0 } else { part as f64 * 100.0 / whole as f64 }
-}
-
-#[allow(clippy::cast_precision_loss)]
-pub(crate) fn mean(total: u64, count: u64) -> f64 {
-    if count == 0 { 0.0 } else { total as f64 / count as f64 }
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
 }
 
 #[cfg(feature = "timing")]
@@ -162,6 +180,15 @@ impl TrainingSummary {
         granularity: TimingGranularity,
     ) -> Self {
         use crate::clock::to_ns;
+        use crate::timing::rate;
+        #[allow(clippy::cast_precision_loss)]
+        let mean = |total: u64, count: u64| {
+            if count == 0 {
+                0.0
+            } else {
+                total as f64 / count as f64
+            }
+        };
         let steps = &aggregate.steps;
         let total_ns = to_ns(steps.step_ticks);
         let phases = steps
@@ -186,12 +213,20 @@ impl TrainingSummary {
                     min_ns: to_ns(totals.min),
                     max_ns: to_ns(totals.max),
                     mean_ns: mean(total_ns, totals.count),
-                    wall_ns: if totals.wall > 0 { to_ns(totals.wall) } else { total_ns },
+                    wall_ns: if totals.wall > 0 {
+                        to_ns(totals.wall)
+                    } else {
+                        total_ns
+                    },
                     cancelled: totals.cancelled,
                 })
             })
             .collect();
-        spans.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then_with(|| a.name.cmp(&b.name)));
+        spans.sort_by(|a, b| {
+            b.total_ns
+                .cmp(&a.total_ns)
+                .then_with(|| a.name.cmp(&b.name))
+        });
         let total_steps = usize::try_from(steps.steps).unwrap_or(usize::MAX);
         TrainingSummary {
             total_steps,

@@ -36,13 +36,20 @@ impl StepTiming {
     /// Nanoseconds of this step in `phase`; 0 for a phase the step did not enter.
     #[must_use]
     pub fn phase_ns(&self, phase: &str) -> u64 {
-        self.phases.iter().filter(|time| time.phase == phase).map(|time| time.ns).sum()
+        self.phases
+            .iter()
+            .filter(|time| time.phase == phase)
+            .map(|time| time.ns)
+            .sum()
     }
 
     /// Nanoseconds of this step outside every phase.
     #[must_use]
     pub fn overhead_ns(&self) -> u64 {
-        let phased = self.phases.iter().fold(0u64, |sum, time| sum.saturating_add(time.ns));
+        let phased = self
+            .phases
+            .iter()
+            .fold(0u64, |sum, time| sum.saturating_add(time.ns));
         self.total_ns.saturating_sub(phased)
     }
 }
@@ -72,7 +79,12 @@ impl BatchTiming {
     /// A batch record, with `steps_per_second` derived.
     #[must_use]
     pub fn new(steps: usize, compute_ns: u64, step_timings: Option<Vec<StepTiming>>) -> Self {
-        let mut batch = BatchTiming { steps, compute_ns, step_timings, steps_per_second: 0.0 };
+        let mut batch = BatchTiming {
+            steps,
+            compute_ns,
+            step_timings,
+            steps_per_second: 0.0,
+        };
         batch.steps_per_second = batch.steps_per_second();
         batch
     }
@@ -87,5 +99,9 @@ impl BatchTiming {
 /// `count` per second of `ns`; 0 for no time.
 #[allow(clippy::cast_precision_loss)]
 pub(crate) fn rate(count: u64, ns: u64) -> f64 {
-    if ns == 0 { 0.0 } else { count as f64 / (ns as f64 / 1e9) }
+    if ns == 0 {
+        0.0
+    } else {
+        count as f64 / (ns as f64 / 1e9)
+    }
 }

@@ -1,0 +1,342 @@
+//! The rules the numbers follow (issue 2), checked on work of known duration.
+
+#![cfg(feature = "timing")]
+
+mod common;
+
+use std::sync::{Arc, Barrier};
+use std::time::Instant;
+
+use common::{exclusive, near, spin};
+use timing_runtime::{TimingGranularity, last_batch, reset, set_granularity, summary, timed};
+
+#[timed(phase = "gradient")]
+fn gradient() {
+    spin(400);
+}
+
+#[timed(phase = "regions")]
+fn regions() {
+    spin(300);
+    intersections();
+}
+
+/// No phase of its own: its time is the caller's phase.
+#[timed]
+fn intersections() {
+    spin(100);
+}
+
+#[timed(phase = "error")]
+fn error() {
+    spin(100);
+}
+
+#[timed(step)]
+fn make_step() {
+    gradient();
+    regions();
+    error();
+    spin(100);
+}
+
+#[timed(batch)]
+fn train_batch(steps: usize) {
+    for _ in 0..steps {
+        make_step();
+    }
+}
+
+#[test]
+fn phases_take_their_share_and_add_up_to_100() {
+    let _exclusive = exclusive();
+    train_batch(20);
+    let run = summary();
+    let breakdown = &run.phase_breakdown;
+    assert_eq!(run.total_steps, 20);
+    // 400 + 400 + 100 + 100 µs of 1000: the un-phased callee belongs to "regions".
+    assert!(near(breakdown.pct("gradient"), 40.0, 0.1), "{run:#?}");
+    assert!(near(breakdown.pct("regions"), 40.0, 0.1), "{run:#?}");
+    assert!(near(breakdown.pct("error"), 10.0, 0.2), "{run:#?}");
+    assert!(near(breakdown.overhead_pct, 10.0, 0.3), "{run:#?}");
+    assert_eq!(breakdown.pct("update"), 0.0);
+    let sum: f64 =
+        breakdown.phases.iter().map(|share| share.pct).sum::<f64>() + breakdown.overhead_pct;
+    assert!((sum - 100.0).abs() < 1e-9, "{sum}");
+    let ns: u64 =
+        breakdown.phases.iter().map(|share| share.ns).sum::<u64>() + breakdown.overhead_ns;
+    assert_eq!(ns, run.total_ns);
+}
+
+#[timed(phase = "outer")]
+fn outer_phase() {
+    spin(200);
+    inner_phase();
+}
+
+#[timed(phase = "inner")]
+fn inner_phase() {
+    spin(600);
+}
+
+#[timed(step)]
+fn nested_step() {
+    outer_phase();
+}
+
+#[test]
+fn a_phase_inside_another_counts_to_the_inner_one() {
+    let _exclusive = exclusive();
+    for _ in 0..10 {
+        nested_step();
+    }
+    let breakdown = summary().phase_breakdown;
+    assert!(near(breakdown.pct("inner"), 75.0, 0.1), "{breakdown:#?}");
+    assert!(near(breakdown.pct("outer"), 25.0, 0.2), "{breakdown:#?}");
+}
+
+#[test]
+fn total_time_is_the_sum_of_step_times_and_the_rate_follows() {
+    let _exclusive = exclusive();
+    let start = Instant::now();
+    train_batch(10);
+    let wall = u64::try_from(start.elapsed().as_nanos()).unwrap();
+    let run = summary();
+    let batch = last_batch().expect("a batch was completed on this thread");
+    let steps = batch
+        .step_timings
+        .as_ref()
+        .expect("step records at Detailed");
+    assert_eq!(steps.len(), 10);
+    let sum: u64 = steps.iter().map(|step| step.total_ns).sum();
+    assert!(
+        sum.abs_diff(run.total_ns) <= 10,
+        "records {sum} vs summary {}",
+        run.total_ns
+    );
+    assert!(
+        run.total_ns >= 10 * 1_000_000 && run.total_ns <= wall,
+        "{} of {wall}",
+        run.total_ns
+    );
+    assert!(near(
+        run.steps_per_second,
+        10.0 / (run.total_ns as f64 / 1e9),
+        1e-9
+    ));
+    assert_eq!(run.batches, 1);
+    assert_eq!(batch.steps, 10);
+    // Each record is rounded to whole nanoseconds on its own: the sums may differ by a nanosecond a step.
+    assert!(
+        batch.compute_ns + 10 >= run.total_ns && batch.compute_ns <= wall + wall / 1000,
+        "{batch:?} {wall}"
+    );
+    assert!(near(
+        batch.steps_per_second,
+        batch.steps_per_second(),
+        1e-12
+    ));
+    for step in steps {
+        assert!(
+            near(step.phase_ns("gradient") as f64, 400_000.0, 0.25),
+            "{step:?}"
+        );
+        assert_eq!(step.phase_ns("update"), 0);
+        let phased: u64 = step.phases.iter().map(|phase| phase.ns).sum();
+        assert!(phased <= step.total_ns);
+    }
+}
+
+#[timed(name = "descend")]
+fn recurse(depth: u32) {
+    spin(20);
+    if depth > 1 {
+        recurse(depth - 1);
+    }
+}
+
+#[test]
+fn a_recursive_span_counts_its_outermost_call_only() {
+    let _exclusive = exclusive();
+    let start = Instant::now();
+    recurse(50);
+    let wall = u64::try_from(start.elapsed().as_nanos()).unwrap();
+    let run = summary();
+    let stats = run.span("descend").expect("recorded under its given name");
+    assert_eq!(stats.count, 50);
+    assert!(
+        stats.total_ns <= wall && stats.total_ns >= 50 * 20_000,
+        "{stats:?} of {wall}"
+    );
+    assert!(stats.self_ns <= stats.total_ns);
+    assert!(run.span("recurse").is_none());
+}
+
+#[timed(phase = "gradient")]
+fn outside_any_step() {
+    spin(50);
+}
+
+#[test]
+fn spans_outside_steps_have_statistics_but_no_share() {
+    let _exclusive = exclusive();
+    for _ in 0..3 {
+        outside_any_step();
+    }
+    let run = summary();
+    let stats = run.span("outside_any_step").expect("recorded");
+    assert_eq!(stats.count, 3);
+    assert!(
+        stats.min_ns >= 50_000 && stats.min_ns <= stats.max_ns,
+        "{stats:?}"
+    );
+    assert!(near(stats.mean_ns, stats.total_ns as f64 / 3.0, 1e-9));
+    assert_eq!(run.total_steps, 0);
+    assert!(run.phase_breakdown.phases.is_empty());
+}
+
+#[test]
+fn granularity_levels_record_what_they_promise() {
+    let _exclusive = exclusive();
+
+    set_granularity(TimingGranularity::None);
+    train_batch(3);
+    assert_eq!(summary().total_steps, 0);
+    assert!(last_batch().is_none());
+
+    set_granularity(TimingGranularity::Batch);
+    train_batch(3);
+    let batch = last_batch().expect("batches are recorded at Batch");
+    assert_eq!((batch.steps, batch.step_timings.is_none()), (3, true));
+    let run = summary();
+    assert_eq!(run.total_steps, 3);
+    assert!(
+        run.total_ns > 0 && run.spans.is_empty() && run.phase_breakdown.phases.is_empty(),
+        "{run:#?}"
+    );
+
+    reset();
+    set_granularity(TimingGranularity::Step);
+    train_batch(3);
+    let steps = last_batch()
+        .and_then(|batch| batch.step_timings)
+        .expect("step records at Step");
+    assert_eq!(steps.len(), 3);
+    assert!(
+        steps
+            .iter()
+            .all(|step| step.total_ns >= 1_000_000 && step.phases.is_empty()),
+        "{steps:?}"
+    );
+    assert!(summary().spans.is_empty());
+
+    set_granularity(TimingGranularity::Detailed);
+    assert_eq!(timing_runtime::granularity(), TimingGranularity::Detailed);
+}
+
+#[test]
+fn steps_of_every_thread_are_merged_live_and_after_exit() {
+    let _exclusive = exclusive();
+    let ready = Arc::new(Barrier::new(3));
+    let finish = Arc::new(Barrier::new(3));
+    let live: Vec<_> = (0..2)
+        .map(|_| {
+            let (ready, finish) = (Arc::clone(&ready), Arc::clone(&finish));
+            std::thread::spawn(move || {
+                train_batch(5);
+                let mine = last_batch().map(|batch| batch.steps);
+                ready.wait();
+                finish.wait();
+                mine
+            })
+        })
+        .collect();
+    let exited = std::thread::spawn(|| train_batch(7));
+    exited.join().unwrap();
+    ready.wait();
+    let run = summary();
+    assert_eq!(run.total_steps, 5 + 5 + 7, "{run:#?}");
+    assert_eq!(run.batches, 3);
+    assert_eq!(run.span("gradient").map(|stats| stats.count), Some(17));
+    assert!(last_batch().is_none(), "no batch ran on this thread");
+    finish.wait();
+    for thread in live {
+        assert_eq!(thread.join().unwrap(), Some(5));
+    }
+    assert_eq!(summary().total_steps, 17);
+}
+
+#[test]
+fn reset_forgets_everything_on_every_thread() {
+    let _exclusive = exclusive();
+    train_batch(2);
+    std::thread::spawn(|| train_batch(2)).join().unwrap();
+    assert_eq!(summary().total_steps, 4);
+    reset();
+    let run = summary();
+    assert_eq!((run.total_steps, run.total_ns, run.batches), (0, 0, 0));
+    assert!(run.spans.is_empty(), "{run:#?}");
+    assert!(last_batch().is_none());
+    train_batch(1);
+    assert_eq!(summary().total_steps, 1);
+    assert_eq!(summary().span("gradient").map(|stats| stats.count), Some(1));
+}
+
+#[timed(step)]
+fn outer_step() {
+    make_step();
+}
+
+#[test]
+fn a_step_inside_a_step_is_a_span_of_the_outer_one() {
+    let _exclusive = exclusive();
+    outer_step();
+    let run = summary();
+    assert_eq!(run.total_steps, 1);
+    assert_eq!(run.span("make_step").map(|stats| stats.count), Some(1));
+}
+
+#[test]
+fn the_report_prints_steps_rate_and_breakdown() {
+    let _exclusive = exclusive();
+    train_batch(5);
+    let run = summary();
+    let report = run.to_string();
+    assert!(
+        report.starts_with("Summary:\n  Steps: 5\n  Total time: "),
+        "{report}"
+    );
+    assert!(report.contains("steps/sec"), "{report}");
+    let line = |label: &str, pct: f64| format!("    {label:<9} {pct:>5.1}%");
+    assert!(
+        report.contains(&line("Gradient:", run.phase_breakdown.pct("gradient"))),
+        "{report}"
+    );
+    assert!(
+        report.contains(&line("Overhead:", run.phase_breakdown.overhead_pct)),
+        "{report}"
+    );
+    let gradient = report.find("Gradient:").unwrap();
+    assert!(
+        gradient < report.find("Error:").unwrap(),
+        "largest share first:\n{report}"
+    );
+}
+
+#[test]
+fn every_type_survives_a_json_round_trip() {
+    let _exclusive = exclusive();
+    train_batch(3);
+    let run = summary();
+    let json = serde_json::to_string(&run).unwrap();
+    assert_eq!(
+        serde_json::from_str::<timing_runtime::TrainingSummary>(&json).unwrap(),
+        run
+    );
+    let batch = last_batch().unwrap();
+    let json = serde_json::to_string(&batch).unwrap();
+    assert_eq!(
+        serde_json::from_str::<timing_runtime::BatchTiming>(&json).unwrap(),
+        batch
+    );
+}

@@ -1,0 +1,303 @@
+//! Each expansion form against the output written out by hand.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::timed;
+
+fn expand(args: TokenStream, item: TokenStream) -> String {
+    timed(args, item, true).to_string()
+}
+
+fn callsite(name: &str, phase: TokenStream, kind: TokenStream) -> TokenStream {
+    quote! {
+        static __TIMING_CALLSITE: ::timing_runtime::__private::Callsite = ::timing_runtime::__private::Callsite::new(
+            #name,
+            #phase,
+            ::timing_runtime::__private::Kind::#kind,
+            ::core::module_path!(),
+            ::core::file!(),
+            ::core::line!(),
+        );
+    }
+}
+
+#[test]
+fn a_function_gets_a_guard_in_front_of_its_untouched_body() {
+    let site = callsite(
+        "compute",
+        quote!(::core::option::Option::Some("regions")),
+        quote!(Span),
+    );
+    let expected = quote! {
+        #[inline]
+        pub(crate) fn compute<T: Copy>(x: T) -> T where T: Default {
+            #![allow(unused)]
+            let __timing_guard = { #site ::timing_runtime::__private::Callsite::enter(&__TIMING_CALLSITE) };
+            { let y = x; y }
+        }
+    };
+    let actual = expand(
+        quote!(phase = "regions"),
+        quote! {
+            #[inline]
+            pub(crate) fn compute<T: Copy>(x: T) -> T where T: Default {
+                #![allow(unused)]
+                let y = x; y
+            }
+        },
+    );
+    assert_eq!(actual, expected.to_string());
+}
+
+#[test]
+fn name_and_kind_are_passed_to_the_call_site() {
+    let cases = [
+        (
+            quote!(step),
+            "make_step",
+            quote!(::core::option::Option::None),
+            quote!(Step),
+        ),
+        (
+            quote!(batch),
+            "make_step",
+            quote!(::core::option::Option::None),
+            quote!(Batch),
+        ),
+        (
+            quote!(name = "solve", phase = "error"),
+            "solve",
+            quote!(::core::option::Option::Some("error")),
+            quote!(Span),
+        ),
+        (
+            quote!(),
+            "make_step",
+            quote!(::core::option::Option::None),
+            quote!(Span),
+        ),
+    ];
+    for (args, name, phase, kind) in cases {
+        let site = callsite(name, phase, kind);
+        let expected = quote! {
+            fn make_step() {
+                let __timing_guard = { #site ::timing_runtime::__private::Callsite::enter(&__TIMING_CALLSITE) };
+                {}
+            }
+        };
+        assert_eq!(
+            expand(
+                args,
+                quote!(
+                    fn make_step() {}
+                )
+            ),
+            expected.to_string()
+        );
+    }
+}
+
+#[test]
+fn a_raw_identifier_is_named_without_its_prefix() {
+    let actual = expand(
+        quote!(),
+        quote!(
+            fn r#match() {}
+        ),
+    );
+    assert!(actual.contains("\"match\""), "{actual}");
+}
+
+#[test]
+fn an_async_fn_is_wrapped_in_a_future_that_sees_its_output_type() {
+    let site = callsite("fetch", quote!(::core::option::Option::None), quote!(Span));
+    let expected = quote! {
+        async fn fetch(n: u8) -> Result<Box<dyn Display>, E> {
+            ::timing_runtime::__private::Instrumented::new(
+                { #site &__TIMING_CALLSITE },
+                async move { ::timing_runtime::__private::output::<Result<Box<dyn Display>, E> >({ Ok(Box::new(n)) }) },
+            )
+            .await
+        }
+    };
+    let actual = expand(
+        quote!(),
+        quote!(
+            async fn fetch(n: u8) -> Result<Box<dyn Display>, E> {
+                Ok(Box::new(n))
+            }
+        ),
+    );
+    assert_eq!(actual, expected.to_string());
+}
+
+#[test]
+fn an_async_fn_returning_impl_trait_or_unit_is_not_given_a_type() {
+    for item in [
+        quote!(
+            async fn f() -> impl Display {
+                1
+            }
+        ),
+        quote!(
+            async fn f() {
+                g().await
+            }
+        ),
+    ] {
+        let actual = expand(quote!(), item);
+        assert!(!actual.contains("output"), "{actual}");
+        assert!(actual.contains("async move {"), "{actual}");
+    }
+}
+
+#[test]
+fn off_returns_the_item_token_for_token() {
+    let item = quote! {
+        /// Docs.
+        #[must_use]
+        pub fn f<'a>(x: &'a str) -> &'a str { #![allow(unused)] x }
+    };
+    assert_eq!(
+        timed(quote!(phase = "p"), item.clone(), false).to_string(),
+        item.to_string()
+    );
+}
+
+#[test]
+fn off_still_checks_the_arguments() {
+    let actual = timed(
+        quote!(phaze = "p"),
+        quote!(
+            fn f() {}
+        ),
+        false,
+    )
+    .to_string();
+    assert!(actual.contains("compile_error"), "{actual}");
+    assert!(actual.contains("unknown argument `phaze`"), "{actual}");
+}
+
+fn error_of(args: TokenStream, item: TokenStream) -> String {
+    let output = timed(args, item, true).to_string();
+    assert!(output.contains("compile_error"), "no error in {output}");
+    output
+}
+
+#[test]
+fn each_mistake_has_its_message() {
+    let function = quote!(
+        fn f() {}
+    );
+    let cases = [
+        (
+            quote!(phaze = "x"),
+            "unknown argument `phaze`, expected one of `name`, `phase`, `step`, `batch`",
+        ),
+        (
+            quote!(phase = "a", phase = "b"),
+            "duplicate argument `phase`",
+        ),
+        (quote!(step, step), "duplicate argument `step`"),
+        (quote!(phase = 3), "`phase` must be a string literal"),
+        (quote!(name = ""), "`name` must not be empty"),
+        (
+            quote!("regions"),
+            "expected an argument name, found a literal: write `phase = \\\"regions\\\"`",
+        ),
+        (quote!(phase), "`phase` needs a value"),
+        (quote!(phase = "a" x), "expected `,` between arguments"),
+        (quote!(step, batch), "`step` and `batch` cannot be combined"),
+        (quote!(step = true), "`step` takes no value"),
+    ];
+    for (args, message) in cases {
+        let output = error_of(args.clone(), function.clone());
+        assert!(
+            output.contains(message),
+            "`{args}`: expected `{message}` in {output}"
+        );
+    }
+}
+
+#[test]
+fn all_mistakes_are_reported_at_once() {
+    let output = error_of(
+        quote!(phaze = "x", name = 1),
+        quote!(
+            fn f() {}
+        ),
+    );
+    assert!(
+        output.contains("unknown argument `phaze`")
+            && output.contains("`name` must be a string literal")
+    );
+}
+
+#[test]
+fn the_item_is_emitted_beside_the_error() {
+    let output = error_of(
+        quote!(phaze = "x"),
+        quote!(
+            fn kept() {}
+        ),
+    );
+    assert!(output.ends_with("fn kept () { }"), "{output}");
+}
+
+#[test]
+fn items_that_are_not_functions_with_bodies_are_refused() {
+    let cases = [
+        (
+            quote!(
+                struct S;
+            ),
+            "not a `struct`",
+        ),
+        (
+            quote!(
+                mod m {}
+            ),
+            "not a module",
+        ),
+        (quote!(impl S {}), "not an impl block"),
+        (
+            quote!(
+                const fn f() {}
+            ),
+            "cannot be applied to a `const fn`",
+        ),
+        (
+            quote!(
+                fn f();
+            ),
+            "needs a function with a body",
+        ),
+        (
+            quote!(
+                static X: u8 = 1;
+            ),
+            "can only be applied to a function",
+        ),
+    ];
+    for (item, message) in cases {
+        let output = error_of(quote!(), item.clone());
+        assert!(
+            output.contains(message),
+            "`{item}`: expected `{message}` in {output}"
+        );
+    }
+}
+
+#[test]
+fn a_second_timed_is_refused_and_dropped() {
+    let output = error_of(
+        quote!(),
+        quote!(
+            #[timed(step)]
+            fn f() {}
+        ),
+    );
+    assert!(output.contains("already applied"), "{output}");
+    assert!(output.ends_with("fn f () { }"), "{output}");
+}
