@@ -2,7 +2,18 @@
 //! (issue 3). Each test calls the timed function and checks its result, and that the call was recorded.
 
 #![cfg(feature = "timing")]
-#![allow(clippy::unnecessary_wraps, clippy::needless_pass_by_value, dead_code)]
+// The functions here are odd on purpose (each is a shape of signature to accept), and clippy says so.
+#![allow(
+    dead_code,
+    clippy::unnecessary_wraps,
+    clippy::needless_pass_by_value,
+    clippy::non_minimal_cfg
+)]
+#![allow(
+    clippy::multiple_bound_locations,
+    clippy::boxed_local,
+    clippy::manual_inspect
+)]
 
 mod common;
 

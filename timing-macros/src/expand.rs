@@ -12,6 +12,10 @@ use crate::item::{TimedFn, is_timed_attr};
 /// Expands `#[timed(args)] item`. With `enabled` false the item comes back exactly as written once the
 /// arguments check out. On error the item is emitted beside the error, so that the error is the only one.
 pub fn timed(args: TokenStream, item: TokenStream, enabled: bool) -> TokenStream {
+    if is_let_statement(&item) {
+        // rustc has already refused an attribute macro on a statement; a second error would only repeat it.
+        return item;
+    }
     let args = Args::parse(args);
     let function = TimedFn::parse(item.clone());
     match (args, function) {
@@ -36,6 +40,10 @@ pub fn timed(args: TokenStream, item: TokenStream, enabled: bool) -> TokenStream
         }
         (Err(error), Ok(_)) | (Ok(_), Err(error)) => with_item(&error, item),
     }
+}
+
+fn is_let_statement(item: &TokenStream) -> bool {
+    matches!(item.clone().into_iter().next(), Some(TokenTree::Ident(ident)) if ident == "let")
 }
 
 fn with_item(error: &syn::Error, item: TokenStream) -> TokenStream {

@@ -301,3 +301,87 @@ fn a_second_timed_is_refused_and_dropped() {
     assert!(output.contains("already applied"), "{output}");
     assert!(output.ends_with("fn f () { }"), "{output}");
 }
+
+#[test]
+fn a_statement_is_left_to_rustc_which_refuses_the_attribute_itself() {
+    let item = quote!(let steps = 10;);
+    assert_eq!(
+        timed(quote!(), item.clone(), true).to_string(),
+        item.to_string()
+    );
+}
+
+/// With timing off, every `#[timed]` function of a real crate (the workspace's `tests/accepted.rs`, which
+/// holds every accepted shape of function) comes back token for token as the same function unannotated.
+#[test]
+fn off_expands_an_annotated_crate_to_the_unannotated_crate() {
+    use syn::visit_mut::VisitMut;
+
+    struct Expand {
+        checked: usize,
+        mismatches: Vec<String>,
+    }
+
+    impl Expand {
+        fn check<T: Clone + quote::ToTokens>(
+            &mut self,
+            function: &T,
+            attrs: fn(&mut T) -> &mut Vec<syn::Attribute>,
+        ) {
+            let mut unannotated = function.clone();
+            let Some(index) = attrs(&mut unannotated)
+                .iter()
+                .position(crate::item::is_timed_attr)
+            else {
+                return;
+            };
+            let attr = attrs(&mut unannotated).remove(index);
+            let args = match &attr.meta {
+                syn::Meta::List(list) => list.tokens.clone(),
+                _ => TokenStream::new(),
+            };
+            let expected = quote!(#unannotated).to_string();
+            let expanded = timed(args, quote!(#unannotated), false).to_string();
+            if expanded != expected {
+                self.mismatches
+                    .push(format!("{expanded}\n  !=\n{expected}"));
+            }
+            self.checked += 1;
+        }
+    }
+
+    impl VisitMut for Expand {
+        fn visit_item_fn_mut(&mut self, function: &mut syn::ItemFn) {
+            self.check(function, |function| &mut function.attrs);
+            syn::visit_mut::visit_item_fn_mut(self, function);
+        }
+
+        fn visit_impl_item_fn_mut(&mut self, function: &mut syn::ImplItemFn) {
+            self.check(function, |function| &mut function.attrs);
+            syn::visit_mut::visit_impl_item_fn_mut(self, function);
+        }
+
+        fn visit_trait_item_fn_mut(&mut self, function: &mut syn::TraitItemFn) {
+            self.check(function, |function| &mut function.attrs);
+            syn::visit_mut::visit_trait_item_fn_mut(self, function);
+        }
+    }
+
+    let source = include_str!("../../../tests/accepted.rs");
+    let mut file = syn::parse_file(source).expect("tests/accepted.rs parses");
+    let mut expand = Expand {
+        checked: 0,
+        mismatches: Vec::new(),
+    };
+    expand.visit_file_mut(&mut file);
+    assert!(
+        expand.mismatches.is_empty(),
+        "{}",
+        expand.mismatches.join("\n\n")
+    );
+    assert!(
+        expand.checked >= 35,
+        "only {} functions checked",
+        expand.checked
+    );
+}

@@ -1,0 +1,6 @@
+use timing_runtime::timed;
+
+#[timed(name = "")]
+fn regions() {}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use timing_runtime::timed;
+
+struct State;
+
+#[timed]
+impl State {
+    fn step(&self) {}
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use timing_runtime::timed;
+
+#[timed]
+mod optimizer {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use timing_runtime::timed;
+
+#[timed(phase)]
+fn regions() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use timing_runtime::timed;
+
+#[timed("regions")]
+fn regions() {}
+
+fn main() {}

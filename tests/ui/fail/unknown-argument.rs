@@ -1,0 +1,6 @@
+use timing_runtime::timed;
+
+#[timed(phaze = "regions")]
+fn regions() {}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use timing_runtime::timed;
+
+trait Optimizer {
+    #[timed]
+    fn step(&mut self);
+}
+
+fn main() {}
