@@ -1,5 +1,5 @@
 //! The `#[timed]` attribute. This crate is an implementation detail of `timing-runtime`, which re-exports
-//! the attribute and documents it: depend on `timing-runtime`, not on this crate.
+//! the attribute: depend on `timing-runtime`, not on this crate.
 
 mod args;
 mod expand;
@@ -7,7 +7,89 @@ mod item;
 
 use proc_macro::TokenStream;
 
-/// Records every call of the function it is put on; documented in `timing_runtime::timed`.
+/// Records every call of the function it is put on: its time, its phase, and whether it is a step or a
+/// batch of steps.
+///
+/// # Arguments
+/// | argument | meaning |
+/// |---|---|
+/// | `phase = "regions"` | the call's time, less that of timed calls with a phase of their own inside it, is phase `regions` |
+/// | `name = "solve"` | the span's name in reports; the function's name by default |
+/// | `step` | every call is one optimizer step |
+/// | `batch` | every call is one batch of steps |
+///
+/// Arguments combine (`#[timed(name = "x", phase = "y")]`), except `step` with `batch`.
+///
+/// ```
+/// use timing_runtime::timed;
+///
+/// #[timed(phase = "regions")]
+/// fn compute_regions(radii: &[f64]) -> f64 {
+///     radii.iter().map(|r| std::f64::consts::PI * r * r).sum()
+/// }
+///
+/// #[timed(step)]
+/// fn make_step(radii: &mut [f64]) -> f64 {
+///     let area = compute_regions(radii);
+///     radii.iter_mut().for_each(|r| *r *= 0.99);
+///     area
+/// }
+///
+/// #[timed(batch)]
+/// fn train_batch(radii: &mut [f64], steps: usize) {
+///     for _ in 0..steps {
+///         make_step(radii);
+///     }
+/// }
+///
+/// train_batch(&mut [1.0, 2.0], 100);
+/// ```
+///
+/// # What it expands to
+/// A function keeps its attributes, signature and body token for token; a guard is put in front of the
+/// body, and closes the span when it drops (on return, on `?`, and while unwinding):
+///
+/// ```text
+/// #[inline]
+/// fn compute_regions(radii: &[f64]) -> f64 {
+///     let __timing_guard = {
+///         static __TIMING_CALLSITE: ::timing_runtime::__private::Callsite =
+///             ::timing_runtime::__private::Callsite::new(
+///                 "compute_regions", Some("regions"), Kind::Span, module_path!(), file!(), line!());
+///         ::timing_runtime::__private::Callsite::enter(&__TIMING_CALLSITE)
+///     };
+///     { radii.iter().map(|r| std::f64::consts::PI * r * r).sum() }
+/// }
+/// ```
+///
+/// The `static` is per function, not per instantiation: all instantiations of a generic function share one
+/// span (give them different `name`s through wrapper functions to tell them apart). Inner attributes
+/// (`#![allow(...)]`) stay at the top of the body.
+///
+/// An `async fn` becomes a future that opens the span on every poll and closes it when the poll returns;
+/// its statistics count busy time (the sum of polls) in `total_ns` and first poll to completion in
+/// `wall_ns`, and futures dropped before completing in `cancelled`:
+///
+/// ```text
+/// async fn fetch(id: u32) -> Result<Box<dyn Display>, Error> {
+///     ::timing_runtime::__private::Instrumented::new(
+///         { static __TIMING_CALLSITE: … = …; &__TIMING_CALLSITE },
+///         async move { ::timing_runtime::__private::output::<Result<Box<dyn Display>, Error>>({ body }) },
+///     )
+///     .await
+/// }
+/// ```
+///
+/// A function that is not `async` but returns `impl Future` is timed as a function: the span covers the
+/// call that builds the future, not the future's work. Make it an `async fn` to time the work.
+///
+/// With the cargo feature `timing` off (`default-features = false` on `timing-runtime`), the arguments are
+/// checked and the function is returned exactly as written.
+///
+/// # Errors
+/// `#[timed]` on anything but a function with a body, on a `const fn`, with an unknown, repeated or
+/// malformed argument, or twice on one function, is a compile error at the offending token; the function
+/// is still emitted, so that the error is the only one.
 #[proc_macro_attribute]
 pub fn timed(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::timed(args.into(), item.into(), cfg!(feature = "timing")).into()
