@@ -3,17 +3,8 @@
 
 #![cfg(feature = "timing")]
 // The functions here are odd on purpose (each is a shape of signature to accept), and clippy says so.
-#![allow(
-    dead_code,
-    clippy::unnecessary_wraps,
-    clippy::needless_pass_by_value,
-    clippy::non_minimal_cfg
-)]
-#![allow(
-    clippy::multiple_bound_locations,
-    clippy::boxed_local,
-    clippy::manual_inspect
-)]
+#![allow(dead_code, clippy::unnecessary_wraps, clippy::needless_pass_by_value, clippy::non_minimal_cfg)]
+#![allow(clippy::multiple_bound_locations, clippy::boxed_local, clippy::manual_inspect)]
 
 mod common;
 
@@ -241,10 +232,7 @@ fn signatures_of_every_kind_behave_as_written() {
     assert_eq!(first_word("hello world"), "hello");
     assert_eq!(patterns(1, (2, 3), Point { x: 4, y: 0 }, 0), 10);
     assert_eq!(impl_arg(5).to_string(), "<5>");
-    assert_eq!(
-        result_impl(true).map(|value| value.to_string()),
-        Ok("7".to_owned())
-    );
+    assert_eq!(result_impl(true).map(|value| value.to_string()), Ok("7".to_owned()));
     assert!(result_impl(false).is_err());
     assert_eq!(coerced().unwrap().to_string(), "1");
     assert_eq!(parse_sum("1,2,3"), Ok(6));
@@ -318,17 +306,7 @@ fn methods_of_every_receiver_behave_as_written() {
     assert_eq!(counter.into_n(), 2);
     assert_eq!(Square(2.0).perimeter(), 8.0);
     assert_eq!(Square(2.0).area(), 1.0);
-    for name in [
-        "new",
-        "bump",
-        "get",
-        "map",
-        "boxed",
-        "pinned",
-        "into_n",
-        "perimeter",
-        "area",
-    ] {
+    for name in ["new", "bump", "get", "map", "boxed", "pinned", "into_n", "perimeter", "area"] {
         assert!(count(name) >= 1, "{name}");
     }
     assert_eq!(count("bump"), 2);
@@ -441,10 +419,7 @@ fn assert_send<T: Send>(value: T) -> T {
 fn async_fns_behave_as_written_and_stay_send() {
     let _exclusive = exclusive();
     assert_eq!(block_on(assert_send(fetch(1))), 2);
-    assert_eq!(
-        block_on(assert_send(fetch_boxed(1))).unwrap().to_string(),
-        "2"
-    );
+    assert_eq!(block_on(assert_send(fetch_boxed(1))).unwrap().to_string(), "2");
     assert_eq!(block_on(fetch_question("4")), Ok(5));
     assert!(block_on(fetch_question("x")).is_err());
     assert_eq!(block_on(fetch_impl(6)).to_string(), "6");
@@ -455,26 +430,10 @@ fn async_fns_behave_as_written_and_stay_send() {
     let run = summary();
     let fetch_stats = run.span("fetch").expect("recorded");
     assert_eq!(fetch_stats.count, 3);
-    assert!(
-        fetch_stats.total_ns >= 3 * 200_000,
-        "busy time covers the work: {fetch_stats:?}"
-    );
-    assert!(
-        fetch_stats.wall_ns >= fetch_stats.total_ns,
-        "{fetch_stats:?}"
-    );
-    for name in [
-        "fetch_boxed",
-        "fetch_question",
-        "fetch_impl",
-        "fetch_unsafe",
-        "call",
-        "read",
-    ] {
-        assert!(
-            run.span(name).is_some_and(|stats| stats.count >= 1),
-            "{name}"
-        );
+    assert!(fetch_stats.total_ns >= 3 * 200_000, "busy time covers the work: {fetch_stats:?}");
+    assert!(fetch_stats.wall_ns >= fetch_stats.total_ns, "{fetch_stats:?}");
+    for name in ["fetch_boxed", "fetch_question", "fetch_impl", "fetch_unsafe", "call", "read"] {
+        assert!(run.span(name).is_some_and(|stats| stats.count >= 1), "{name}");
     }
 }
 
@@ -518,12 +477,7 @@ fn a_future_dropped_before_completion_is_counted_as_cancelled() {
     let _exclusive = exclusive();
     let mut future = Box::pin(fetch(1));
     let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
-    assert!(
-        future
-            .as_mut()
-            .poll(&mut Context::from_waker(&waker))
-            .is_pending()
-    );
+    assert!(future.as_mut().poll(&mut Context::from_waker(&waker)).is_pending());
     drop(future);
     drop(fetch(2));
     let stats = summary().span("fetch").cloned().expect("recorded");

@@ -3,9 +3,7 @@
 
 #![cfg(not(feature = "timing"))]
 
-use timing_runtime::{
-    TimingGranularity, granularity, last_batch, reset, set_granularity, summary, timed,
-};
+use timing_runtime::{TimingGranularity, granularity, last_batch, reset, set_granularity, summary, timed};
 
 #[timed(phase = "gradient")]
 fn gradient(x: f64) -> f64 {

@@ -60,11 +60,9 @@ fn phases_take_their_share_and_add_up_to_100() {
     assert!(near(breakdown.pct("error"), 10.0, 0.2), "{run:#?}");
     assert!(near(breakdown.overhead_pct, 10.0, 0.3), "{run:#?}");
     assert_eq!(breakdown.pct("update"), 0.0);
-    let sum: f64 =
-        breakdown.phases.iter().map(|share| share.pct).sum::<f64>() + breakdown.overhead_pct;
+    let sum: f64 = breakdown.phases.iter().map(|share| share.pct).sum::<f64>() + breakdown.overhead_pct;
     assert!((sum - 100.0).abs() < 1e-9, "{sum}");
-    let ns: u64 =
-        breakdown.phases.iter().map(|share| share.ns).sum::<u64>() + breakdown.overhead_ns;
+    let ns: u64 = breakdown.phases.iter().map(|share| share.ns).sum::<u64>() + breakdown.overhead_ns;
     assert_eq!(ns, run.total_ns);
 }
 
@@ -103,44 +101,19 @@ fn total_time_is_the_sum_of_step_times_and_the_rate_follows() {
     let wall = u64::try_from(start.elapsed().as_nanos()).unwrap();
     let run = summary();
     let batch = last_batch().expect("a batch was completed on this thread");
-    let steps = batch
-        .step_timings
-        .as_ref()
-        .expect("step records at Detailed");
+    let steps = batch.step_timings.as_ref().expect("step records at Detailed");
     assert_eq!(steps.len(), 10);
     let sum: u64 = steps.iter().map(|step| step.total_ns).sum();
-    assert!(
-        sum.abs_diff(run.total_ns) <= 10,
-        "records {sum} vs summary {}",
-        run.total_ns
-    );
-    assert!(
-        run.total_ns >= 10 * 1_000_000 && run.total_ns <= wall,
-        "{} of {wall}",
-        run.total_ns
-    );
-    assert!(near(
-        run.steps_per_second,
-        10.0 / (run.total_ns as f64 / 1e9),
-        1e-9
-    ));
+    assert!(sum.abs_diff(run.total_ns) <= 10, "records {sum} vs summary {}", run.total_ns);
+    assert!(run.total_ns >= 10 * 1_000_000 && run.total_ns <= wall, "{} of {wall}", run.total_ns);
+    assert!(near(run.steps_per_second, 10.0 / (run.total_ns as f64 / 1e9), 1e-9));
     assert_eq!(run.batches, 1);
     assert_eq!(batch.steps, 10);
     // Each record is rounded to whole nanoseconds on its own: the sums may differ by a nanosecond a step.
-    assert!(
-        batch.compute_ns + 10 >= run.total_ns && batch.compute_ns <= wall + wall / 1000,
-        "{batch:?} {wall}"
-    );
-    assert!(near(
-        batch.steps_per_second,
-        batch.steps_per_second(),
-        1e-12
-    ));
+    assert!(batch.compute_ns + 10 >= run.total_ns && batch.compute_ns <= wall + wall / 1000, "{batch:?} {wall}");
+    assert!(near(batch.steps_per_second, batch.steps_per_second(), 1e-12));
     for step in steps {
-        assert!(
-            near(step.phase_ns("gradient") as f64, 400_000.0, 0.25),
-            "{step:?}"
-        );
+        assert!(near(step.phase_ns("gradient") as f64, 400_000.0, 0.25), "{step:?}");
         assert_eq!(step.phase_ns("update"), 0);
         let phased: u64 = step.phases.iter().map(|phase| phase.ns).sum();
         assert!(phased <= step.total_ns);
@@ -164,10 +137,7 @@ fn a_recursive_span_counts_its_outermost_call_only() {
     let run = summary();
     let stats = run.span("descend").expect("recorded under its given name");
     assert_eq!(stats.count, 50);
-    assert!(
-        stats.total_ns <= wall && stats.total_ns >= 50 * 20_000,
-        "{stats:?} of {wall}"
-    );
+    assert!(stats.total_ns <= wall && stats.total_ns >= 50 * 20_000, "{stats:?} of {wall}");
     assert!(stats.self_ns <= stats.total_ns);
     assert!(run.span("recurse").is_none());
 }
@@ -186,10 +156,7 @@ fn spans_outside_steps_have_statistics_but_no_share() {
     let run = summary();
     let stats = run.span("outside_any_step").expect("recorded");
     assert_eq!(stats.count, 3);
-    assert!(
-        stats.min_ns >= 50_000 && stats.min_ns <= stats.max_ns,
-        "{stats:?}"
-    );
+    assert!(stats.min_ns >= 50_000 && stats.min_ns <= stats.max_ns, "{stats:?}");
     assert!(near(stats.mean_ns, stats.total_ns as f64 / 3.0, 1e-9));
     assert_eq!(run.total_steps, 0);
     assert!(run.phase_breakdown.phases.is_empty());
@@ -210,24 +177,14 @@ fn granularity_levels_record_what_they_promise() {
     assert_eq!((batch.steps, batch.step_timings.is_none()), (3, true));
     let run = summary();
     assert_eq!(run.total_steps, 3);
-    assert!(
-        run.total_ns > 0 && run.spans.is_empty() && run.phase_breakdown.phases.is_empty(),
-        "{run:#?}"
-    );
+    assert!(run.total_ns > 0 && run.spans.is_empty() && run.phase_breakdown.phases.is_empty(), "{run:#?}");
 
     reset();
     set_granularity(TimingGranularity::Step);
     train_batch(3);
-    let steps = last_batch()
-        .and_then(|batch| batch.step_timings)
-        .expect("step records at Step");
+    let steps = last_batch().and_then(|batch| batch.step_timings).expect("step records at Step");
     assert_eq!(steps.len(), 3);
-    assert!(
-        steps
-            .iter()
-            .all(|step| step.total_ns >= 1_000_000 && step.phases.is_empty()),
-        "{steps:?}"
-    );
+    assert!(steps.iter().all(|step| step.total_ns >= 1_000_000 && step.phases.is_empty()), "{steps:?}");
     assert!(summary().spans.is_empty());
 
     set_granularity(TimingGranularity::Detailed);
@@ -302,25 +259,13 @@ fn the_report_prints_steps_rate_and_breakdown() {
     train_batch(5);
     let run = summary();
     let report = run.to_string();
-    assert!(
-        report.starts_with("Summary:\n  Steps: 5\n  Total time: "),
-        "{report}"
-    );
+    assert!(report.starts_with("Summary:\n  Steps: 5\n  Total time: "), "{report}");
     assert!(report.contains("steps/sec"), "{report}");
     let line = |label: &str, pct: f64| format!("    {label:<9} {pct:>5.1}%");
-    assert!(
-        report.contains(&line("Gradient:", run.phase_breakdown.pct("gradient"))),
-        "{report}"
-    );
-    assert!(
-        report.contains(&line("Overhead:", run.phase_breakdown.overhead_pct)),
-        "{report}"
-    );
+    assert!(report.contains(&line("Gradient:", run.phase_breakdown.pct("gradient"))), "{report}");
+    assert!(report.contains(&line("Overhead:", run.phase_breakdown.overhead_pct)), "{report}");
     let gradient = report.find("Gradient:").unwrap();
-    assert!(
-        gradient < report.find("Error:").unwrap(),
-        "largest share first:\n{report}"
-    );
+    assert!(gradient < report.find("Error:").unwrap(), "largest share first:\n{report}");
 }
 
 #[test]
@@ -329,14 +274,8 @@ fn every_type_survives_a_json_round_trip() {
     train_batch(3);
     let run = summary();
     let json = serde_json::to_string(&run).unwrap();
-    assert_eq!(
-        serde_json::from_str::<timing_runtime::TrainingSummary>(&json).unwrap(),
-        run
-    );
+    assert_eq!(serde_json::from_str::<timing_runtime::TrainingSummary>(&json).unwrap(), run);
     let batch = last_batch().unwrap();
     let json = serde_json::to_string(&batch).unwrap();
-    assert_eq!(
-        serde_json::from_str::<timing_runtime::BatchTiming>(&json).unwrap(),
-        batch
-    );
+    assert_eq!(serde_json::from_str::<timing_runtime::BatchTiming>(&json).unwrap(), batch);
 }

@@ -10,9 +10,7 @@ static EXCLUSIVE: Mutex<()> = Mutex::new(());
 
 /// Runs one test at a time in this binary, from a clean slate.
 pub fn exclusive() -> MutexGuard<'static, ()> {
-    let guard = EXCLUSIVE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let guard = EXCLUSIVE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     timing_runtime::set_granularity(timing_runtime::TimingGranularity::Detailed);
     timing_runtime::reset();
     guard

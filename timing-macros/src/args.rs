@@ -35,11 +35,7 @@ impl Args {
 }
 
 fn parse_args(input: ParseStream) -> syn::Result<Args> {
-    let mut args = Args {
-        name: None,
-        phase: None,
-        kind: Kind::Span,
-    };
+    let mut args = Args { name: None, phase: None, kind: Kind::Span };
     let mut step: Option<Ident> = None;
     let mut batch: Option<Ident> = None;
     let mut errors: Option<Error> = None;
@@ -56,10 +52,7 @@ fn parse_args(input: ParseStream) -> syn::Result<Args> {
         let key = match Ident::parse_any(input) {
             Ok(key) => key,
             Err(_) => {
-                return Err(combined(
-                    errors,
-                    input.error(format!("expected an argument, {EXPECTED}")),
-                ));
+                return Err(combined(errors, input.error(format!("expected an argument, {EXPECTED}"))));
             }
         };
         let value = if input.peek(Token![=]) {
@@ -71,11 +64,7 @@ fn parse_args(input: ParseStream) -> syn::Result<Args> {
         let key_name = key.unraw().to_string();
         match key_name.as_str() {
             NAME | PHASE => {
-                let slot = if key_name == NAME {
-                    &mut args.name
-                } else {
-                    &mut args.phase
-                };
+                let slot = if key_name == NAME { &mut args.name } else { &mut args.phase };
                 match string_value(&key, value) {
                     Err(error) => push(error),
                     Ok(_) if slot.is_some() => push(duplicate(&key)),
@@ -83,11 +72,7 @@ fn parse_args(input: ParseStream) -> syn::Result<Args> {
                 }
             }
             STEP | BATCH => {
-                let slot = if key_name == STEP {
-                    &mut step
-                } else {
-                    &mut batch
-                };
+                let slot = if key_name == STEP { &mut step } else { &mut batch };
                 if let Some(value) = value {
                     push(Error::new_spanned(
                         value,
@@ -99,19 +84,13 @@ fn parse_args(input: ParseStream) -> syn::Result<Args> {
                     *slot = Some(key);
                 }
             }
-            _ => push(Error::new(
-                key.span(),
-                format!("unknown argument `{key_name}`, {EXPECTED}"),
-            )),
+            _ => push(Error::new(key.span(), format!("unknown argument `{key_name}`, {EXPECTED}"))),
         }
         if input.is_empty() {
             break;
         }
         if !input.peek(Token![,]) {
-            return Err(combined(
-                errors,
-                input.error("expected `,` between arguments"),
-            ));
+            return Err(combined(errors, input.error("expected `,` between arguments")));
         }
         input.parse::<Token![,]>()?;
     }
@@ -134,44 +113,28 @@ fn parse_args(input: ParseStream) -> syn::Result<Args> {
 fn string_value(key: &Ident, value: Option<syn::Expr>) -> syn::Result<LitStr> {
     let key_name = key.unraw().to_string();
     let Some(value) = value else {
-        return Err(Error::new(
-            key.span(),
-            format!("`{key_name}` needs a value: write `{key_name} = \"...\"`"),
-        ));
+        return Err(Error::new(key.span(), format!("`{key_name}` needs a value: write `{key_name} = \"...\"`")));
     };
     match value {
-        syn::Expr::Lit(syn::ExprLit {
-            lit: syn::Lit::Str(lit),
-            ..
-        }) => {
+        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(lit), .. }) => {
             if lit.value().trim().is_empty() {
-                Err(Error::new(
-                    lit.span(),
-                    format!("`{key_name}` must not be empty"),
-                ))
+                Err(Error::new(lit.span(), format!("`{key_name}` must not be empty")))
             } else {
                 Ok(lit)
             }
         }
-        other => Err(Error::new_spanned(
-            other,
-            format!("`{key_name}` must be a string literal: `{key_name} = \"...\"`"),
-        )),
+        other => {
+            Err(Error::new_spanned(other, format!("`{key_name}` must be a string literal: `{key_name} = \"...\"`")))
+        }
     }
 }
 
 fn positional(literal: &syn::Lit) -> Error {
     let hint = match literal {
-        syn::Lit::Str(text) => format!(
-            ": write `phase = \"{0}\"` or `name = \"{0}\"`",
-            text.value()
-        ),
+        syn::Lit::Str(text) => format!(": write `phase = \"{0}\"` or `name = \"{0}\"`", text.value()),
         _ => String::new(),
     };
-    Error::new(
-        literal.span(),
-        format!("expected an argument name, found a literal{hint}"),
-    )
+    Error::new(literal.span(), format!("expected an argument name, found a literal{hint}"))
 }
 
 fn duplicate(key: &Ident) -> Error {

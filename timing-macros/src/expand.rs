@@ -21,10 +21,7 @@ pub fn timed(args: TokenStream, item: TokenStream, enabled: bool) -> TokenStream
     match (args, function) {
         (Ok(args), Ok(function)) => match function.attrs.iter().find(|attr| is_timed_attr(attr)) {
             Some(twice) => {
-                let error = syn::Error::new_spanned(
-                    twice,
-                    "`#[timed]` is already applied to this function",
-                );
+                let error = syn::Error::new_spanned(twice, "`#[timed]` is already applied to this function");
                 let mut function = function;
                 function.attrs.retain(|attr| !is_timed_attr(attr));
                 let mut output = error.to_compile_error();
@@ -53,27 +50,13 @@ fn with_item(error: &syn::Error, item: TokenStream) -> TokenStream {
 }
 
 fn reassemble(function: TimedFn) -> TokenStream {
-    let TimedFn {
-        attrs,
-        vis,
-        sig,
-        brace,
-        inner_attrs,
-        body,
-    } = function;
+    let TimedFn { attrs, vis, sig, brace, inner_attrs, body } = function;
     let body = braced(brace.span(), quote!(#(#inner_attrs)* #body));
     quote!(#(#attrs)* #vis #sig #body)
 }
 
 fn expand(args: &Args, function: TimedFn) -> TokenStream {
-    let TimedFn {
-        attrs,
-        vis,
-        sig,
-        brace,
-        inner_attrs,
-        body,
-    } = function;
+    let TimedFn { attrs, vis, sig, brace, inner_attrs, body } = function;
     let callsite = callsite(args, &sig.ident);
     // The braces are the macro's: with the user's span, rustc would call them unnecessary (`unused_braces`).
     let user_block = braced(Span::call_site(), body);
@@ -101,10 +84,7 @@ fn expand(args: &Args, function: TimedFn) -> TokenStream {
 
 /// The `static` that holds what every call of this function shares: its names, resolved to ids once.
 fn callsite(args: &Args, function: &Ident) -> TokenStream {
-    let name = args
-        .name
-        .clone()
-        .unwrap_or_else(|| LitStr::new(&function.unraw().to_string(), Span::call_site()));
+    let name = args.name.clone().unwrap_or_else(|| LitStr::new(&function.unraw().to_string(), Span::call_site()));
     let phase = match &args.phase {
         Some(phase) => quote!(::core::option::Option::Some(#phase)),
         None => quote!(::core::option::Option::None),

@@ -37,32 +37,19 @@ impl TimedFn {
         let sig: Signature = input.parse()?;
         if input.peek(Token![;]) {
             let semi: Token![;] = input.parse()?;
-            return Err(Error::new(
-                semi.span,
-                "`#[timed]` needs a function with a body",
-            ));
+            return Err(Error::new(semi.span, "`#[timed]` needs a function with a body"));
         }
         let brace = match input.parse::<TokenTree>()? {
             TokenTree::Group(group) if group.delimiter() == Delimiter::Brace => group,
             other => {
-                return Err(Error::new(
-                    other.span(),
-                    "expected the function's body `{ ... }`",
-                ));
+                return Err(Error::new(other.span(), "expected the function's body `{ ... }`"));
             }
         };
         if !input.is_empty() {
             return Err(input.error("unexpected tokens after the function's body"));
         }
         let (inner_attrs, body) = Parser::parse2(split_inner_attrs, brace.stream())?;
-        Ok(TimedFn {
-            attrs,
-            vis,
-            sig,
-            brace,
-            inner_attrs,
-            body,
-        })
+        Ok(TimedFn { attrs, vis, sig, brace, inner_attrs, body })
     }
 }
 
@@ -89,15 +76,15 @@ fn starts_signature(input: ParseStream) -> bool {
 }
 
 fn not_a_function(input: ParseStream) -> Error {
-    let what = input
-        .fork()
-        .parse::<TokenTree>()
-        .map(|token| token.to_string())
-        .unwrap_or_default();
+    let what = input.fork().parse::<TokenTree>().map(|token| token.to_string()).unwrap_or_default();
     let message = match what.as_str() {
-        "struct" | "enum" | "union" | "trait" | "type" => format!("`#[timed]` can only be applied to a function, not a `{what}`"),
+        "struct" | "enum" | "union" | "trait" | "type" => {
+            format!("`#[timed]` can only be applied to a function, not a `{what}`")
+        }
         "mod" => "`#[timed]` can only be applied to a function, not a module".to_owned(),
-        "impl" => "`#[timed]` can only be applied to a function, not an impl block: put it on each method to time".to_owned(),
+        "impl" => {
+            "`#[timed]` can only be applied to a function, not an impl block: put it on each method to time".to_owned()
+        }
         _ => "`#[timed]` can only be applied to a function".to_owned(),
     };
     input.error(message)
@@ -105,8 +92,5 @@ fn not_a_function(input: ParseStream) -> Error {
 
 /// Whether `attr` is another `#[timed]` (or `#[timing_runtime::timed]`) on the same function.
 pub fn is_timed_attr(attr: &Attribute) -> bool {
-    attr.path()
-        .segments
-        .last()
-        .is_some_and(|segment| segment.ident == "timed")
+    attr.path().segments.last().is_some_and(|segment| segment.ident == "timed")
 }

@@ -52,15 +52,7 @@ impl Callsite {
         file: &'static str,
         line: u32,
     ) -> Self {
-        Callsite {
-            name,
-            phase,
-            kind,
-            module,
-            file,
-            line,
-            ids: AtomicU64::new(0),
-        }
+        Callsite { name, phase, kind, module, file, line, ids: AtomicU64::new(0) }
     }
 
     #[inline(always)]
@@ -69,10 +61,7 @@ impl Callsite {
         let ids = self.ids.load(Relaxed);
         if ids & REGISTERED != 0 {
             #[allow(clippy::cast_possible_truncation)]
-            return Ids {
-                name: ids as u32,
-                phase: (ids >> 32) as u32 & 0x7fff_ffff,
-            };
+            return Ids { name: ids as u32, phase: (ids >> 32) as u32 & 0x7fff_ffff };
         }
         self.register()
     }
@@ -83,15 +72,9 @@ impl Callsite {
         let ids = {
             let mut names = NAMES.lock();
             let names = names.get_or_insert_with(Names::default);
-            Ids {
-                name: names.span_id(self.name),
-                phase: self.phase.map_or(0, |phase| names.phase_id(phase)),
-            }
+            Ids { name: names.span_id(self.name), phase: self.phase.map_or(0, |phase| names.phase_id(phase)) }
         };
-        self.ids.store(
-            REGISTERED | u64::from(ids.phase) << 32 | u64::from(ids.name),
-            Relaxed,
-        );
+        self.ids.store(REGISTERED | u64::from(ids.phase) << 32 | u64::from(ids.name), Relaxed);
         ids
     }
 
@@ -127,11 +110,7 @@ impl Names {
     }
 }
 
-fn intern(
-    list: &mut Vec<&'static str>,
-    ids: &mut HashMap<&'static str, u32>,
-    name: &'static str,
-) -> u32 {
+fn intern(list: &mut Vec<&'static str>, ids: &mut HashMap<&'static str, u32>, name: &'static str) -> u32 {
     *ids.entry(name).or_insert_with(|| {
         list.push(name);
         u32::try_from(list.len() - 1).unwrap_or(u32::MAX)
@@ -142,7 +121,5 @@ fn intern(
 #[cfg_attr(not(feature = "timing"), allow(dead_code))]
 pub(crate) fn names() -> (Vec<&'static str>, Vec<&'static str>) {
     let names = NAMES.lock();
-    names.as_ref().map_or_else(Default::default, |names| {
-        (names.spans.clone(), names.phases.clone())
-    })
+    names.as_ref().map_or_else(Default::default, |names| (names.spans.clone(), names.phases.clone()))
 }

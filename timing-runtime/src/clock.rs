@@ -38,18 +38,10 @@ fn start() -> Anchor {
     let tsc = tsc_is_invariant();
     if !tsc {
         NS_PER_TICK.store(1f64.to_bits(), Relaxed);
-        return Anchor {
-            instant: Instant::now(),
-            ticks: 0,
-            tsc,
-        };
+        return Anchor { instant: Instant::now(), ticks: 0, tsc };
     }
     let (ticks, instant) = paired_reading();
-    let anchor = Anchor {
-        instant,
-        ticks,
-        tsc,
-    };
+    let anchor = Anchor { instant, ticks, tsc };
     while anchor.instant.elapsed().as_nanos() < CALIBRATION_NS {
         std::hint::spin_loop();
     }
@@ -72,10 +64,7 @@ fn paired_reading() -> (u64, Instant) {
             best = Some((width, before + width / 2, instant));
         }
     }
-    best.map_or_else(
-        || (read_tsc(), Instant::now()),
-        |(_, ticks, instant)| (ticks, instant),
-    )
+    best.map_or_else(|| (read_tsc(), Instant::now()), |(_, ticks, instant)| (ticks, instant))
 }
 
 /// Starts the clock if it has not been started, so that the first timed call does not pay for it.
@@ -88,22 +77,14 @@ pub(crate) fn init() {
 #[inline(always)]
 pub(crate) fn now() -> u64 {
     let anchor = anchor();
-    if anchor.tsc {
-        read_tsc()
-    } else {
-        u64::try_from(anchor.instant.elapsed().as_nanos()).unwrap_or(u64::MAX)
-    }
+    if anchor.tsc { read_tsc() } else { u64::try_from(anchor.instant.elapsed().as_nanos()).unwrap_or(u64::MAX) }
 }
 
 /// Nanoseconds in `ticks`, with the best rate known.
 pub(crate) fn to_ns(ticks: u64) -> u64 {
     anchor();
     let rate = f64::from_bits(NS_PER_TICK.load(Relaxed));
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
     let ns = (ticks as f64 * rate).round() as u64;
     ns
 }
@@ -156,25 +137,14 @@ mod tests {
     #[test]
     fn ticks_convert_to_the_monotonic_clocks_nanoseconds() {
         init();
-        let (start, start_instant) = if anchor().tsc {
-            paired_reading()
-        } else {
-            (now(), Instant::now())
-        };
+        let (start, start_instant) = if anchor().tsc { paired_reading() } else { (now(), Instant::now()) };
         while start_instant.elapsed().as_millis() < 20 {
             std::hint::spin_loop();
         }
-        let (end, end_instant) = if anchor().tsc {
-            paired_reading()
-        } else {
-            (now(), Instant::now())
-        };
+        let (end, end_instant) = if anchor().tsc { paired_reading() } else { (now(), Instant::now()) };
         let measured = to_ns(end - start);
         let reference = u64::try_from((end_instant - start_instant).as_nanos()).unwrap();
         let error = measured.abs_diff(reference);
-        assert!(
-            error < reference / 1000,
-            "{measured} ns by ticks, {reference} ns by Instant"
-        );
+        assert!(error < reference / 1000, "{measured} ns by ticks, {reference} ns by Instant");
     }
 }

@@ -24,13 +24,7 @@ pub struct Instrumented<F> {
 impl<F> Instrumented<F> {
     /// Wraps the body's future.
     pub fn new(callsite: &'static Callsite, future: F) -> Self {
-        Instrumented {
-            callsite,
-            first_poll: None,
-            busy: 0,
-            done: false,
-            future,
-        }
+        Instrumented { callsite, first_poll: None, busy: 0, done: false, future }
     }
 }
 
@@ -43,13 +37,7 @@ impl<F: Future> Future for Instrumented<F> {
         // touch it, and no other field is pinned. The other fields are `Unpin` and are only assigned.
         let (callsite, first_poll, busy, done, future) = unsafe {
             let this = self.get_unchecked_mut();
-            (
-                this.callsite,
-                &mut this.first_poll,
-                &mut this.busy,
-                &mut this.done,
-                Pin::new_unchecked(&mut this.future),
-            )
+            (this.callsite, &mut this.first_poll, &mut this.busy, &mut this.done, Pin::new_unchecked(&mut this.future))
         };
         let guard = callsite.enter_poll();
         let started = *first_poll.get_or_insert_with(clock::now);

@@ -12,9 +12,7 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(granularity(), TimingGranularity::Step);
 /// # set_granularity(TimingGranularity::Detailed);
 /// ```
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TimingGranularity {
     /// Nothing is recorded; a timed call costs one relaxed load.

@@ -46,12 +46,16 @@
 #![deny(missing_docs, unsafe_code)]
 
 #[cfg(feature = "timing")]
+mod assemble;
+#[cfg(feature = "timing")]
 mod callsite;
 #[cfg(feature = "timing")]
 mod clock;
 #[cfg(feature = "timing")]
 mod future;
 mod granularity;
+#[cfg(feature = "timing")]
+mod hist;
 #[cfg(not(feature = "timing"))]
 mod off;
 #[cfg(feature = "timing")]
@@ -63,8 +67,8 @@ mod summary;
 mod timing;
 
 pub use granularity::TimingGranularity;
-pub use summary::{PhaseBreakdown, PhaseShare, SpanStats, TrainingSummary};
-pub use timing::{BatchTiming, PhaseTime, StepTiming};
+pub use summary::{Distribution, PhaseBreakdown, PhaseShare, SpanStats, TrainingSummary};
+pub use timing::{BatchTiming, PhaseTime, SlowStep, StepTiming};
 #[doc(inline)]
 pub use timing_macros::timed;
 

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use crate::callsite::{Callsite, Ids, Kind};
 use crate::clock;
 use crate::granularity::TimingGranularity;
+use crate::hist::Histogram;
 use crate::slot::{self, ThreadSlot, bump};
 use crate::timing::{BatchTiming, PhaseTime, StepTiming};
 
@@ -88,15 +89,7 @@ thread_local! {
 /// made from inside the runtime), in which case the call is not recorded.
 #[inline(always)]
 fn with_recorder<R>(f: impl FnOnce(&mut Recorder) -> R) -> Option<R> {
-    RECORDER
-        .try_with(|recorder| {
-            recorder
-                .try_borrow_mut()
-                .ok()
-                .map(|mut recorder| f(&mut recorder))
-        })
-        .ok()
-        .flatten()
+    RECORDER.try_with(|recorder| recorder.try_borrow_mut().ok().map(|mut recorder| f(&mut recorder))).ok().flatten()
 }
 
 /// Closes its span when dropped: on return, on `?`, and while unwinding. `!Send`, because a span belongs to
@@ -110,10 +103,7 @@ pub struct Guard {
 }
 
 impl Guard {
-    const INERT: Guard = Guard {
-        depth: 0,
-        _not_send: PhantomData,
-    };
+    const INERT: Guard = Guard { depth: 0, _not_send: PhantomData };
 
     /// Closes the span now and returns its elapsed ticks.
     fn close(&mut self) -> u64 {
@@ -161,10 +151,7 @@ impl Callsite {
     fn open(&'static self, granularity: TimingGranularity, epoch: u64, poll: bool) -> Guard {
         let ids = self.ids();
         let depth = with_recorder(|recorder| recorder.push(self, ids, granularity, epoch, poll));
-        Guard {
-            depth: depth.unwrap_or(0),
-            _not_send: PhantomData,
-        }
+        Guard { depth: depth.unwrap_or(0), _not_send: PhantomData }
     }
 
     /// Counts one completed `async fn` call: `busy` ticks of polls over `wall` ticks from first poll.
@@ -244,9 +231,7 @@ impl Recorder {
         let slot = self.slot(epoch);
         if stats {
             if let Some(counters) = slot.counters(ids.name) {
-                counters
-                    .depth
-                    .store(counters.depth.load(Relaxed).saturating_add(1), Relaxed);
+                counters.depth.store(counters.depth.load(Relaxed).saturating_add(1), Relaxed);
             }
         }
         if ids.phase as usize >= self.phase_names.len() {
@@ -272,19 +257,8 @@ impl Recorder {
             }
             _ => Role::Span,
         };
-        let phase = if ids.phase != 0 {
-            ids.phase
-        } else {
-            parent_phase
-        };
-        self.stack.push(Frame {
-            name: ids.name,
-            phase,
-            role,
-            stats,
-            start: 0,
-            children: 0,
-        });
+        let phase = if ids.phase != 0 { ids.phase } else { parent_phase };
+        self.stack.push(Frame { name: ids.name, phase, role, stats, start: 0, children: 0 });
         // Read last, so that registration and a growing stack are not counted in the span.
         if let Some(frame) = self.stack.last_mut() {
             frame.start = clock::now();
@@ -311,11 +285,7 @@ impl Recorder {
             parent.children = parent.children.saturating_add(elapsed);
         }
         if frame.stats {
-            if let Some(counters) = self
-                .slot
-                .as_ref()
-                .and_then(|slot| slot.counters(frame.name))
-            {
+            if let Some(counters) = self.slot.as_ref().and_then(|slot| slot.counters(frame.name)) {
                 let depth = counters.depth.load(Relaxed).saturating_sub(1);
                 counters.depth.store(depth, Relaxed);
                 if depth == 0 {
@@ -349,10 +319,7 @@ impl Recorder {
         {
             let mut account = slot.steps.lock();
             if account.epoch != epoch {
-                *account = slot::StepAccount {
-                    epoch,
-                    ..slot::StepAccount::default()
-                };
+                *account = slot::StepAccount { epoch, ..slot::StepAccount::default() };
             }
             account.steps = account.steps.saturating_add(1);
             account.step_ticks = account.step_ticks.saturating_add(ticks);
@@ -362,39 +329,36 @@ impl Recorder {
             for (total, step) in account.phase_ticks.iter_mut().zip(&self.step.phase_ticks) {
                 *total = total.saturating_add(*step);
             }
+            account.step_histogram.record(ticks);
+            if account.phase_histograms.len() < self.step.phase_ticks.len() {
+                account.phase_histograms.resize(self.step.phase_ticks.len(), Histogram::default());
+            }
+            for (histogram, step) in account.phase_histograms.iter_mut().zip(&self.step.phase_ticks).skip(1) {
+                histogram.record(*step);
+            }
         }
         if self.batch.active {
             self.batch.steps += 1;
             if let Some(records) = &mut self.batch.records {
-                records.push(step_timing(
-                    ticks,
-                    &self.step.phase_ticks,
-                    &self.phase_names,
-                ));
+                records.push(step_timing(ticks, &self.step.phase_ticks, &self.phase_names));
             }
         }
-        self.step
-            .phase_ticks
-            .iter_mut()
-            .for_each(|ticks| *ticks = 0);
+        self.step.phase_ticks.iter_mut().for_each(|ticks| *ticks = 0);
     }
 
     fn finish_batch(&mut self, ticks: u64) {
         let batch = std::mem::take(&mut self.batch);
         let epoch = slot::state().1;
+        let timing = BatchTiming::new(batch.steps, clock::to_ns(ticks), batch.records);
         if let Some(slot) = &self.slot {
             let mut account = slot.steps.lock();
             if account.epoch != epoch {
-                *account = slot::StepAccount {
-                    epoch,
-                    ..slot::StepAccount::default()
-                };
+                *account = slot::StepAccount { epoch, ..slot::StepAccount::default() };
             }
             account.batches = account.batches.saturating_add(1);
             account.batch_ticks = account.batch_ticks.saturating_add(ticks);
+            account.keep_slow_steps(&timing.slow_steps);
         }
-        let compute_ns = clock::to_ns(ticks);
-        let timing = BatchTiming::new(batch.steps, compute_ns, batch.records);
         self.last_batch = Some((epoch, timing));
     }
 }
@@ -404,15 +368,9 @@ fn step_timing(ticks: u64, phase_ticks: &[u64], phase_names: &[&'static str]) ->
         .iter()
         .zip(phase_names)
         .filter(|(ticks, _)| **ticks > 0)
-        .map(|(ticks, name)| PhaseTime {
-            phase: (*name).into(),
-            ns: clock::to_ns(*ticks),
-        })
+        .map(|(ticks, name)| PhaseTime { phase: (*name).into(), ns: clock::to_ns(*ticks) })
         .collect();
-    StepTiming {
-        total_ns: clock::to_ns(ticks),
-        phases,
-    }
+    StepTiming { total_ns: clock::to_ns(ticks), phases }
 }
 
 #[cold]

@@ -16,27 +16,11 @@ impl Display for TrainingSummary {
         if self.total_ns > 0 && !breakdown.phases.is_empty() {
             writeln!(f)?;
             writeln!(f, "  Breakdown:")?;
-            let width = breakdown
-                .phases
-                .iter()
-                .map(|share| share.phase.chars().count())
-                .max()
-                .unwrap_or(0)
-                .max(8)
-                + 1;
+            let width = breakdown.phases.iter().map(|share| share.phase.chars().count()).max().unwrap_or(0).max(8) + 1;
             for share in &breakdown.phases {
-                writeln!(
-                    f,
-                    "    {:<width$} {:>5.1}%",
-                    format!("{}:", Capitalized(&share.phase)),
-                    share.pct
-                )?;
+                writeln!(f, "    {:<width$} {:>5.1}%", format!("{}:", Capitalized(&share.phase)), share.pct)?;
             }
-            writeln!(
-                f,
-                "    {:<width$} {:>5.1}%",
-                "Overhead:", breakdown.overhead_pct
-            )?;
+            writeln!(f, "    {:<width$} {:>5.1}%", "Overhead:", breakdown.overhead_pct)?;
         }
         Ok(())
     }
@@ -98,13 +82,7 @@ mod tests {
 
     #[test]
     fn thousands_are_grouped() {
-        let cases = [
-            (0, "0"),
-            (999, "999"),
-            (1_000, "1,000"),
-            (10_000, "10,000"),
-            (1_234_567, "1,234,567"),
-        ];
+        let cases = [(0, "0"), (999, "999"), (1_000, "1,000"), (10_000, "10,000"), (1_234_567, "1,234,567")];
         for (value, text) in cases {
             assert_eq!(Thousands(value).to_string(), text);
         }
@@ -112,12 +90,7 @@ mod tests {
 
     #[test]
     fn durations_pick_their_unit() {
-        let cases = [
-            (8_200_000_000, "8.2s"),
-            (950_300_000, "950.3ms"),
-            (12_000, "12.0µs"),
-            (999, "999ns"),
-        ];
+        let cases = [(8_200_000_000, "8.2s"), (950_300_000, "950.3ms"), (12_000, "12.0µs"), (999, "999ns")];
         for (ns, text) in cases {
             assert_eq!(Duration(ns).to_string(), text);
         }

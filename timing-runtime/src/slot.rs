@@ -2,14 +2,13 @@
 //! (relaxed loads and stores, no read-modify-write) and a step account behind a lock taken once per step.
 //! Threads that exit fold their slot into `retired`, so the registry stays as long as the live threads.
 
-use std::sync::atomic::{
-    AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
-};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
 use crate::granularity::TimingGranularity;
+use crate::hist::{AtomicHistogram, Histogram};
 
 const CHUNK: usize = 64;
 /// At most `CHUNK * CHUNKS` distinct span names are recorded per thread; calls of names beyond them are
@@ -30,6 +29,8 @@ pub(crate) struct SpanCounters {
     pub cancelled: AtomicU64,
     /// Calls of this name now on the thread's stack; never reset.
     pub depth: AtomicU32,
+    /// Call durations; allocated at the first call of the name on the thread.
+    pub histogram: OnceLock<AtomicHistogram>,
 }
 
 /// Adds `value` to a counter only its owning thread writes: a plain load and store, saturating.
@@ -49,24 +50,34 @@ impl SpanCounters {
         if ticks > self.max.load(Relaxed) {
             self.max.store(ticks, Relaxed);
         }
+        match self.histogram.get() {
+            Some(histogram) => histogram.record(ticks),
+            None => self.first_histogram().record(ticks),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn first_histogram(&self) -> &AtomicHistogram {
+        self.histogram.get_or_init(AtomicHistogram::new)
     }
 
     fn clear(&self) {
-        for counter in [
-            &self.count,
-            &self.total,
-            &self.self_ticks,
-            &self.min,
-            &self.max,
-            &self.wall,
-            &self.cancelled,
-        ] {
+        for counter in [&self.count, &self.total, &self.self_ticks, &self.min, &self.max, &self.wall, &self.cancelled] {
             counter.store(0, Relaxed);
+        }
+        if let Some(histogram) = self.histogram.get() {
+            histogram.clear();
         }
     }
 
     fn read(&self) -> SpanTotals {
+        let mut histogram = Histogram::default();
+        if let Some(counts) = self.histogram.get() {
+            counts.add_to(&mut histogram);
+        }
         SpanTotals {
+            histogram,
             count: self.count.load(Relaxed),
             total: self.total.load(Relaxed),
             self_ticks: self.self_ticks.load(Relaxed),
@@ -79,8 +90,9 @@ impl SpanCounters {
 }
 
 /// One span name's merged numbers, in ticks.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct SpanTotals {
+    pub histogram: Histogram,
     pub count: u64,
     pub total: u64,
     pub self_ticks: u64,
@@ -95,17 +107,14 @@ impl SpanTotals {
         if other.count == 0 && other.cancelled == 0 {
             return;
         }
-        self.min = if self.count == 0 {
-            other.min
-        } else {
-            self.min.min(other.min)
-        };
+        self.min = if self.count == 0 { other.min } else { self.min.min(other.min) };
         self.max = self.max.max(other.max);
         self.count = self.count.saturating_add(other.count);
         self.total = self.total.saturating_add(other.total);
         self.self_ticks = self.self_ticks.saturating_add(other.self_ticks);
         self.wall = self.wall.saturating_add(other.wall);
         self.cancelled = self.cancelled.saturating_add(other.cancelled);
+        self.histogram.merge(&other.histogram);
     }
 }
 
@@ -120,9 +129,25 @@ pub(crate) struct StepAccount {
     pub phase_ticks: Vec<u64>,
     pub batches: u64,
     pub batch_ticks: u64,
+    /// Step times.
+    pub step_histogram: Histogram,
+    /// Ticks per step, by phase id.
+    pub phase_histograms: Vec<Histogram>,
+    /// The slowest outliers seen, at most `SLOW_STEPS_KEPT`.
+    pub slow_steps: Vec<crate::timing::SlowStep>,
 }
 
+/// Outliers kept in a summary; a batch record lists all of its own.
+pub(crate) const SLOW_STEPS_KEPT: usize = 32;
+
 impl StepAccount {
+    /// Keeps the `SLOW_STEPS_KEPT` slowest of what it has and `more`.
+    pub fn keep_slow_steps(&mut self, more: &[crate::timing::SlowStep]) {
+        self.slow_steps.extend_from_slice(more);
+        self.slow_steps.sort_by(|a, b| b.total_ns.cmp(&a.total_ns));
+        self.slow_steps.truncate(SLOW_STEPS_KEPT);
+    }
+
     fn merge(&mut self, other: &StepAccount) {
         self.steps = self.steps.saturating_add(other.steps);
         self.step_ticks = self.step_ticks.saturating_add(other.step_ticks);
@@ -134,6 +159,14 @@ impl StepAccount {
         }
         self.batches = self.batches.saturating_add(other.batches);
         self.batch_ticks = self.batch_ticks.saturating_add(other.batch_ticks);
+        self.step_histogram.merge(&other.step_histogram);
+        if self.phase_histograms.len() < other.phase_histograms.len() {
+            self.phase_histograms.resize(other.phase_histograms.len(), Histogram::default());
+        }
+        for (mine, theirs) in self.phase_histograms.iter_mut().zip(&other.phase_histograms) {
+            mine.merge(theirs);
+        }
+        self.keep_slow_steps(&other.slow_steps);
     }
 }
 
@@ -188,10 +221,7 @@ impl ThreadSlot {
         ThreadSlot {
             epoch: AtomicU64::new(epoch),
             chunks: (0..CHUNKS).map(|_| OnceLock::new()).collect(),
-            steps: Mutex::new(StepAccount {
-                epoch,
-                ..StepAccount::default()
-            }),
+            steps: Mutex::new(StepAccount { epoch, ..StepAccount::default() }),
         }
     }
 
@@ -208,16 +238,9 @@ impl ThreadSlot {
     }
 
     fn spans(&self) -> impl Iterator<Item = (usize, &SpanCounters)> {
-        self.chunks
-            .iter()
-            .enumerate()
-            .filter_map(|(index, chunk)| chunk.get().map(|chunk| (index, chunk)))
-            .flat_map(|(index, chunk)| {
-                chunk
-                    .iter()
-                    .enumerate()
-                    .map(move |(offset, counters)| (index * CHUNK + offset, counters))
-            })
+        self.chunks.iter().enumerate().filter_map(|(index, chunk)| chunk.get().map(|chunk| (index, chunk))).flat_map(
+            |(index, chunk)| chunk.iter().enumerate().map(move |(offset, counters)| (index * CHUNK + offset, counters)),
+        )
     }
 
     /// Called by the owning thread when it sees a new epoch: its counters start again from zero.
@@ -242,11 +265,7 @@ struct Registry {
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     live: Vec::new(),
-    retired: Aggregate {
-        spans: Vec::new(),
-        steps: StepAccount::new(),
-        threads: 0,
-    },
+    retired: Aggregate { spans: Vec::new(), steps: StepAccount::new(), threads: 0 },
 });
 
 impl StepAccount {
@@ -258,6 +277,9 @@ impl StepAccount {
             phase_ticks: Vec::new(),
             batches: 0,
             batch_ticks: 0,
+            step_histogram: Histogram::new(),
+            phase_histograms: Vec::new(),
+            slow_steps: Vec::new(),
         }
     }
 }
@@ -272,9 +294,7 @@ pub(crate) fn state() -> (TimingGranularity, u64) {
 }
 
 pub(crate) fn set_granularity(granularity: TimingGranularity) {
-    let _ = STATE.fetch_update(Relaxed, Relaxed, |state| {
-        Some(state & !3 | granularity.to_bits())
-    });
+    let _ = STATE.fetch_update(Relaxed, Relaxed, |state| Some(state & !3 | granularity.to_bits()));
 }
 
 /// A new slot for the calling thread, in the registry until the thread exits.

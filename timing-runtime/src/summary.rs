@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::granularity::TimingGranularity;
+use crate::timing::SlowStep;
 
 /// Everything recorded since the last [`reset`](crate::reset), all threads merged. Made by
 /// [`summary`](crate::summary); prints as the report.
@@ -45,6 +46,10 @@ pub struct TrainingSummary {
     pub threads: usize,
     /// The granularity when the summary was made.
     pub granularity: TimingGranularity,
+    /// The spread of step times (granularity `Batch` or finer).
+    pub step_distribution: Distribution,
+    /// The slowest steps that stood out of their batch (mean + 3σ), slowest first, at most 32.
+    pub slow_steps: Vec<SlowStep>,
 }
 
 impl TrainingSummary {
@@ -85,55 +90,57 @@ pub struct PhaseShare {
     pub ns: u64,
     /// Percentage of step time in the phase.
     pub pct: f64,
+    /// The spread of this phase's time per step, over all steps.
+    pub per_step: Distribution,
+}
+
+/// The spread of a set of durations: percentiles from a log-linear histogram (each within 0.8% of the exact
+/// value) of fixed size, whatever the number of values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Distribution {
+    /// Mean.
+    pub mean_ns: f64,
+    /// Median.
+    pub p50_ns: u64,
+    /// 90th percentile.
+    pub p90_ns: u64,
+    /// 95th percentile.
+    pub p95_ns: u64,
+    /// 99th percentile.
+    pub p99_ns: u64,
+    /// Largest.
+    pub max_ns: u64,
+    /// Standard deviation.
+    pub stddev_ns: f64,
 }
 
 impl PhaseBreakdown {
     /// The breakdown of `total_ns` of step time among `phases` (name, ns); the rest is overhead.
     #[must_use]
     pub fn from_ns(total_ns: u64, phases: Vec<(String, u64)>) -> Self {
-        let phased: u64 = phases
-            .iter()
-            .fold(0, |sum, (_, ns)| sum.saturating_add(*ns));
+        let phased: u64 = phases.iter().fold(0, |sum, (_, ns)| sum.saturating_add(*ns));
         let total = total_ns.max(phased);
         let mut phases: Vec<PhaseShare> = phases
             .into_iter()
             .filter(|(_, ns)| *ns > 0)
-            .map(|(phase, ns)| PhaseShare {
-                phase,
-                ns,
-                pct: percent(ns, total),
-            })
+            .map(|(phase, ns)| PhaseShare { phase, ns, pct: percent(ns, total), per_step: Distribution::default() })
             .collect();
         phases.sort_by(|a, b| b.ns.cmp(&a.ns).then_with(|| a.phase.cmp(&b.phase)));
         let overhead_ns = total - phased;
-        let overhead_pct = if total == 0 {
-            0.0
-        } else {
-            100.0 - phases.iter().map(|share| share.pct).sum::<f64>()
-        };
-        PhaseBreakdown {
-            phases,
-            overhead_ns,
-            overhead_pct: overhead_pct.max(0.0),
-        }
+        let overhead_pct = if total == 0 { 0.0 } else { 100.0 - phases.iter().map(|share| share.pct).sum::<f64>() };
+        PhaseBreakdown { phases, overhead_ns, overhead_pct: overhead_pct.max(0.0) }
     }
 
     /// The percentage of step time in `phase`; 0 for a phase that took no time or does not exist.
     #[must_use]
     pub fn pct(&self, phase: &str) -> f64 {
-        self.phases
-            .iter()
-            .find(|share| share.phase == phase)
-            .map_or(0.0, |share| share.pct)
+        self.phases.iter().find(|share| share.phase == phase).map_or(0.0, |share| share.pct)
     }
 
     /// The nanoseconds of step time in `phase`; 0 for a phase that took no time or does not exist.
     #[must_use]
     pub fn ns(&self, phase: &str) -> u64 {
-        self.phases
-            .iter()
-            .find(|share| share.phase == phase)
-            .map_or(0, |share| share.ns)
+        self.phases.iter().find(|share| share.phase == phase).map_or(0, |share| share.ns)
     }
 }
 
@@ -160,84 +167,19 @@ pub struct SpanStats {
     pub wall_ns: u64,
     /// For `async fn`: futures dropped before they completed.
     pub cancelled: u64,
+    /// Median call time.
+    pub p50_ns: u64,
+    /// 90th percentile of call time.
+    pub p90_ns: u64,
+    /// 95th percentile of call time.
+    pub p95_ns: u64,
+    /// 99th percentile of call time.
+    pub p99_ns: u64,
+    /// Standard deviation of call time.
+    pub stddev_ns: f64,
 }
 
 #[allow(clippy::cast_precision_loss)]
 fn percent(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 * 100.0 / whole as f64
-    }
-}
-
-#[cfg(feature = "timing")]
-impl TrainingSummary {
-    pub(crate) fn from_aggregate(
-        aggregate: &crate::slot::Aggregate,
-        span_names: &[&'static str],
-        phase_names: &[&'static str],
-        granularity: TimingGranularity,
-    ) -> Self {
-        use crate::clock::to_ns;
-        use crate::timing::rate;
-        #[allow(clippy::cast_precision_loss)]
-        let mean = |total: u64, count: u64| {
-            if count == 0 {
-                0.0
-            } else {
-                total as f64 / count as f64
-            }
-        };
-        let steps = &aggregate.steps;
-        let total_ns = to_ns(steps.step_ticks);
-        let phases = steps
-            .phase_ticks
-            .iter()
-            .enumerate()
-            .skip(1)
-            .filter_map(|(id, ticks)| Some(((*phase_names.get(id)?).to_owned(), to_ns(*ticks))))
-            .collect();
-        let mut spans: Vec<SpanStats> = aggregate
-            .spans
-            .iter()
-            .enumerate()
-            .filter(|(_, totals)| totals.count > 0 || totals.cancelled > 0)
-            .filter_map(|(id, totals)| {
-                let total_ns = to_ns(totals.total);
-                Some(SpanStats {
-                    name: (*span_names.get(id)?).to_owned(),
-                    count: totals.count,
-                    total_ns,
-                    self_ns: to_ns(totals.self_ticks),
-                    min_ns: to_ns(totals.min),
-                    max_ns: to_ns(totals.max),
-                    mean_ns: mean(total_ns, totals.count),
-                    wall_ns: if totals.wall > 0 {
-                        to_ns(totals.wall)
-                    } else {
-                        total_ns
-                    },
-                    cancelled: totals.cancelled,
-                })
-            })
-            .collect();
-        spans.sort_by(|a, b| {
-            b.total_ns
-                .cmp(&a.total_ns)
-                .then_with(|| a.name.cmp(&b.name))
-        });
-        let total_steps = usize::try_from(steps.steps).unwrap_or(usize::MAX);
-        TrainingSummary {
-            total_steps,
-            total_ns,
-            steps_per_second: rate(steps.steps, total_ns),
-            phase_breakdown: PhaseBreakdown::from_ns(total_ns, phases),
-            batches: usize::try_from(steps.batches).unwrap_or(usize::MAX),
-            batch_ns: to_ns(steps.batch_ticks),
-            spans,
-            threads: usize::try_from(aggregate.threads).unwrap_or(usize::MAX),
-            granularity,
-        }
-    }
+    if whole == 0 { 0.0 } else { part as f64 * 100.0 / whole as f64 }
 }

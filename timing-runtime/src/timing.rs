@@ -36,20 +36,13 @@ impl StepTiming {
     /// Nanoseconds of this step in `phase`; 0 for a phase the step did not enter.
     #[must_use]
     pub fn phase_ns(&self, phase: &str) -> u64 {
-        self.phases
-            .iter()
-            .filter(|time| time.phase == phase)
-            .map(|time| time.ns)
-            .sum()
+        self.phases.iter().filter(|time| time.phase == phase).map(|time| time.ns).sum()
     }
 
     /// Nanoseconds of this step outside every phase.
     #[must_use]
     pub fn overhead_ns(&self) -> u64 {
-        let phased = self
-            .phases
-            .iter()
-            .fold(0u64, |sum, time| sum.saturating_add(time.ns));
+        let phased = self.phases.iter().fold(0u64, |sum, time| sum.saturating_add(time.ns));
         self.total_ns.saturating_sub(phased)
     }
 }
@@ -73,18 +66,33 @@ pub struct BatchTiming {
     pub step_timings: Option<Vec<StepTiming>>,
     /// `steps` over `compute_ns`, in steps per second.
     pub steps_per_second: f64,
+    /// Steps slower than the batch's mean step time plus three standard deviations (needs step records).
+    #[serde(default)]
+    pub slow_steps: Vec<SlowStep>,
+}
+
+/// A step much slower than the others of its batch, and the phase that grew the most in it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SlowStep {
+    /// The step's index in its batch, from 0.
+    pub step: usize,
+    /// The step's time.
+    pub total_ns: u64,
+    /// The mean step time of its batch.
+    pub batch_mean_ns: f64,
+    /// The phase that took the most time over its batch mean in this step; `None` for the time outside
+    /// every phase.
+    pub phase: Option<String>,
+    /// How much longer than its batch mean that phase (or the overhead) took in this step.
+    pub excess_ns: f64,
 }
 
 impl BatchTiming {
     /// A batch record, with `steps_per_second` derived.
     #[must_use]
     pub fn new(steps: usize, compute_ns: u64, step_timings: Option<Vec<StepTiming>>) -> Self {
-        let mut batch = BatchTiming {
-            steps,
-            compute_ns,
-            step_timings,
-            steps_per_second: 0.0,
-        };
+        let slow_steps = step_timings.as_deref().map(slow_steps).unwrap_or_default();
+        let mut batch = BatchTiming { steps, compute_ns, step_timings, steps_per_second: 0.0, slow_steps };
         batch.steps_per_second = batch.steps_per_second();
         batch
     }
@@ -99,9 +107,77 @@ impl BatchTiming {
 /// `count` per second of `ns`; 0 for no time.
 #[allow(clippy::cast_precision_loss)]
 pub(crate) fn rate(count: u64, ns: u64) -> f64 {
-    if ns == 0 {
-        0.0
-    } else {
-        count as f64 / (ns as f64 / 1e9)
+    if ns == 0 { 0.0 } else { count as f64 / (ns as f64 / 1e9) }
+}
+
+/// The steps slower than mean + 3σ of `steps`, each with the phase that grew the most.
+#[allow(clippy::cast_precision_loss)]
+pub(crate) fn slow_steps(steps: &[StepTiming]) -> Vec<SlowStep> {
+    if steps.len() < 2 {
+        return Vec::new();
+    }
+    let count = steps.len() as f64;
+    let mean = steps.iter().map(|step| step.total_ns as f64).sum::<f64>() / count;
+    let variance = steps.iter().map(|step| (step.total_ns as f64 - mean).powi(2)).sum::<f64>() / count;
+    let threshold = mean + 3.0 * variance.sqrt();
+    let mut phase_means: Vec<(&str, f64)> = Vec::new();
+    for step in steps {
+        for time in &step.phases {
+            match phase_means.iter_mut().find(|(phase, _)| *phase == time.phase) {
+                Some((_, sum)) => *sum += time.ns as f64,
+                None => phase_means.push((&time.phase, time.ns as f64)),
+            }
+        }
+    }
+    phase_means.iter_mut().for_each(|(_, sum)| *sum /= count);
+    let overhead_mean = steps.iter().map(|step| step.overhead_ns() as f64).sum::<f64>() / count;
+    steps
+        .iter()
+        .enumerate()
+        .filter(|(_, step)| step.total_ns as f64 > threshold)
+        .map(|(index, step)| {
+            let overhead = (None, step.overhead_ns() as f64 - overhead_mean);
+            let (phase, excess) = phase_means
+                .iter()
+                .map(|(phase, mean)| (Some(*phase), step.phase_ns(phase) as f64 - mean))
+                .fold(overhead, |best, candidate| if candidate.1 > best.1 { candidate } else { best });
+            SlowStep {
+                step: index,
+                total_ns: step.total_ns,
+                batch_mean_ns: mean,
+                phase: phase.map(str::to_owned),
+                excess_ns: excess,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(total_ns: u64, regions: u64, error: u64) -> StepTiming {
+        let phases =
+            vec![PhaseTime { phase: "regions".into(), ns: regions }, PhaseTime { phase: "error".into(), ns: error }];
+        StepTiming { total_ns, phases }
+    }
+
+    #[test]
+    fn a_stalled_step_is_flagged_with_the_phase_that_grew() {
+        let mut steps: Vec<StepTiming> = (0..50).map(|i| step(1_000 + i % 3, 600, 300)).collect();
+        steps[37] = step(5_000, 4_600, 300);
+        steps[12] = step(4_000, 600, 300);
+        let slow = slow_steps(&steps);
+        assert_eq!(slow.len(), 2, "{slow:?}");
+        assert_eq!((slow[0].step, slow[0].phase.as_deref()), (12, None));
+        assert_eq!((slow[1].step, slow[1].phase.as_deref()), (37, Some("regions")));
+        assert!(slow[1].excess_ns > 3_900.0 && slow[1].excess_ns < 4_000.0, "{slow:?}");
+    }
+
+    #[test]
+    fn even_steps_are_not_flagged() {
+        let steps: Vec<StepTiming> = (0..100).map(|i| step(1_000 + i % 10, 600, 300)).collect();
+        assert!(slow_steps(&steps).is_empty());
+        assert!(BatchTiming::new(1, 10, Some(vec![step(5, 1, 1)])).slow_steps.is_empty());
     }
 }

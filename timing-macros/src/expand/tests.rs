@@ -24,11 +24,7 @@ fn callsite(name: &str, phase: TokenStream, kind: TokenStream) -> TokenStream {
 
 #[test]
 fn a_function_gets_a_guard_in_front_of_its_untouched_body() {
-    let site = callsite(
-        "compute",
-        quote!(::core::option::Option::Some("regions")),
-        quote!(Span),
-    );
+    let site = callsite("compute", quote!(::core::option::Option::Some("regions")), quote!(Span));
     let expected = quote! {
         #[inline]
         pub(crate) fn compute<T: Copy>(x: T) -> T where T: Default {
@@ -53,30 +49,10 @@ fn a_function_gets_a_guard_in_front_of_its_untouched_body() {
 #[test]
 fn name_and_kind_are_passed_to_the_call_site() {
     let cases = [
-        (
-            quote!(step),
-            "make_step",
-            quote!(::core::option::Option::None),
-            quote!(Step),
-        ),
-        (
-            quote!(batch),
-            "make_step",
-            quote!(::core::option::Option::None),
-            quote!(Batch),
-        ),
-        (
-            quote!(name = "solve", phase = "error"),
-            "solve",
-            quote!(::core::option::Option::Some("error")),
-            quote!(Span),
-        ),
-        (
-            quote!(),
-            "make_step",
-            quote!(::core::option::Option::None),
-            quote!(Span),
-        ),
+        (quote!(step), "make_step", quote!(::core::option::Option::None), quote!(Step)),
+        (quote!(batch), "make_step", quote!(::core::option::Option::None), quote!(Batch)),
+        (quote!(name = "solve", phase = "error"), "solve", quote!(::core::option::Option::Some("error")), quote!(Span)),
+        (quote!(), "make_step", quote!(::core::option::Option::None), quote!(Span)),
     ];
     for (args, name, phase, kind) in cases {
         let site = callsite(name, phase, kind);
@@ -159,10 +135,7 @@ fn off_returns_the_item_token_for_token() {
         #[must_use]
         pub fn f<'a>(x: &'a str) -> &'a str { #![allow(unused)] x }
     };
-    assert_eq!(
-        timed(quote!(phase = "p"), item.clone(), false).to_string(),
-        item.to_string()
-    );
+    assert_eq!(timed(quote!(phase = "p"), item.clone(), false).to_string(), item.to_string());
 }
 
 #[test]
@@ -191,21 +164,12 @@ fn each_mistake_has_its_message() {
         fn f() {}
     );
     let cases = [
-        (
-            quote!(phaze = "x"),
-            "unknown argument `phaze`, expected one of `name`, `phase`, `step`, `batch`",
-        ),
-        (
-            quote!(phase = "a", phase = "b"),
-            "duplicate argument `phase`",
-        ),
+        (quote!(phaze = "x"), "unknown argument `phaze`, expected one of `name`, `phase`, `step`, `batch`"),
+        (quote!(phase = "a", phase = "b"), "duplicate argument `phase`"),
         (quote!(step, step), "duplicate argument `step`"),
         (quote!(phase = 3), "`phase` must be a string literal"),
         (quote!(name = ""), "`name` must not be empty"),
-        (
-            quote!("regions"),
-            "expected an argument name, found a literal: write `phase = \\\"regions\\\"`",
-        ),
+        (quote!("regions"), "expected an argument name, found a literal: write `phase = \\\"regions\\\"`"),
         (quote!(phase), "`phase` needs a value"),
         (quote!(phase = "a" x), "expected `,` between arguments"),
         (quote!(step, batch), "`step` and `batch` cannot be combined"),
@@ -213,10 +177,7 @@ fn each_mistake_has_its_message() {
     ];
     for (args, message) in cases {
         let output = error_of(args.clone(), function.clone());
-        assert!(
-            output.contains(message),
-            "`{args}`: expected `{message}` in {output}"
-        );
+        assert!(output.contains(message), "`{args}`: expected `{message}` in {output}");
     }
 }
 
@@ -228,10 +189,7 @@ fn all_mistakes_are_reported_at_once() {
             fn f() {}
         ),
     );
-    assert!(
-        output.contains("unknown argument `phaze`")
-            && output.contains("`name` must be a string literal")
-    );
+    assert!(output.contains("unknown argument `phaze`") && output.contains("`name` must be a string literal"));
 }
 
 #[test]
@@ -282,10 +240,7 @@ fn items_that_are_not_functions_with_bodies_are_refused() {
     ];
     for (item, message) in cases {
         let output = error_of(quote!(), item.clone());
-        assert!(
-            output.contains(message),
-            "`{item}`: expected `{message}` in {output}"
-        );
+        assert!(output.contains(message), "`{item}`: expected `{message}` in {output}");
     }
 }
 
@@ -305,10 +260,7 @@ fn a_second_timed_is_refused_and_dropped() {
 #[test]
 fn a_statement_is_left_to_rustc_which_refuses_the_attribute_itself() {
     let item = quote!(let steps = 10;);
-    assert_eq!(
-        timed(quote!(), item.clone(), true).to_string(),
-        item.to_string()
-    );
+    assert_eq!(timed(quote!(), item.clone(), true).to_string(), item.to_string());
 }
 
 /// With timing off, every `#[timed]` function of a real crate (the workspace's `tests/accepted.rs`, which
@@ -323,16 +275,9 @@ fn off_expands_an_annotated_crate_to_the_unannotated_crate() {
     }
 
     impl Expand {
-        fn check<T: Clone + quote::ToTokens>(
-            &mut self,
-            function: &T,
-            attrs: fn(&mut T) -> &mut Vec<syn::Attribute>,
-        ) {
+        fn check<T: Clone + quote::ToTokens>(&mut self, function: &T, attrs: fn(&mut T) -> &mut Vec<syn::Attribute>) {
             let mut unannotated = function.clone();
-            let Some(index) = attrs(&mut unannotated)
-                .iter()
-                .position(crate::item::is_timed_attr)
-            else {
+            let Some(index) = attrs(&mut unannotated).iter().position(crate::item::is_timed_attr) else {
                 return;
             };
             let attr = attrs(&mut unannotated).remove(index);
@@ -343,8 +288,7 @@ fn off_expands_an_annotated_crate_to_the_unannotated_crate() {
             let expected = quote!(#unannotated).to_string();
             let expanded = timed(args, quote!(#unannotated), false).to_string();
             if expanded != expected {
-                self.mismatches
-                    .push(format!("{expanded}\n  !=\n{expected}"));
+                self.mismatches.push(format!("{expanded}\n  !=\n{expected}"));
             }
             self.checked += 1;
         }
@@ -369,19 +313,8 @@ fn off_expands_an_annotated_crate_to_the_unannotated_crate() {
 
     let source = include_str!("../../../tests/accepted.rs");
     let mut file = syn::parse_file(source).expect("tests/accepted.rs parses");
-    let mut expand = Expand {
-        checked: 0,
-        mismatches: Vec::new(),
-    };
+    let mut expand = Expand { checked: 0, mismatches: Vec::new() };
     expand.visit_file_mut(&mut file);
-    assert!(
-        expand.mismatches.is_empty(),
-        "{}",
-        expand.mismatches.join("\n\n")
-    );
-    assert!(
-        expand.checked >= 35,
-        "only {} functions checked",
-        expand.checked
-    );
+    assert!(expand.mismatches.is_empty(), "{}", expand.mismatches.join("\n\n"));
+    assert!(expand.checked >= 35, "only {} functions checked", expand.checked);
 }
