@@ -48,42 +48,20 @@ struct Gradient {
 /// The overlap of two circles of radii `ri`, `rj` whose centres are `d` apart, and its derivatives.
 fn lens(d: f64, ri: f64, rj: f64) -> Lens {
     if d >= ri + rj {
-        return Lens {
-            distance: d,
-            ..Lens::default()
-        };
+        return Lens { distance: d, ..Lens::default() };
     }
     if d <= (ri - rj).abs() {
         // One circle inside the other: the overlap is the smaller circle.
-        let (area, d_ri, d_rj) = if ri <= rj {
-            (PI * ri * ri, 2.0 * PI * ri, 0.0)
-        } else {
-            (PI * rj * rj, 0.0, 2.0 * PI * rj)
-        };
-        return Lens {
-            distance: d,
-            area,
-            d_distance: 0.0,
-            d_ri,
-            d_rj,
-        };
+        let (area, d_ri, d_rj) =
+            if ri <= rj { (PI * ri * ri, 2.0 * PI * ri, 0.0) } else { (PI * rj * rj, 0.0, 2.0 * PI * rj) };
+        return Lens { distance: d, area, d_distance: 0.0, d_ri, d_rj };
     }
-    let alpha_i = ((d * d + ri * ri - rj * rj) / (2.0 * d * ri))
-        .clamp(-1.0, 1.0)
-        .acos();
-    let alpha_j = ((d * d + rj * rj - ri * ri) / (2.0 * d * rj))
-        .clamp(-1.0, 1.0)
-        .acos();
-    let area = ri * ri * (alpha_i - alpha_i.sin() * alpha_i.cos())
-        + rj * rj * (alpha_j - alpha_j.sin() * alpha_j.cos());
+    let alpha_i = ((d * d + ri * ri - rj * rj) / (2.0 * d * ri)).clamp(-1.0, 1.0).acos();
+    let alpha_j = ((d * d + rj * rj - ri * ri) / (2.0 * d * rj)).clamp(-1.0, 1.0).acos();
+    let area =
+        ri * ri * (alpha_i - alpha_i.sin() * alpha_i.cos()) + rj * rj * (alpha_j - alpha_j.sin() * alpha_j.cos());
     let chord = 2.0 * ri * alpha_i.sin();
-    Lens {
-        distance: d,
-        area,
-        d_distance: -chord,
-        d_ri: 2.0 * ri * alpha_i,
-        d_rj: 2.0 * rj * alpha_j,
-    }
+    Lens { distance: d, area, d_distance: -chord, d_ri: 2.0 * ri * alpha_i, d_rj: 2.0 * rj * alpha_j }
 }
 
 #[timed(phase = "regions")]
@@ -91,23 +69,14 @@ fn compute_regions(circles: &[Circle]) -> Regions {
     let lenses = circles
         .iter()
         .enumerate()
-        .map(|(i, a)| {
-            circles[i + 1..]
-                .iter()
-                .map(|b| lens((a.x - b.x).hypot(a.y - b.y), a.r, b.r))
-                .collect()
-        })
+        .map(|(i, a)| circles[i + 1..].iter().map(|b| lens((a.x - b.x).hypot(a.y - b.y), a.r, b.r)).collect())
         .collect();
     Regions { lenses }
 }
 
 #[timed(phase = "error")]
 fn compute_errors(circles: &[Circle], regions: &Regions, targets: &Targets) -> f64 {
-    let areas: f64 = circles
-        .iter()
-        .zip(&targets.areas)
-        .map(|(c, target)| (PI * c.r * c.r - target).powi(2))
-        .sum();
+    let areas: f64 = circles.iter().zip(&targets.areas).map(|(c, target)| (PI * c.r * c.r - target).powi(2)).sum();
     let overlaps: f64 = regions
         .lenses
         .iter()
@@ -120,14 +89,7 @@ fn compute_errors(circles: &[Circle], regions: &Regions, targets: &Targets) -> f
 
 #[timed(phase = "gradient")]
 fn compute_gradients(circles: &[Circle], regions: &Regions, targets: &Targets) -> Gradient {
-    let mut gradient: Vec<Circle> = circles
-        .iter()
-        .map(|_| Circle {
-            x: 0.0,
-            y: 0.0,
-            r: 0.0,
-        })
-        .collect();
+    let mut gradient: Vec<Circle> = circles.iter().map(|_| Circle { x: 0.0, y: 0.0, r: 0.0 }).collect();
     for (i, c) in circles.iter().enumerate() {
         gradient[i].r += 2.0 * (PI * c.r * c.r - targets.areas[i]) * 2.0 * PI * c.r;
     }
@@ -136,10 +98,8 @@ fn compute_gradients(circles: &[Circle], regions: &Regions, targets: &Targets) -
             let j = i + 1 + offset;
             let residual = 2.0 * (lens.area - targets.overlaps[i][offset]);
             if lens.distance > 1e-12 {
-                let (dx, dy) = (
-                    (circles[i].x - circles[j].x) / lens.distance,
-                    (circles[i].y - circles[j].y) / lens.distance,
-                );
+                let (dx, dy) =
+                    ((circles[i].x - circles[j].x) / lens.distance, (circles[i].y - circles[j].y) / lens.distance);
                 let pull = residual * lens.d_distance;
                 gradient[i].x += pull * dx;
                 gradient[i].y += pull * dy;
@@ -162,37 +122,19 @@ struct Moments {
 
 impl Moments {
     fn new(circles: usize) -> Self {
-        Moments {
-            first: vec![0.0; 3 * circles],
-            second: vec![0.0; 3 * circles],
-            steps: 0,
-        }
+        Moments { first: vec![0.0; 3 * circles], second: vec![0.0; 3 * circles], steps: 0 }
     }
 }
 
 #[timed(phase = "update")]
-fn apply_gradients(
-    circles: &mut [Circle],
-    moments: &mut Moments,
-    gradient: &Gradient,
-    learning_rate: f64,
-) {
+fn apply_gradients(circles: &mut [Circle], moments: &mut Moments, gradient: &Gradient, learning_rate: f64) {
     const BETA1: f64 = 0.9;
     const BETA2: f64 = 0.999;
     moments.steps = moments.steps.saturating_add(1);
-    let (correct1, correct2) = (
-        1.0 - BETA1.powi(moments.steps),
-        1.0 - BETA2.powi(moments.steps),
-    );
-    let coordinates = circles
-        .iter_mut()
-        .flat_map(|c| [&mut c.x, &mut c.y, &mut c.r]);
+    let (correct1, correct2) = (1.0 - BETA1.powi(moments.steps), 1.0 - BETA2.powi(moments.steps));
+    let coordinates = circles.iter_mut().flat_map(|c| [&mut c.x, &mut c.y, &mut c.r]);
     let gradients = gradient.circles.iter().flat_map(|g| [g.x, g.y, g.r]);
-    for (((value, g), m), v) in coordinates
-        .zip(gradients)
-        .zip(&mut moments.first)
-        .zip(&mut moments.second)
-    {
+    for (((value, g), m), v) in coordinates.zip(gradients).zip(&mut moments.first).zip(&mut moments.second) {
         *m = BETA1 * *m + (1.0 - BETA1) * g;
         *v = BETA2 * *v + (1.0 - BETA2) * g * g;
         *value -= learning_rate * (*m / correct1) / ((*v / correct2).sqrt() + 1e-9);
@@ -203,12 +145,7 @@ fn apply_gradients(
 }
 
 #[timed(step)]
-fn make_step(
-    circles: &mut [Circle],
-    moments: &mut Moments,
-    targets: &Targets,
-    learning_rate: f64,
-) -> f64 {
+fn make_step(circles: &mut [Circle], moments: &mut Moments, targets: &Targets, learning_rate: f64) -> f64 {
     let regions = compute_regions(circles);
     let error = compute_errors(circles, &regions, targets);
     let gradient = compute_gradients(circles, &regions, targets);
@@ -217,12 +154,7 @@ fn make_step(
 }
 
 #[timed(batch)]
-fn train_batch(
-    circles: &mut [Circle],
-    moments: &mut Moments,
-    targets: &Targets,
-    steps: usize,
-) -> f64 {
+fn train_batch(circles: &mut [Circle], moments: &mut Moments, targets: &Targets, steps: usize) -> f64 {
     let mut error = f64::NAN;
     for _ in 0..steps {
         error = make_step(circles, moments, targets, 0.01);
@@ -234,34 +166,18 @@ fn train_batch(
 fn problem(n: usize, seed: u64) -> (Vec<Circle>, Targets) {
     let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
     let mut random = move || {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         #[allow(clippy::cast_precision_loss)]
         let unit = (state >> 11) as f64 / (1u64 << 53) as f64;
         unit
     };
-    let hidden: Vec<Circle> = (0..n)
-        .map(|_| Circle {
-            x: 4.0 * random(),
-            y: 4.0 * random(),
-            r: 0.6 + random(),
-        })
-        .collect();
+    let hidden: Vec<Circle> =
+        (0..n).map(|_| Circle { x: 4.0 * random(), y: 4.0 * random(), r: 0.6 + random() }).collect();
     let areas = hidden.iter().map(|c| PI * c.r * c.r).collect();
-    let overlaps = compute_regions(&hidden)
-        .lenses
-        .iter()
-        .map(|lenses| lenses.iter().map(|l| l.area).collect())
-        .collect();
+    let overlaps =
+        compute_regions(&hidden).lenses.iter().map(|lenses| lenses.iter().map(|l| l.area).collect()).collect();
     // Started overlapping, so that every pair has a gradient to follow.
-    let start = (0..n)
-        .map(|_| Circle {
-            x: 1.0 + 2.0 * random(),
-            y: 1.0 + 2.0 * random(),
-            r: 1.0,
-        })
-        .collect();
+    let start = (0..n).map(|_| Circle { x: 1.0 + 2.0 * random(), y: 1.0 + 2.0 * random(), r: 1.0 }).collect();
     (start, Targets { areas, overlaps })
 }
 
@@ -274,22 +190,14 @@ struct Options {
 }
 
 fn parse_options() -> Result<Options, String> {
-    let mut options = Options {
-        steps: 10_000,
-        batch: 1_000,
-        circles: 6,
-        threads: 1,
-        json: false,
-    };
+    let mut options = Options { steps: 10_000, batch: 1_000, circles: 6, threads: 1, json: false };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut number = |name: &str| -> Result<usize, String> {
             let value = args.next().ok_or_else(|| format!("{name} needs a value"))?;
             match value.parse::<usize>() {
                 Ok(n) if n > 0 => Ok(n),
-                _ => Err(format!(
-                    "{name} takes a positive whole number, not `{value}`"
-                )),
+                _ => Err(format!("{name} takes a positive whole number, not `{value}`")),
             }
         };
         match arg.as_str() {
@@ -299,10 +207,7 @@ fn parse_options() -> Result<Options, String> {
             "--threads" => options.threads = number("--threads")?,
             "--json" => options.json = true,
             "--help" | "-h" => {
-                return Err(
-                    "usage: optimizer [--steps N] [--batch N] [--circles N] [--threads N] [--json]"
-                        .into(),
-                );
+                return Err("usage: optimizer [--steps N] [--batch N] [--circles N] [--threads N] [--json]".into());
             }
             other => return Err(format!("unknown option `{other}` (try --help)")),
         }
@@ -324,10 +229,7 @@ fn train(options: &Options, seed: u64, progress: Option<&indicatif::ProgressBar>
         if let Some(progress) = progress {
             progress.inc(steps as u64);
             if let Some(batch) = timing_runtime::last_batch() {
-                progress.set_message(format!(
-                    "error {error:.3e}, {:.0} steps/s",
-                    batch.steps_per_second
-                ));
+                progress.set_message(format!("error {error:.3e}, {:.0} steps/s", batch.steps_per_second));
             }
         }
     }
@@ -358,10 +260,7 @@ fn main() -> ExitCode {
                 scope.spawn(move || train(options, 7 + thread as u64, progress))
             })
             .collect();
-        workers
-            .into_iter()
-            .map(|worker| worker.join().unwrap_or((f64::NAN, f64::NAN)))
-            .collect()
+        workers.into_iter().map(|worker| worker.join().unwrap_or((f64::NAN, f64::NAN))).collect()
     });
     if let Some(progress) = progress {
         progress.finish_and_clear();
@@ -376,16 +275,8 @@ fn main() -> ExitCode {
             }
         }
     } else {
-        let errors: Vec<String> = errors
-            .iter()
-            .map(|(first, last)| format!("{first:.3e} -> {last:.3e}"))
-            .collect();
-        println!(
-            "Fitted {} circles on {} thread(s): error {}",
-            options.circles,
-            options.threads,
-            errors.join(", ")
-        );
+        let errors: Vec<String> = errors.iter().map(|(first, last)| format!("{first:.3e} -> {last:.3e}")).collect();
+        println!("Fitted {} circles on {} thread(s): error {}", options.circles, options.threads, errors.join(", "));
         println!();
         print!("{run}");
     }

@@ -1,10 +1,12 @@
 //! Turns the merged per-thread totals (ticks, ids) into a `TrainingSummary` (nanoseconds, names).
 
+use crate::calltree::{CallNode, CallTree};
 use crate::clock::to_ns;
 use crate::granularity::TimingGranularity;
 use crate::slot::Aggregate;
 use crate::summary::{PhaseBreakdown, SpanStats, TrainingSummary};
 use crate::timing::rate;
+use crate::tree::MergedTree;
 
 #[allow(clippy::cast_precision_loss)]
 fn mean(total: u64, count: u64) -> f64 {
@@ -76,6 +78,65 @@ impl TrainingSummary {
             granularity,
             step_distribution,
             slow_steps: steps.slow_steps.clone(),
+            call_tree: call_tree(&aggregate.tree, span_names),
         }
     }
+}
+
+/// The public call tree from merged paths: empty paths (of an earlier epoch) left out, depth-first with the
+/// costliest child first, walked with an explicit stack so that no depth of tree can overflow ours.
+pub(crate) fn call_tree(tree: &MergedTree, span_names: &[&'static str]) -> CallTree {
+    let count = tree.paths.len();
+    let mut has_data: Vec<bool> = tree.totals.iter().map(|totals| totals.count > 0 || totals.self_ticks > 0).collect();
+    has_data.resize(count, false);
+    // A parent's id is below its children's, so one reverse pass carries data up the tree.
+    for id in (1..count).rev() {
+        let parent = tree.paths[id].0 as usize;
+        if has_data[id] && parent < id {
+            has_data[parent] = true;
+        }
+    }
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); count];
+    for (id, (parent, _)) in tree.paths.iter().enumerate().skip(1) {
+        let parent = *parent as usize;
+        if has_data[id] && parent < id {
+            children[parent].push(id);
+        }
+    }
+    let total_of = |id: usize| tree.totals.get(id).map_or(0, |totals| totals.total);
+    for list in &mut children {
+        list.sort_by_key(|id| std::cmp::Reverse(total_of(*id)));
+    }
+    let top_total: u64 = children.first().map_or(0, |top| top.iter().map(|id| total_of(*id)).sum());
+    let mut nodes = Vec::new();
+    // (merged id, public index of the parent, depth), in reverse so that the costliest pops first.
+    let mut pending: Vec<(usize, Option<usize>, usize)> =
+        children.first().map_or_else(Vec::new, |top| top.iter().rev().map(|id| (*id, None, 0)).collect());
+    while let Some((id, parent, depth)) = pending.pop() {
+        let totals = tree.totals.get(id).copied().unwrap_or_default();
+        let total_ns = to_ns(totals.total);
+        let parent_total = parent.map_or_else(|| to_ns(top_total), |parent: usize| nodes_total(&nodes, parent));
+        let name = tree.paths[id].1;
+        nodes.push(CallNode {
+            name: span_names.get(name as usize).map_or_else(|| "?".to_owned(), |name| (*name).to_owned()),
+            parent,
+            depth,
+            count: totals.count,
+            total_ns,
+            self_ns: to_ns(totals.self_ticks),
+            pct_of_parent: if parent_total == 0 { 0.0 } else { percent(total_ns, parent_total) },
+        });
+        let index = nodes.len() - 1;
+        pending.extend(children[id].iter().rev().map(|child| (*child, Some(index), depth + 1)));
+    }
+    CallTree { nodes }
+}
+
+fn nodes_total(nodes: &[CallNode], index: usize) -> u64 {
+    nodes.get(index).map_or(0, |node| node.total_ns)
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn percent(part: u64, whole: u64) -> f64 {
+    part as f64 * 100.0 / whole as f64
 }

@@ -76,6 +76,10 @@ pub(crate) fn init() {
 /// `saturating_sub`.
 #[inline(always)]
 pub(crate) fn now() -> u64 {
+    #[cfg(test)]
+    if let Some(ticks) = fake::now() {
+        return ticks;
+    }
     let anchor = anchor();
     if anchor.tsc { read_tsc() } else { u64::try_from(anchor.instant.elapsed().as_nanos()).unwrap_or(u64::MAX) }
 }
@@ -128,6 +132,25 @@ fn tsc_is_invariant() -> bool {
 #[cfg(not(all(target_arch = "x86_64", not(miri))))]
 fn tsc_is_invariant() -> bool {
     false
+}
+
+/// A clock the unit tests set by hand, per thread, to make time stand still or go backwards.
+#[cfg(test)]
+pub(crate) mod fake {
+    use std::cell::Cell;
+
+    thread_local! {
+        static TICKS: Cell<Option<u64>> = const { Cell::new(None) };
+    }
+
+    pub(crate) fn now() -> Option<u64> {
+        TICKS.with(Cell::get)
+    }
+
+    /// From now on, this thread's clock reads `ticks`; `None` gives it back the real clock.
+    pub(crate) fn set(ticks: Option<u64>) {
+        TICKS.with(|cell| cell.set(ticks));
+    }
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ impl<F: Future> Future for Instrumented<F> {
             let this = self.get_unchecked_mut();
             (this.callsite, &mut this.first_poll, &mut this.busy, &mut this.done, Pin::new_unchecked(&mut this.future))
         };
-        let guard = callsite.enter_poll();
+        let guard = callsite.enter_poll(first_poll.is_none());
         let started = *first_poll.get_or_insert_with(clock::now);
         let poll = future.poll(cx);
         *busy = busy.saturating_add(guard.close_poll());

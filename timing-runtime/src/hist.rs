@@ -72,10 +72,6 @@ pub(crate) struct Histogram {
 }
 
 impl Histogram {
-    pub const fn new() -> Self {
-        Histogram { counts: Vec::new() }
-    }
-
     fn ensure(&mut self) {
         if self.counts.is_empty() {
             self.counts = vec![0; BUCKETS];

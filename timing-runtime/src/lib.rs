@@ -49,6 +49,7 @@
 mod assemble;
 #[cfg(feature = "timing")]
 mod callsite;
+mod calltree;
 #[cfg(feature = "timing")]
 mod clock;
 #[cfg(feature = "timing")]
@@ -64,8 +65,13 @@ mod report;
 #[cfg(feature = "timing")]
 mod slot;
 mod summary;
+#[cfg(feature = "timing")]
+mod table;
 mod timing;
+#[cfg(feature = "timing")]
+mod tree;
 
+pub use calltree::{CallNode, CallTree};
 pub use granularity::TimingGranularity;
 pub use summary::{Distribution, PhaseBreakdown, PhaseShare, SpanStats, TrainingSummary};
 pub use timing::{BatchTiming, PhaseTime, SlowStep, StepTiming};

@@ -12,6 +12,7 @@ use crate::granularity::TimingGranularity;
 use crate::hist::Histogram;
 use crate::slot::{self, ThreadSlot, bump};
 use crate::timing::{BatchTiming, PhaseTime, StepTiming};
+use crate::tree::{self, LocalTree};
 
 /// What closing a frame does besides closing a span.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +26,14 @@ enum Role {
     Poll,
 }
 
+/// Whether a frame is a poll of an `async fn`, and which.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Poll {
+    No,
+    First,
+    Later,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Frame {
     name: u32,
@@ -35,6 +44,12 @@ struct Frame {
     stats: bool,
     start: u64,
     children: u64,
+    /// The call-tree node; for a recursive call, the node of the active call of the same name.
+    node: u32,
+    /// A recursive call, whose inclusive time the outer call of the same name holds already.
+    reentry: bool,
+    /// Counted as a call: false for an `async fn`'s later polls.
+    counted: bool,
 }
 
 /// The step in progress on this thread.
@@ -59,6 +74,7 @@ struct Recorder {
     step: StepState,
     batch: BatchState,
     last_batch: Option<(u64, BatchTiming)>,
+    tree: LocalTree,
     /// Phase names by id, learnt from call sites, so a step record needs no lock to name its phases.
     phase_names: Vec<&'static str>,
 }
@@ -80,6 +96,7 @@ thread_local! {
             step: StepState { active: false, phase_ticks: Vec::new() },
             batch: BatchState { active: false, steps: 0, records: None },
             last_batch: None,
+            tree: LocalTree::new(),
             phase_names: Vec::new(),
         })
     };
@@ -135,20 +152,20 @@ impl Callsite {
         {
             return Guard::INERT;
         }
-        self.open(granularity, epoch, false)
+        self.open(granularity, epoch, Poll::No)
     }
 
     /// Opens one poll of an `async fn` of this call site.
-    pub(crate) fn enter_poll(&'static self) -> Guard {
+    pub(crate) fn enter_poll(&'static self, first: bool) -> Guard {
         let (granularity, epoch) = slot::state();
         if granularity != TimingGranularity::Detailed {
             return Guard::INERT;
         }
-        self.open(granularity, epoch, true)
+        self.open(granularity, epoch, if first { Poll::First } else { Poll::Later })
     }
 
     #[inline(always)]
-    fn open(&'static self, granularity: TimingGranularity, epoch: u64, poll: bool) -> Guard {
+    fn open(&'static self, granularity: TimingGranularity, epoch: u64, poll: Poll) -> Guard {
         let ids = self.ids();
         let depth = with_recorder(|recorder| recorder.push(self, ids, granularity, epoch, poll));
         Guard { depth: depth.unwrap_or(0), _not_send: PhantomData }
@@ -225,13 +242,32 @@ impl Recorder {
         ids: Ids,
         granularity: TimingGranularity,
         epoch: u64,
-        poll: bool,
+        poll: Poll,
     ) -> u32 {
         let stats = granularity == TimingGranularity::Detailed;
-        let slot = self.slot(epoch);
+        self.slot(epoch);
+        let parent_node = self.stack.last().map_or(tree::ROOT, |parent| parent.node);
+        let (mut node, mut reentry) = (parent_node, true);
         if stats {
-            if let Some(counters) = slot.counters(ids.name) {
-                counters.depth.store(counters.depth.load(Relaxed).saturating_add(1), Relaxed);
+            if let Some(slot) = self.slot.as_deref() {
+                let active = match slot.counters(ids.name) {
+                    Some(counters) => {
+                        let depth = counters.depth.load(Relaxed);
+                        counters.depth.store(depth.saturating_add(1), Relaxed);
+                        depth > 0
+                    }
+                    None => false,
+                };
+                reentry = active;
+                node = match active {
+                    false => self.tree.child(parent_node, ids.name, &slot.tree),
+                    true => self
+                        .stack
+                        .iter()
+                        .rev()
+                        .find(|frame| frame.name == ids.name)
+                        .map_or(tree::NO_NODE, |frame| frame.node),
+                };
             }
         }
         if ids.phase as usize >= self.phase_names.len() {
@@ -242,7 +278,7 @@ impl Recorder {
         let kind = callsite.kind;
         let parent_phase = self.stack.last().map_or(0, |parent| parent.phase);
         let role = match kind {
-            _ if poll => Role::Poll,
+            _ if poll != Poll::No => Role::Poll,
             Kind::Step if !self.step.active => {
                 self.step.active = true;
                 Role::Step
@@ -258,7 +294,8 @@ impl Recorder {
             _ => Role::Span,
         };
         let phase = if ids.phase != 0 { ids.phase } else { parent_phase };
-        self.stack.push(Frame { name: ids.name, phase, role, stats, start: 0, children: 0 });
+        let counted = poll != Poll::Later;
+        self.stack.push(Frame { name: ids.name, phase, role, stats, start: 0, children: 0, node, reentry, counted });
         // Read last, so that registration and a growing stack are not counted in the span.
         if let Some(frame) = self.stack.last_mut() {
             frame.start = clock::now();
@@ -285,15 +322,20 @@ impl Recorder {
             parent.children = parent.children.saturating_add(elapsed);
         }
         if frame.stats {
-            if let Some(counters) = self.slot.as_ref().and_then(|slot| slot.counters(frame.name)) {
-                let depth = counters.depth.load(Relaxed).saturating_sub(1);
-                counters.depth.store(depth, Relaxed);
-                if depth == 0 {
-                    bump(&counters.total, elapsed);
+            if let Some(slot) = self.slot.as_deref() {
+                if let Some(counters) = slot.counters(frame.name) {
+                    let depth = counters.depth.load(Relaxed).saturating_sub(1);
+                    counters.depth.store(depth, Relaxed);
+                    if depth == 0 {
+                        bump(&counters.total, elapsed);
+                    }
+                    bump(&counters.self_ticks, self_ticks);
+                    if frame.role != Role::Poll {
+                        counters.record_call(elapsed);
+                    }
                 }
-                bump(&counters.self_ticks, self_ticks);
-                if frame.role != Role::Poll {
-                    counters.record_call(elapsed);
+                if let Some(node) = slot.tree.counters(frame.node) {
+                    node.record(frame.counted, (!frame.reentry).then_some(elapsed), self_ticks);
                 }
             }
         }
@@ -388,4 +430,38 @@ pub(crate) fn last_batch() -> Option<BatchTiming> {
         _ => None,
     })
     .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::fake;
+
+    static STEP: Callsite = Callsite::new("backwards_step", None, Kind::Step, "m", "f", 1);
+    static PHASE: Callsite = Callsite::new("backwards_phase", Some("backwards"), Kind::Span, "m", "f", 2);
+
+    #[test]
+    fn a_clock_that_goes_backwards_gives_zero_not_a_wrapped_number() {
+        fake::set(Some(1_000_000));
+        let step = STEP.enter();
+        fake::set(Some(2_000_000));
+        let phase = PHASE.enter();
+        fake::set(Some(500));
+        drop(phase);
+        drop(step);
+        fake::set(None);
+        let run = crate::summary();
+        let phase = run.span("backwards_phase").expect("recorded");
+        assert_eq!((phase.count, phase.total_ns, phase.max_ns), (1, 0, 0));
+        let step = run.span("backwards_step").expect("recorded");
+        assert_eq!((step.count, step.total_ns), (1, 0));
+        assert!(run.phase_breakdown.overhead_pct.is_finite());
+    }
+
+    #[test]
+    fn counters_saturate_instead_of_wrapping() {
+        let counter = std::sync::atomic::AtomicU64::new(u64::MAX - 1);
+        bump(&counter, 5);
+        assert_eq!(counter.load(Relaxed), u64::MAX);
+    }
 }

@@ -3,17 +3,14 @@
 //! Threads that exit fold their slot into `retired`, so the registry stays as long as the live threads.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use parking_lot::Mutex;
 
 use crate::granularity::TimingGranularity;
 use crate::hist::{AtomicHistogram, Histogram};
-
-const CHUNK: usize = 64;
-/// At most `CHUNK * CHUNKS` distinct span names are recorded per thread; calls of names beyond them are
-/// still timed for their caller's phase, but get no statistics of their own.
-const CHUNKS: usize = 256;
+use crate::table::Table;
+use crate::tree::{MergedTree, SharedTree};
 
 /// One span name's counters on one thread, in ticks.
 #[derive(Default)]
@@ -144,7 +141,7 @@ impl StepAccount {
     /// Keeps the `SLOW_STEPS_KEPT` slowest of what it has and `more`.
     pub fn keep_slow_steps(&mut self, more: &[crate::timing::SlowStep]) {
         self.slow_steps.extend_from_slice(more);
-        self.slow_steps.sort_by(|a, b| b.total_ns.cmp(&a.total_ns));
+        self.slow_steps.sort_by_key(|step| std::cmp::Reverse(step.total_ns));
         self.slow_steps.truncate(SLOW_STEPS_KEPT);
     }
 
@@ -175,6 +172,7 @@ impl StepAccount {
 pub(crate) struct Aggregate {
     /// Indexed by span name id.
     pub spans: Vec<SpanTotals>,
+    pub tree: MergedTree,
     pub steps: StepAccount,
     pub threads: u64,
 }
@@ -182,12 +180,13 @@ pub(crate) struct Aggregate {
 impl Aggregate {
     fn merge_slot(&mut self, slot: &ThreadSlot, epoch: u64) {
         if slot.epoch.load(Acquire) == epoch {
-            for (id, counters) in slot.spans() {
+            for (id, counters) in slot.spans.iter() {
                 if self.spans.len() <= id {
                     self.spans.resize(id + 1, SpanTotals::default());
                 }
                 self.spans[id].merge(&counters.read());
             }
+            self.tree.add_thread(&slot.tree);
         }
         let account = slot.steps.lock();
         if account.epoch == epoch {
@@ -204,6 +203,7 @@ impl Aggregate {
             mine.merge(theirs);
         }
         self.steps.merge(&other.steps);
+        self.tree.merge(&other.tree);
         self.threads += other.threads;
     }
 }
@@ -212,7 +212,9 @@ impl Aggregate {
 pub(crate) struct ThreadSlot {
     /// The epoch the span counters belong to; counters of another epoch are not read.
     pub epoch: AtomicU64,
-    chunks: Box<[OnceLock<Box<[SpanCounters]>>]>,
+    spans: Table<SpanCounters>,
+    /// The thread's call tree: paths to node ids, and counters per node.
+    pub tree: SharedTree,
     pub steps: Mutex<StepAccount>,
 }
 
@@ -220,42 +222,28 @@ impl ThreadSlot {
     fn new(epoch: u64) -> Self {
         ThreadSlot {
             epoch: AtomicU64::new(epoch),
-            chunks: (0..CHUNKS).map(|_| OnceLock::new()).collect(),
+            spans: Table::new(),
+            tree: SharedTree::new(),
             steps: Mutex::new(StepAccount { epoch, ..StepAccount::default() }),
         }
     }
 
-    /// The counters of span name `id`; `None` past `MAX_SPAN_NAMES`.
+    /// The counters of span name `id`. At most 16,384 names per thread have counters; calls of names past
+    /// them are still timed for their caller's phase.
     #[inline(always)]
     pub fn counters(&self, id: u32) -> Option<&SpanCounters> {
-        let id = id as usize;
-        let chunk = self.chunks.get(id / CHUNK)?;
-        let chunk = match chunk.get() {
-            Some(chunk) => chunk,
-            None => chunk.get_or_init(new_chunk),
-        };
-        chunk.get(id % CHUNK)
-    }
-
-    fn spans(&self) -> impl Iterator<Item = (usize, &SpanCounters)> {
-        self.chunks.iter().enumerate().filter_map(|(index, chunk)| chunk.get().map(|chunk| (index, chunk))).flat_map(
-            |(index, chunk)| chunk.iter().enumerate().map(move |(offset, counters)| (index * CHUNK + offset, counters)),
-        )
+        self.spans.get(id)
     }
 
     /// Called by the owning thread when it sees a new epoch: its counters start again from zero.
     #[cold]
     pub fn start_epoch(&self, epoch: u64) {
-        for (_, counters) in self.spans() {
+        for (_, counters) in self.spans.iter() {
             counters.clear();
         }
+        self.tree.clear();
         self.epoch.store(epoch, Release);
     }
-}
-
-#[cold]
-fn new_chunk() -> Box<[SpanCounters]> {
-    (0..CHUNK).map(|_| SpanCounters::default()).collect()
 }
 
 struct Registry {
@@ -263,26 +251,8 @@ struct Registry {
     retired: Aggregate,
 }
 
-static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
-    live: Vec::new(),
-    retired: Aggregate { spans: Vec::new(), steps: StepAccount::new(), threads: 0 },
-});
-
-impl StepAccount {
-    const fn new() -> Self {
-        StepAccount {
-            epoch: 0,
-            steps: 0,
-            step_ticks: 0,
-            phase_ticks: Vec::new(),
-            batches: 0,
-            batch_ticks: 0,
-            step_histogram: Histogram::new(),
-            phase_histograms: Vec::new(),
-            slow_steps: Vec::new(),
-        }
-    }
-}
+static REGISTRY: LazyLock<Mutex<Registry>> =
+    LazyLock::new(|| Mutex::new(Registry { live: Vec::new(), retired: Aggregate::default() }));
 
 /// The granularity in the low 2 bits and the reset epoch above them, read with one relaxed load per call.
 static STATE: AtomicU64 = AtomicU64::new(TimingGranularity::Detailed.to_bits());

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::calltree::CallTree;
 use crate::granularity::TimingGranularity;
 use crate::timing::SlowStep;
 
@@ -50,6 +51,8 @@ pub struct TrainingSummary {
     pub step_distribution: Distribution,
     /// The slowest steps that stood out of their batch (mean + 3σ), slowest first, at most 32.
     pub slow_steps: Vec<SlowStep>,
+    /// Timed calls by call path (granularity `Detailed`).
+    pub call_tree: CallTree,
 }
 
 impl TrainingSummary {

@@ -1,0 +1,406 @@
+//! The runtime keeps exact accounts where profilers often go wrong (issue 4): panics, deep recursion, many
+//! threads, threads that exit, reports during recording, async across threads, re-entry, long runs,
+//! resets mid-step and nested steps.
+
+#![cfg(feature = "timing")]
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::Instant;
+
+use common::{exclusive, near, spin};
+use timing_runtime::{reset, summary, timed};
+
+/// Counts allocations of the threads that ask for it, to show that recording a span allocates nothing.
+struct CountingAllocator;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static COUNTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.try_with(std::cell::Cell::get).unwrap_or(false) {
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(pointer, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+#[timed(phase = "work")]
+fn work(micros: u64) {
+    spin(micros);
+}
+
+#[timed(phase = "fragile")]
+fn fragile(fail: bool) {
+    spin(100);
+    assert!(!fail, "fragile failed");
+}
+
+#[timed(step)]
+fn step_that_survives_a_panic(fail: bool) {
+    let _ = std::panic::catch_unwind(|| fragile(fail));
+    work(200);
+}
+
+#[test]
+fn a_caught_panic_leaves_the_stack_as_it_was() {
+    let _exclusive = exclusive();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    for i in 0..10 {
+        step_that_survives_a_panic(i % 2 == 0);
+    }
+    std::panic::set_hook(previous);
+    let run = summary();
+    assert_eq!(run.total_steps, 10);
+    assert_eq!(run.span("fragile").map(|stats| stats.count), Some(10), "panicking calls are counted");
+    // Work after the panic is attributed as if it never happened: to "work", not to "fragile".
+    let breakdown = &run.phase_breakdown;
+    assert!(near(breakdown.pct("work") / breakdown.pct("fragile"), 2.0, 0.25), "{breakdown:#?}");
+    // And the stack is empty again: a span now is a top-level node of the call tree.
+    work(1);
+    let tree = summary().call_tree;
+    assert!(tree.nodes.iter().any(|node| node.name == "work" && node.parent.is_none()), "{tree}");
+}
+
+#[timed]
+fn deep(depth: u32) -> u32 {
+    if depth == 0 { 0 } else { 1 + deep(depth - 1) }
+}
+
+#[test]
+fn deep_recursion_is_counted_once_and_reported_without_recursion() {
+    let _exclusive = exclusive();
+    let (levels, wall) = std::thread::Builder::new()
+        .stack_size(512 << 20)
+        .spawn(|| {
+            let start = Instant::now();
+            let levels = deep(19_999);
+            (levels, u64::try_from(start.elapsed().as_nanos()).unwrap())
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(levels, 19_999);
+    let run = summary();
+    let stats = run.span("deep").unwrap();
+    assert_eq!(stats.count, 20_000);
+    assert!(stats.total_ns <= wall, "{} > wall {wall}", stats.total_ns);
+    assert!(stats.self_ns <= stats.total_ns + 20_000, "{stats:?}");
+    // The recursion folds into one path, and the report walks it without recursing.
+    let deep_nodes: Vec<_> = run.call_tree.nodes.iter().filter(|node| node.name == "deep").collect();
+    assert_eq!(deep_nodes.len(), 1, "{}", run.call_tree);
+    assert_eq!(deep_nodes[0].count, 20_000);
+    assert!(deep_nodes[0].total_ns <= wall);
+    assert!(run.to_string().contains("Steps: 0"));
+    assert!(run.call_tree.to_string().contains("deep"));
+}
+
+#[timed(phase = "leaf")]
+fn leaf() {
+    spin(5);
+}
+
+#[timed(step)]
+fn thread_step() {
+    leaf();
+    leaf();
+}
+
+#[test]
+fn sixty_four_threads_count_exactly_and_never_share_a_parent() {
+    let _exclusive = exclusive();
+    const THREADS: usize = 64;
+    const STEPS: usize = 50;
+    let start = Arc::new(Barrier::new(THREADS));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let start = Arc::clone(&start);
+            std::thread::spawn(move || {
+                start.wait();
+                for _ in 0..STEPS {
+                    thread_step();
+                }
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|thread| thread.join().unwrap());
+    let run = summary();
+    assert_eq!(run.total_steps, THREADS * STEPS);
+    assert_eq!(run.span("leaf").map(|stats| stats.count), Some((2 * THREADS * STEPS) as u64));
+    // Every leaf call sits under a step of its own thread: one path, step -> leaf.
+    let tree = &run.call_tree;
+    let leaves: Vec<_> = tree.nodes.iter().enumerate().filter(|(_, node)| node.name == "leaf").collect();
+    assert_eq!(leaves.len(), 1, "{tree}");
+    assert_eq!(tree.path(leaves[0].0), "thread_step;leaf");
+    assert_eq!(run.threads, THREADS);
+}
+
+#[test]
+fn a_thread_that_panics_keeps_its_completed_steps() {
+    let _exclusive = exclusive();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::thread::spawn(|| {
+        for _ in 0..7 {
+            thread_step();
+        }
+        panic!("the thread dies after seven steps");
+    })
+    .join();
+    std::panic::set_hook(previous);
+    assert!(result.is_err());
+    assert_eq!(summary().total_steps, 7);
+}
+
+#[test]
+fn reports_during_recording_only_ever_grow_and_see_whole_steps() {
+    let _exclusive = exclusive();
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut steps = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    thread_step();
+                    steps += 1;
+                }
+                steps
+            })
+        })
+        .collect();
+    let mut last = 0;
+    for _ in 0..200 {
+        let run = summary();
+        assert!(run.total_steps >= last, "{} after {last}", run.total_steps);
+        last = run.total_steps;
+        // A whole step is two leaves of 5 µs: the phase holds at least that much per step counted.
+        let leaf_ns = run.phase_breakdown.ns("leaf");
+        assert!(leaf_ns >= run.total_steps as u64 * 10_000, "{leaf_ns} ns for {} steps", run.total_steps);
+        assert!(leaf_ns <= run.total_ns);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let steps: usize = workers.into_iter().map(|worker| worker.join().unwrap()).sum();
+    assert_eq!(summary().total_steps, steps);
+}
+
+#[timed(phase = "io")]
+async fn hop(n: u32) -> u32 {
+    YieldNow(false).await;
+    spin(50);
+    n * 2
+}
+
+struct YieldNow(bool);
+
+impl std::future::Future for YieldNow {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.0 {
+            std::task::Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
+}
+
+#[test]
+fn futures_resumed_on_other_threads_or_dropped_leave_no_stack_behind() {
+    use std::task::{Context, Poll, Waker};
+    let _exclusive = exclusive();
+    let mut future = Box::pin(hop(21));
+    assert!(future.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_pending());
+    // Resumed on another thread, where it completes.
+    let output = std::thread::spawn(move || {
+        loop {
+            if let Poll::Ready(output) = future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                return output;
+            }
+        }
+    })
+    .join()
+    .unwrap();
+    assert_eq!(output, 42);
+    // Started, then dropped.
+    let mut cancelled = Box::pin(hop(1));
+    assert!(cancelled.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_pending());
+    drop(cancelled);
+    let stats = summary().span("hop").cloned().unwrap();
+    assert_eq!((stats.count, stats.cancelled), (1, 1));
+    // Nothing was left open on this thread: a step now is a top-level call with nothing in "io".
+    thread_step();
+    let run = summary();
+    assert_eq!(run.phase_breakdown.ns("io"), 0, "no step ever ran a poll: {run:#?}");
+    let tree = &run.call_tree;
+    assert!(tree.nodes.iter().any(|node| node.name == "thread_step" && node.parent.is_none()), "{tree}");
+    assert!(tree.nodes.iter().all(|node| node.name != "thread_step" || node.parent.is_none()), "{tree}");
+}
+
+/// A value whose `Serialize` impl calls a timed function and reads the runtime while it is serialized.
+struct ReportsWhileSerialized;
+
+impl serde::Serialize for ReportsWhileSerialized {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        leaf();
+        let steps = summary().total_steps;
+        serializer.serialize_u64(steps as u64)
+    }
+}
+
+struct TimedOnDrop;
+
+impl Drop for TimedOnDrop {
+    fn drop(&mut self) {
+        leaf();
+        let _ = summary();
+    }
+}
+
+thread_local! {
+    static LATE: TimedOnDrop = const { TimedOnDrop };
+}
+
+#[test]
+fn timed_calls_from_reports_and_thread_teardown_are_harmless() {
+    let _exclusive = exclusive();
+    #[timed(step)]
+    fn step_that_reports() -> String {
+        serde_json::to_string(&ReportsWhileSerialized).unwrap()
+    }
+    assert_eq!(step_that_reports(), "0");
+    std::thread::spawn(|| {
+        thread_step();
+        LATE.with(|_| {});
+    })
+    .join()
+    .unwrap();
+    let run = summary();
+    assert_eq!(run.total_steps, 2);
+    assert!(run.span("leaf").is_some_and(|stats| stats.count >= 3), "{run:#?}");
+}
+
+#[test]
+fn recording_a_span_allocates_nothing_after_warm_up() {
+    let _exclusive = exclusive();
+    for _ in 0..1_000 {
+        thread_step_fast();
+    }
+    COUNTING.with(|counting| counting.set(true));
+    ALLOCATIONS.store(0, Ordering::Relaxed);
+    for _ in 0..100_000 {
+        thread_step_fast();
+    }
+    COUNTING.with(|counting| counting.set(false));
+    assert_eq!(ALLOCATIONS.load(Ordering::Relaxed), 0);
+    assert_eq!(summary().span("fast_leaf").map(|stats| stats.count), Some(202_000));
+}
+
+#[timed(phase = "fast")]
+fn fast_leaf() -> u64 {
+    std::hint::black_box(1)
+}
+
+#[timed(step)]
+fn thread_step_fast() -> u64 {
+    fast_leaf() + fast_leaf()
+}
+
+#[test]
+fn reset_while_threads_are_mid_step_neither_splits_nor_doubles_a_step() {
+    let _exclusive = exclusive();
+    const THREADS: usize = 4;
+    const AFTER: usize = 30;
+    let go = Arc::new(AtomicBool::new(false));
+    let reset_done = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (go, reset_done) = (Arc::clone(&go), Arc::clone(&reset_done));
+            std::thread::spawn(move || {
+                while !go.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+                while !reset_done.load(Ordering::Relaxed) {
+                    thread_step();
+                }
+                for _ in 0..AFTER {
+                    thread_step();
+                }
+            })
+        })
+        .collect();
+    go.store(true, Ordering::Relaxed);
+    spin(2_000);
+    reset();
+    reset_done.store(true, Ordering::Relaxed);
+    workers.into_iter().for_each(|worker| worker.join().unwrap());
+    let run = summary();
+    // Each thread was in at most one step when the reset came; that step is counted whole, after it.
+    assert!(run.total_steps >= THREADS * AFTER && run.total_steps <= THREADS * (AFTER + 1), "{}", run.total_steps);
+    let leaf_ns = run.phase_breakdown.ns("leaf");
+    assert!(leaf_ns >= run.total_steps as u64 * 10_000, "{leaf_ns} ns for {} steps", run.total_steps);
+}
+
+#[timed(batch)]
+fn inner_batch() {
+    thread_step();
+}
+
+#[timed(batch)]
+fn outer_batch() {
+    inner_batch();
+    thread_step();
+}
+
+#[test]
+fn a_batch_inside_a_batch_belongs_to_the_outer_one() {
+    let _exclusive = exclusive();
+    outer_batch();
+    let run = summary();
+    assert_eq!((run.batches, run.total_steps), (1, 2));
+    assert_eq!(timing_runtime::last_batch().map(|batch| batch.steps), Some(2));
+}
+
+fn scale<T: Copy + Into<f64>>(value: T) -> f64 {
+    #[timed(name = "scale_generic")]
+    fn inner(value: f64) -> f64 {
+        value * 2.0
+    }
+    inner(value.into())
+}
+
+#[timed(name = "scale_u8")]
+fn scale_u8(value: u8) -> f64 {
+    scale(value)
+}
+
+#[timed(name = "scale_f32")]
+fn scale_f32(value: f32) -> f64 {
+    scale(value)
+}
+
+#[test]
+fn names_tell_instantiations_apart() {
+    let _exclusive = exclusive();
+    assert_eq!(scale_u8(2) + scale_f32(1.5), 7.0);
+    let run = summary();
+    for (name, count) in [("scale_u8", 1), ("scale_f32", 1), ("scale_generic", 2)] {
+        assert_eq!(run.span(name).map(|stats| stats.count), Some(count), "{name}");
+    }
+}
