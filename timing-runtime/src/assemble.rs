@@ -2,6 +2,7 @@
 
 use crate::calltree::{CallNode, CallTree};
 use crate::clock::to_ns;
+use crate::counters::Totals;
 use crate::granularity::TimingGranularity;
 use crate::slot::Aggregate;
 use crate::summary::{PhaseBreakdown, SpanStats, TrainingSummary};
@@ -38,10 +39,11 @@ impl TrainingSummary {
             }
         }
         let mut spans: Vec<SpanStats> = aggregate
-            .spans
+            .tree
+            .by_name()
             .iter()
             .enumerate()
-            .filter(|(_, totals)| totals.count > 0 || totals.cancelled > 0)
+            .filter(|(_, totals)| !totals.is_empty())
             .filter_map(|(id, totals)| {
                 let total_ns = to_ns(totals.total);
                 let spread = totals.histogram.distribution(to_ns);
@@ -87,7 +89,7 @@ impl TrainingSummary {
 /// costliest child first, walked with an explicit stack so that no depth of tree can overflow ours.
 pub(crate) fn call_tree(tree: &MergedTree, span_names: &[&'static str]) -> CallTree {
     let count = tree.paths.len();
-    let mut has_data: Vec<bool> = tree.totals.iter().map(|totals| totals.count > 0 || totals.self_ticks > 0).collect();
+    let mut has_data: Vec<bool> = tree.totals.iter().map(|totals| !totals.is_empty()).collect();
     has_data.resize(count, false);
     // A parent's id is below its children's, so one reverse pass carries data up the tree.
     for id in (1..count).rev() {
@@ -113,7 +115,8 @@ pub(crate) fn call_tree(tree: &MergedTree, span_names: &[&'static str]) -> CallT
     let mut pending: Vec<(usize, Option<usize>, usize)> =
         children.first().map_or_else(Vec::new, |top| top.iter().rev().map(|id| (*id, None, 0)).collect());
     while let Some((id, parent, depth)) = pending.pop() {
-        let totals = tree.totals.get(id).copied().unwrap_or_default();
+        let empty = Totals::default();
+        let totals = tree.totals.get(id).unwrap_or(&empty);
         let total_ns = to_ns(totals.total);
         let parent_total = parent.map_or_else(|| to_ns(top_total), |parent: usize| nodes_total(&nodes, parent));
         let name = tree.paths[id].1;

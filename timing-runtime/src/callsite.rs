@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use parking_lot::Mutex;
 
+use crate::granularity::TimingGranularity;
+
 /// What a call of a timed function stands for in the training loop.
 #[doc(hidden)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +30,8 @@ pub struct Callsite {
     pub(crate) module: &'static str,
     pub(crate) file: &'static str,
     pub(crate) line: u32,
+    /// The least granularity (as its bits) at which calls of this site are recorded.
+    pub(crate) min_level: u64,
     /// `0` until first call, then `REGISTERED | phase_id << 32 | name_id`.
     ids: AtomicU64,
 }
@@ -52,7 +56,11 @@ impl Callsite {
         file: &'static str,
         line: u32,
     ) -> Self {
-        Callsite { name, phase, kind, module, file, line, ids: AtomicU64::new(0) }
+        let min_level = match kind {
+            Kind::Span => TimingGranularity::Detailed.to_bits(),
+            Kind::Step | Kind::Batch => TimingGranularity::Batch.to_bits(),
+        };
+        Callsite { name, phase, kind, module, file, line, min_level, ids: AtomicU64::new(0) }
     }
 
     #[inline(always)]

@@ -8,7 +8,7 @@
 //! changed afterwards, so that every record of a run, early or late, is converted alike.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 
 #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
 use std::time::Instant;
@@ -23,6 +23,8 @@ struct Anchor {
 }
 
 static ANCHOR: OnceLock<Anchor> = OnceLock::new();
+/// Set once the TSC is calibrated and chosen: then `now` is a flag test and `rdtsc`.
+static TSC_READY: AtomicBool = AtomicBool::new(false);
 /// Nanoseconds per tick as `f64` bits, set once by `start`.
 static NS_PER_TICK: AtomicU64 = AtomicU64::new(0);
 /// Long enough that the two `Instant` reads (~30 ns each) are a 0.01% error.
@@ -47,6 +49,7 @@ fn start() -> Anchor {
     }
     let (ticks, instant) = paired_reading();
     store_rate(&anchor, ticks, instant);
+    TSC_READY.store(true, Release);
     anchor
 }
 
@@ -80,6 +83,15 @@ pub(crate) fn now() -> u64 {
     if let Some(ticks) = fake::now() {
         return ticks;
     }
+    if TSC_READY.load(Acquire) {
+        return read_tsc();
+    }
+    monotonic_ticks()
+}
+
+#[cold]
+#[inline(never)]
+fn monotonic_ticks() -> u64 {
     let anchor = anchor();
     if anchor.tsc { read_tsc() } else { u64::try_from(anchor.instant.elapsed().as_nanos()).unwrap_or(u64::MAX) }
 }

@@ -39,14 +39,12 @@ impl<F: Future> Future for Instrumented<F> {
             let this = self.get_unchecked_mut();
             (this.callsite, &mut this.first_poll, &mut this.busy, &mut this.done, Pin::new_unchecked(&mut this.future))
         };
-        let guard = callsite.enter_poll(first_poll.is_none());
+        let guard = callsite.enter_poll();
         let started = *first_poll.get_or_insert_with(clock::now);
         let poll = future.poll(cx);
-        *busy = busy.saturating_add(guard.close_poll());
-        if poll.is_ready() {
-            *done = true;
-            callsite.complete_async(*busy, clock::now().saturating_sub(started));
-        }
+        let completed = poll.is_ready().then_some((*busy, started));
+        *busy = busy.saturating_add(guard.close_poll(completed));
+        *done = poll.is_ready();
         poll
     }
 }

@@ -53,6 +53,8 @@ mod calltree;
 #[cfg(feature = "timing")]
 mod clock;
 #[cfg(feature = "timing")]
+mod counters;
+#[cfg(feature = "timing")]
 mod future;
 mod granularity;
 #[cfg(feature = "timing")]
@@ -65,8 +67,6 @@ mod report;
 #[cfg(feature = "timing")]
 mod slot;
 mod summary;
-#[cfg(feature = "timing")]
-mod table;
 mod timing;
 #[cfg(feature = "timing")]
 mod tree;

@@ -4,13 +4,12 @@
 use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 
 use crate::callsite::{Callsite, Ids, Kind};
 use crate::clock;
 use crate::granularity::TimingGranularity;
 use crate::hist::Histogram;
-use crate::slot::{self, ThreadSlot, bump};
+use crate::slot::{self, ThreadSlot};
 use crate::timing::{BatchTiming, PhaseTime, StepTiming};
 use crate::tree::{self, LocalTree};
 
@@ -22,38 +21,27 @@ enum Role {
     Step,
     /// The outermost batch on this thread: closing it completes a batch.
     Batch,
-    /// One poll of an `async fn`: busy time counts, the call is counted when the future completes.
+    /// One poll of an `async fn`: its time counts; the call is counted when the future completes.
     Poll,
-}
-
-/// Whether a frame is a poll of an `async fn`, and which.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Poll {
-    No,
-    First,
-    Later,
 }
 
 #[derive(Clone, Copy, Debug)]
 struct Frame {
-    name: u32,
+    start: u64,
+    /// Ticks of the timed calls made inside this one.
+    children: u64,
+    /// The call-tree node that counts this call (local id); `NO_NODE` below granularity `Detailed`.
+    node: u32,
     /// The innermost phase on the stack, this frame's own or inherited; 0 for none.
     phase: u32,
     role: Role,
-    /// Span statistics are kept for this frame (granularity `Detailed`).
-    stats: bool,
-    start: u64,
-    children: u64,
-    /// The call-tree node; for a recursive call, the node of the active call of the same name.
-    node: u32,
-    /// A recursive call, whose inclusive time the outer call of the same name holds already.
-    reentry: bool,
-    /// Counted as a call: false for an `async fn`'s later polls.
-    counted: bool,
+    /// Phases and statistics are kept for this frame (granularity `Detailed`).
+    detailed: bool,
+    /// Inside an active call of the same name, which holds its inclusive time already.
+    folded: bool,
 }
 
 /// The step in progress on this thread.
-#[derive(Default)]
 struct StepState {
     active: bool,
     /// Ticks per phase id in the step in progress.
@@ -71,10 +59,10 @@ struct Recorder {
     slot: Option<Arc<ThreadSlot>>,
     epoch: u64,
     stack: Vec<Frame>,
+    tree: LocalTree,
     step: StepState,
     batch: BatchState,
     last_batch: Option<(u64, BatchTiming)>,
-    tree: LocalTree,
     /// Phase names by id, learnt from call sites, so a step record needs no lock to name its phases.
     phase_names: Vec<&'static str>,
 }
@@ -93,10 +81,10 @@ thread_local! {
             slot: None,
             epoch: 0,
             stack: Vec::new(),
+            tree: LocalTree::new(),
             step: StepState { active: false, phase_ticks: Vec::new() },
             batch: BatchState { active: false, steps: 0, records: None },
             last_batch: None,
-            tree: LocalTree::new(),
             phase_names: Vec::new(),
         })
     };
@@ -122,14 +110,21 @@ pub struct Guard {
 impl Guard {
     const INERT: Guard = Guard { depth: 0, _not_send: PhantomData };
 
-    /// Closes the span now and returns its elapsed ticks.
-    fn close(&mut self) -> u64 {
+    /// Closes the span now; `completed` carries an `async fn`'s busy ticks before this poll and the tick of
+    /// its first poll when this poll completed it. Returns the span's ticks.
+    #[inline(always)]
+    fn close(&mut self, completed: Option<(u64, u64)>) -> u64 {
         let depth = std::mem::take(&mut self.depth);
         if depth == 0 {
             return 0;
         }
         let now = clock::now();
-        with_recorder(|recorder| recorder.pop(depth, now)).unwrap_or(0)
+        with_recorder(|recorder| recorder.pop(depth, now, completed)).unwrap_or(0)
+    }
+
+    /// Closes a poll's span and returns its ticks, counting the call if the poll completed it.
+    pub(crate) fn close_poll(mut self, completed: Option<(u64, u64)>) -> u64 {
+        self.close(completed)
     }
 }
 
@@ -137,7 +132,7 @@ impl Drop for Guard {
     #[inline(always)]
     fn drop(&mut self) {
         if self.depth != 0 {
-            self.close();
+            self.close(None);
         }
     }
 }
@@ -146,81 +141,66 @@ impl Callsite {
     /// Opens a span of this call site on the calling thread; it closes when the guard drops.
     #[inline(always)]
     pub fn enter(&'static self) -> Guard {
-        let (granularity, epoch) = slot::state();
-        if granularity == TimingGranularity::None
-            || (granularity != TimingGranularity::Detailed && self.kind == Kind::Span)
-        {
+        let state = slot::raw_state();
+        if state & 3 < self.min_level {
             return Guard::INERT;
         }
-        self.open(granularity, epoch, Poll::No)
+        self.open(TimingGranularity::from_bits(state), state >> 2, false)
     }
 
     /// Opens one poll of an `async fn` of this call site.
-    pub(crate) fn enter_poll(&'static self, first: bool) -> Guard {
+    pub(crate) fn enter_poll(&'static self) -> Guard {
         let (granularity, epoch) = slot::state();
         if granularity != TimingGranularity::Detailed {
             return Guard::INERT;
         }
-        self.open(granularity, epoch, if first { Poll::First } else { Poll::Later })
+        self.open(granularity, epoch, true)
     }
 
     #[inline(always)]
-    fn open(&'static self, granularity: TimingGranularity, epoch: u64, poll: Poll) -> Guard {
+    fn open(&'static self, granularity: TimingGranularity, epoch: u64, poll: bool) -> Guard {
         let ids = self.ids();
         let depth = with_recorder(|recorder| recorder.push(self, ids, granularity, epoch, poll));
         Guard { depth: depth.unwrap_or(0), _not_send: PhantomData }
     }
 
-    /// Counts one completed `async fn` call: `busy` ticks of polls over `wall` ticks from first poll.
-    pub(crate) fn complete_async(&'static self, busy: u64, wall: u64) {
-        self.with_counters(|counters| {
-            counters.record_call(busy);
-            bump(&counters.wall, wall);
-        });
-    }
-
-    /// Counts an `async fn` call dropped before it completed.
+    /// Counts an `async fn` call dropped before it completed, on the path it would have run on here.
     pub(crate) fn cancel_async(&'static self) {
-        self.with_counters(|counters| bump(&counters.cancelled, 1));
-    }
-
-    fn with_counters(&'static self, f: impl FnOnce(&slot::SpanCounters)) {
         let (granularity, epoch) = slot::state();
         if granularity != TimingGranularity::Detailed {
             return;
         }
         let ids = self.ids();
         with_recorder(|recorder| {
-            let slot = recorder.slot(epoch);
-            if let Some(counters) = slot.counters(ids.name) {
-                f(counters);
+            let parent = recorder.stack.last().map_or(tree::ROOT, |frame| frame.node);
+            let Some(slot) = recorder.slot(epoch) else { return };
+            let (node, _) = recorder.tree.child(parent, ids.name, &slot.tree);
+            if let Some(counters) = recorder.tree.counters(node) {
+                counters.add_cancelled();
             }
         });
-    }
-}
-
-impl Guard {
-    /// Closes a poll's span and returns its ticks (for the future's busy time).
-    pub(crate) fn close_poll(mut self) -> u64 {
-        self.close()
     }
 }
 
 impl Recorder {
     /// The thread's slot, registered on first use, with counters of the current epoch.
     #[inline(always)]
-    fn slot(&mut self, epoch: u64) -> &ThreadSlot {
-        if self.epoch != epoch {
+    fn slot(&mut self, epoch: u64) -> Option<Arc<ThreadSlot>> {
+        if self.epoch != epoch || self.slot.is_none() {
             self.new_epoch(epoch);
         }
-        self.slot.get_or_insert_with(|| first_slot(epoch))
+        self.slot.clone()
     }
 
     #[cold]
     #[inline(never)]
     fn new_epoch(&mut self, epoch: u64) {
-        if let Some(slot) = &self.slot {
-            slot.start_epoch(epoch);
+        match &self.slot {
+            Some(slot) => slot.start_epoch(epoch),
+            None => {
+                clock::init();
+                self.slot = Some(slot::register(epoch));
+            }
         }
         self.epoch = epoch;
     }
@@ -242,43 +222,26 @@ impl Recorder {
         ids: Ids,
         granularity: TimingGranularity,
         epoch: u64,
-        poll: Poll,
+        poll: bool,
     ) -> u32 {
-        let stats = granularity == TimingGranularity::Detailed;
-        self.slot(epoch);
-        let parent_node = self.stack.last().map_or(tree::ROOT, |parent| parent.node);
-        let (mut node, mut reentry) = (parent_node, true);
-        if stats {
-            if let Some(slot) = self.slot.as_deref() {
-                let active = match slot.counters(ids.name) {
-                    Some(counters) => {
-                        let depth = counters.depth.load(Relaxed);
-                        counters.depth.store(depth.saturating_add(1), Relaxed);
-                        depth > 0
-                    }
-                    None => false,
-                };
-                reentry = active;
-                node = match active {
-                    false => self.tree.child(parent_node, ids.name, &slot.tree),
-                    true => self
-                        .stack
-                        .iter()
-                        .rev()
-                        .find(|frame| frame.name == ids.name)
-                        .map_or(tree::NO_NODE, |frame| frame.node),
-                };
-            }
+        if self.epoch != epoch || self.slot.is_none() {
+            self.new_epoch(epoch);
         }
-        if ids.phase as usize >= self.phase_names.len() {
+        let detailed = granularity == TimingGranularity::Detailed;
+        let (parent_node, parent_phase) =
+            self.stack.last().map_or((tree::ROOT, 0), |parent| (parent.node, parent.phase));
+        let (node, folded) = match (&self.slot, detailed) {
+            (Some(slot), true) => self.tree.child(parent_node, ids.name, &slot.tree),
+            _ => (tree::NO_NODE, true),
+        };
+        if ids.phase as usize >= self.phase_names.len() && detailed {
             if let Some(phase) = callsite.phase {
                 self.learn_phase(ids.phase, phase);
             }
         }
-        let kind = callsite.kind;
-        let parent_phase = self.stack.last().map_or(0, |parent| parent.phase);
-        let role = match kind {
-            _ if poll != Poll::No => Role::Poll,
+        let role = match callsite.kind {
+            _ if poll => Role::Poll,
+            Kind::Span => Role::Span,
             Kind::Step if !self.step.active => {
                 self.step.active = true;
                 Role::Step
@@ -291,67 +254,80 @@ impl Recorder {
                 };
                 Role::Batch
             }
-            _ => Role::Span,
+            Kind::Step | Kind::Batch => Role::Span,
         };
         let phase = if ids.phase != 0 { ids.phase } else { parent_phase };
-        let counted = poll != Poll::Later;
-        self.stack.push(Frame { name: ids.name, phase, role, stats, start: 0, children: 0, node, reentry, counted });
-        // Read last, so that registration and a growing stack are not counted in the span.
+        // The clock is read last, so that registration and a growing stack are not counted in the span.
+        self.stack.push(Frame { start: 0, children: 0, node, phase, role, detailed, folded });
+        let depth = self.stack.len();
         if let Some(frame) = self.stack.last_mut() {
             frame.start = clock::now();
         }
-        u32::try_from(self.stack.len()).unwrap_or(u32::MAX)
+        u32::try_from(depth).unwrap_or(u32::MAX)
     }
 
     /// Closes every frame from the top of the stack down to the one at `depth`, and returns the ticks of the
     /// one at `depth`. Frames above it are left over by a guard that was leaked; they close now too.
-    fn pop(&mut self, depth: u32, now: u64) -> u64 {
+    #[inline(always)]
+    fn pop(&mut self, depth: u32, now: u64, completed: Option<(u64, u64)>) -> u64 {
         let depth = depth as usize;
-        let mut elapsed = 0;
-        while self.stack.len() >= depth && depth > 0 {
-            let Some(frame) = self.stack.pop() else { break };
-            elapsed = self.close(frame, now);
+        while self.stack.len() > depth {
+            if let Some(frame) = self.stack.pop() {
+                self.close(frame, now, None);
+            }
         }
-        elapsed
+        if self.stack.len() < depth {
+            return 0;
+        }
+        match self.stack.pop() {
+            Some(frame) => self.close(frame, now, completed),
+            None => 0,
+        }
     }
 
-    fn close(&mut self, frame: Frame, now: u64) -> u64 {
+    #[inline(always)]
+    fn close(&mut self, frame: Frame, now: u64, completed: Option<(u64, u64)>) -> u64 {
         let elapsed = now.saturating_sub(frame.start);
         let self_ticks = elapsed.saturating_sub(frame.children);
         if let Some(parent) = self.stack.last_mut() {
             parent.children = parent.children.saturating_add(elapsed);
         }
-        if frame.stats {
-            if let Some(slot) = self.slot.as_deref() {
-                if let Some(counters) = slot.counters(frame.name) {
-                    let depth = counters.depth.load(Relaxed).saturating_sub(1);
-                    counters.depth.store(depth, Relaxed);
-                    if depth == 0 {
-                        bump(&counters.total, elapsed);
+        if frame.detailed {
+            if let Some(counters) = self.tree.counters(frame.node) {
+                counters.add_time(elapsed, self_ticks, !frame.folded);
+                match (frame.role, completed) {
+                    (Role::Poll, None) => {}
+                    (Role::Poll, Some((busy, first_poll))) => {
+                        counters.add_async_call(busy.saturating_add(elapsed), now.saturating_sub(first_poll));
                     }
-                    bump(&counters.self_ticks, self_ticks);
-                    if frame.role != Role::Poll {
-                        counters.record_call(elapsed);
-                    }
-                }
-                if let Some(node) = slot.tree.counters(frame.node) {
-                    node.record(frame.counted, (!frame.reentry).then_some(elapsed), self_ticks);
+                    _ => counters.add_call(elapsed),
                 }
             }
-        }
-        if self.step.active && frame.phase != 0 && frame.stats {
-            let phase = frame.phase as usize;
-            if self.step.phase_ticks.len() <= phase {
-                self.step.phase_ticks.resize(phase + 1, 0);
+            if self.step.active && frame.phase != 0 {
+                self.add_phase(frame.phase, self_ticks);
             }
-            self.step.phase_ticks[phase] = self.step.phase_ticks[phase].saturating_add(self_ticks);
         }
         match frame.role {
+            Role::Span | Role::Poll => {}
             Role::Step => self.finish_step(elapsed),
             Role::Batch => self.finish_batch(elapsed),
-            Role::Span | Role::Poll => {}
         }
         elapsed
+    }
+
+    #[inline(always)]
+    fn add_phase(&mut self, phase: u32, ticks: u64) {
+        match self.step.phase_ticks.get_mut(phase as usize) {
+            Some(sum) => *sum = sum.saturating_add(ticks),
+            None => self.grow_phases(phase, ticks),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow_phases(&mut self, phase: u32, ticks: u64) {
+        self.step.phase_ticks.resize(phase as usize + 1, 0);
+        self.step.phase_ticks[phase as usize] = ticks;
     }
 
     fn finish_step(&mut self, ticks: u64) {
@@ -415,13 +391,6 @@ fn step_timing(ticks: u64, phase_ticks: &[u64], phase_names: &[&'static str]) ->
     StepTiming { total_ns: clock::to_ns(ticks), phases }
 }
 
-#[cold]
-#[inline(never)]
-fn first_slot(epoch: u64) -> Arc<ThreadSlot> {
-    clock::init();
-    slot::register(epoch)
-}
-
 /// The latest batch completed on this thread in the current epoch.
 pub(crate) fn last_batch() -> Option<BatchTiming> {
     let epoch = slot::state().1;
@@ -461,7 +430,7 @@ mod tests {
     #[test]
     fn counters_saturate_instead_of_wrapping() {
         let counter = std::sync::atomic::AtomicU64::new(u64::MAX - 1);
-        bump(&counter, 5);
-        assert_eq!(counter.load(Relaxed), u64::MAX);
+        crate::counters::bump(&counter, 5);
+        assert_eq!(counter.load(std::sync::atomic::Ordering::Relaxed), u64::MAX);
     }
 }

@@ -1,119 +1,15 @@
-//! What each recording thread shares with reports: per-span counters that only the owning thread writes
-//! (relaxed loads and stores, no read-modify-write) and a step account behind a lock taken once per step.
-//! Threads that exit fold their slot into `retired`, so the registry stays as long as the live threads.
+//! What each recording thread shares with reports: its call tree, whose counters only the owning thread
+//! writes, and a step account behind a lock taken once per step. Threads that exit fold their slot into
+//! `retired`, so the registry stays as long as the live threads.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
-use std::sync::{Arc, LazyLock, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
+use std::sync::{Arc, LazyLock};
 
 use parking_lot::Mutex;
 
 use crate::granularity::TimingGranularity;
-use crate::hist::{AtomicHistogram, Histogram};
-use crate::table::Table;
+use crate::hist::Histogram;
 use crate::tree::{MergedTree, SharedTree};
-
-/// One span name's counters on one thread, in ticks.
-#[derive(Default)]
-pub(crate) struct SpanCounters {
-    pub count: AtomicU64,
-    /// Inclusive ticks of outermost calls only, so recursion never counts a tick twice.
-    pub total: AtomicU64,
-    pub self_ticks: AtomicU64,
-    pub min: AtomicU64,
-    pub max: AtomicU64,
-    /// For `async fn`: first poll to completion, summed over completed calls.
-    pub wall: AtomicU64,
-    pub cancelled: AtomicU64,
-    /// Calls of this name now on the thread's stack; never reset.
-    pub depth: AtomicU32,
-    /// Call durations; allocated at the first call of the name on the thread.
-    pub histogram: OnceLock<AtomicHistogram>,
-}
-
-/// Adds `value` to a counter only its owning thread writes: a plain load and store, saturating.
-#[inline(always)]
-pub(crate) fn bump(counter: &AtomicU64, value: u64) {
-    counter.store(counter.load(Relaxed).saturating_add(value), Relaxed);
-}
-
-impl SpanCounters {
-    #[inline(always)]
-    pub fn record_call(&self, ticks: u64) {
-        bump(&self.count, 1);
-        let min = self.min.load(Relaxed);
-        if ticks < min || self.count.load(Relaxed) == 1 {
-            self.min.store(ticks, Relaxed);
-        }
-        if ticks > self.max.load(Relaxed) {
-            self.max.store(ticks, Relaxed);
-        }
-        match self.histogram.get() {
-            Some(histogram) => histogram.record(ticks),
-            None => self.first_histogram().record(ticks),
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn first_histogram(&self) -> &AtomicHistogram {
-        self.histogram.get_or_init(AtomicHistogram::new)
-    }
-
-    fn clear(&self) {
-        for counter in [&self.count, &self.total, &self.self_ticks, &self.min, &self.max, &self.wall, &self.cancelled] {
-            counter.store(0, Relaxed);
-        }
-        if let Some(histogram) = self.histogram.get() {
-            histogram.clear();
-        }
-    }
-
-    fn read(&self) -> SpanTotals {
-        let mut histogram = Histogram::default();
-        if let Some(counts) = self.histogram.get() {
-            counts.add_to(&mut histogram);
-        }
-        SpanTotals {
-            histogram,
-            count: self.count.load(Relaxed),
-            total: self.total.load(Relaxed),
-            self_ticks: self.self_ticks.load(Relaxed),
-            min: self.min.load(Relaxed),
-            max: self.max.load(Relaxed),
-            wall: self.wall.load(Relaxed),
-            cancelled: self.cancelled.load(Relaxed),
-        }
-    }
-}
-
-/// One span name's merged numbers, in ticks.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct SpanTotals {
-    pub histogram: Histogram,
-    pub count: u64,
-    pub total: u64,
-    pub self_ticks: u64,
-    pub min: u64,
-    pub max: u64,
-    pub wall: u64,
-    pub cancelled: u64,
-}
-
-impl SpanTotals {
-    fn merge(&mut self, other: &SpanTotals) {
-        if other.count == 0 && other.cancelled == 0 {
-            return;
-        }
-        self.min = if self.count == 0 { other.min } else { self.min.min(other.min) };
-        self.max = self.max.max(other.max);
-        self.count = self.count.saturating_add(other.count);
-        self.total = self.total.saturating_add(other.total);
-        self.self_ticks = self.self_ticks.saturating_add(other.self_ticks);
-        self.wall = self.wall.saturating_add(other.wall);
-        self.cancelled = self.cancelled.saturating_add(other.cancelled);
-        self.histogram.merge(&other.histogram);
-    }
-}
 
 /// Steps and batches completed on one thread, in ticks; changed once per step under a short lock so a
 /// report sees each step whole or not at all.
@@ -170,8 +66,6 @@ impl StepAccount {
 /// Everything recorded, merged: what a summary is made from.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Aggregate {
-    /// Indexed by span name id.
-    pub spans: Vec<SpanTotals>,
     pub tree: MergedTree,
     pub steps: StepAccount,
     pub threads: u64,
@@ -180,12 +74,6 @@ pub(crate) struct Aggregate {
 impl Aggregate {
     fn merge_slot(&mut self, slot: &ThreadSlot, epoch: u64) {
         if slot.epoch.load(Acquire) == epoch {
-            for (id, counters) in slot.spans.iter() {
-                if self.spans.len() <= id {
-                    self.spans.resize(id + 1, SpanTotals::default());
-                }
-                self.spans[id].merge(&counters.read());
-            }
             self.tree.add_thread(&slot.tree);
         }
         let account = slot.steps.lock();
@@ -196,12 +84,6 @@ impl Aggregate {
     }
 
     fn merge(&mut self, other: &Aggregate) {
-        if self.spans.len() < other.spans.len() {
-            self.spans.resize(other.spans.len(), SpanTotals::default());
-        }
-        for (mine, theirs) in self.spans.iter_mut().zip(&other.spans) {
-            mine.merge(theirs);
-        }
         self.steps.merge(&other.steps);
         self.tree.merge(&other.tree);
         self.threads += other.threads;
@@ -210,10 +92,8 @@ impl Aggregate {
 
 /// A recording thread's shared state.
 pub(crate) struct ThreadSlot {
-    /// The epoch the span counters belong to; counters of another epoch are not read.
+    /// The epoch the tree's counters belong to; counters of another epoch are not read.
     pub epoch: AtomicU64,
-    spans: Table<SpanCounters>,
-    /// The thread's call tree: paths to node ids, and counters per node.
     pub tree: SharedTree,
     pub steps: Mutex<StepAccount>,
 }
@@ -222,25 +102,14 @@ impl ThreadSlot {
     fn new(epoch: u64) -> Self {
         ThreadSlot {
             epoch: AtomicU64::new(epoch),
-            spans: Table::new(),
             tree: SharedTree::new(),
             steps: Mutex::new(StepAccount { epoch, ..StepAccount::default() }),
         }
     }
 
-    /// The counters of span name `id`. At most 16,384 names per thread have counters; calls of names past
-    /// them are still timed for their caller's phase.
-    #[inline(always)]
-    pub fn counters(&self, id: u32) -> Option<&SpanCounters> {
-        self.spans.get(id)
-    }
-
     /// Called by the owning thread when it sees a new epoch: its counters start again from zero.
     #[cold]
     pub fn start_epoch(&self, epoch: u64) {
-        for (_, counters) in self.spans.iter() {
-            counters.clear();
-        }
         self.tree.clear();
         self.epoch.store(epoch, Release);
     }
@@ -256,6 +125,12 @@ static REGISTRY: LazyLock<Mutex<Registry>> =
 
 /// The granularity in the low 2 bits and the reset epoch above them, read with one relaxed load per call.
 static STATE: AtomicU64 = AtomicU64::new(TimingGranularity::Detailed.to_bits());
+
+/// The raw state: granularity bits in the low 2 bits, the epoch above.
+#[inline(always)]
+pub(crate) fn raw_state() -> u64 {
+    STATE.load(Relaxed)
+}
 
 #[inline(always)]
 pub(crate) fn state() -> (TimingGranularity, u64) {

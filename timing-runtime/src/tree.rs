@@ -1,79 +1,76 @@
-//! The call tree as it is recorded: each thread finds a call's node in a thread-local structure (a walk over
-//! the few children of its caller's node), shares each new path once under a lock, and counts per node in a
-//! table that reports read. Recursion reuses the node of the active call of the same name, so the tree is
-//! bounded by the distinct call paths without repeats, however deep the recursion.
+//! The call tree as it is recorded. Each thread finds a call's node in a thread-local structure by walking
+//! the few children of its caller's node; a new path is shared once, under a lock, with its counters. A
+//! call of a name already active on the path is folded into that active node (its time is inside the
+//! outer call's already), so the tree is bounded by the distinct call paths without repeats, however deep
+//! the recursion.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::slot::bump;
-use crate::table::Table;
+use crate::counters::{NodeCounters, Totals};
 
-/// The node of calls with no timed caller.
+/// The local id of the node above every top-level call.
 pub(crate) const ROOT: u32 = 0;
-/// No node: the thread's tree is full (16,384 paths); such calls keep their span statistics.
+/// No node: granularity below `Detailed`, or the thread's tree is full.
 pub(crate) const NO_NODE: u32 = u32::MAX;
 const MAX_NODES: usize = 16_384;
 
-/// One node's counters, in ticks; only the owning thread writes them.
-#[derive(Default)]
-pub(crate) struct NodeCounters {
-    count: AtomicU64,
-    total: AtomicU64,
-    self_ticks: AtomicU64,
+/// A path as shared with reports: its caller's shared id and its span name id.
+struct SharedNode {
+    parent: u32,
+    name: u32,
+    counters: Arc<NodeCounters>,
 }
 
-impl NodeCounters {
-    /// Counts one closed call: `total` is `None` for a recursive call, whose time the outer call holds.
-    #[inline(always)]
-    pub fn record(&self, counted: bool, total: Option<u64>, self_ticks: u64) {
-        if counted {
-            bump(&self.count, 1);
-        }
-        if let Some(total) = total {
-            bump(&self.total, total);
-        }
-        bump(&self.self_ticks, self_ticks);
-    }
-}
-
-/// What a thread shares of its tree.
+/// What a thread shares of its tree; shared id 0 is the root.
 pub(crate) struct SharedTree {
-    /// `(parent, span name id)` of each node, by node id; index 0 is the root.
-    paths: Mutex<Vec<(u32, u32)>>,
-    counters: Table<NodeCounters>,
+    nodes: Mutex<Vec<SharedNode>>,
 }
 
 impl SharedTree {
     pub fn new() -> Self {
-        SharedTree { paths: Mutex::new(vec![(ROOT, u32::MAX)]), counters: Table::new() }
+        let root = SharedNode { parent: 0, name: u32::MAX, counters: Arc::new(NodeCounters::new()) };
+        SharedTree { nodes: Mutex::new(vec![root]) }
     }
 
-    #[inline(always)]
-    pub fn counters(&self, node: u32) -> Option<&NodeCounters> {
-        self.counters.get(node)
+    fn add(&self, parent: u32, name: u32) -> (u32, Arc<NodeCounters>) {
+        let counters = Arc::new(NodeCounters::new());
+        let mut nodes = self.nodes.lock();
+        nodes.push(SharedNode { parent, name, counters: Arc::clone(&counters) });
+        (u32::try_from(nodes.len() - 1).unwrap_or(u32::MAX), counters)
     }
 
-    /// Zeroes the counters (for a new epoch); the paths stay, as the thread-local structure mirrors them.
+    /// Zeroes every node's counters, for a new epoch; the paths stay, as the local tree mirrors them.
     pub fn clear(&self) {
-        for (_, counters) in self.counters.iter() {
-            for counter in [&counters.count, &counters.total, &counters.self_ticks] {
-                counter.store(0, Relaxed);
-            }
+        for node in self.nodes.lock().iter() {
+            node.counters.clear();
         }
     }
+
+    /// `(parent, name, counters)` of each node, read without holding the lock while counters are read.
+    pub fn read(&self) -> Vec<(u32, u32, Totals)> {
+        let nodes: Vec<(u32, u32, Arc<NodeCounters>)> =
+            self.nodes.lock().iter().map(|node| (node.parent, node.name, Arc::clone(&node.counters))).collect();
+        nodes.into_iter().map(|(parent, name, counters)| (parent, name, counters.read())).collect()
+    }
 }
 
-#[derive(Clone, Copy)]
 struct LocalNode {
     name: u32,
+    /// Local id of the caller's node.
+    parent: u32,
     first_child: u32,
     next_sibling: u32,
+    /// Where a call on this path is counted: itself, or the active node of the same name it folds into.
+    target: u32,
+    /// The target's shared id and counters.
+    shared: u32,
+    counters: Arc<NodeCounters>,
 }
 
-/// The thread-local mirror of the shared paths, for finding children without a lock.
+/// The thread-local mirror of the shared tree, for finding a child without a lock.
 pub(crate) struct LocalTree {
     nodes: Vec<LocalNode>,
 }
@@ -83,60 +80,82 @@ impl LocalTree {
         LocalTree { nodes: Vec::new() }
     }
 
-    /// The node for a call of `name` made from `parent`, made if it is the path's first call.
+    /// The node counting a call of `name` made from node `parent`, and whether the call is folded into an
+    /// active call of the same name.
     #[inline(always)]
-    pub fn child(&mut self, parent: u32, name: u32, shared: &SharedTree) -> u32 {
-        let Some(parent_node) = self.nodes.get(parent as usize) else {
-            return self.first_node(parent, name, shared);
-        };
-        let mut next = parent_node.first_child;
-        while let Some(node) = self.nodes.get(next as usize) {
-            if node.name == name {
-                return next;
+    pub fn child(&mut self, parent: u32, name: u32, shared: &SharedTree) -> (u32, bool) {
+        if let Some(parent_node) = self.nodes.get(parent as usize) {
+            let mut next = parent_node.first_child;
+            while let Some(node) = self.nodes.get(next as usize) {
+                if node.name == name {
+                    return (node.target, node.target != next);
+                }
+                next = node.next_sibling;
             }
-            next = node.next_sibling;
         }
         self.add(parent, name, shared)
     }
 
-    #[cold]
-    #[inline(never)]
-    fn first_node(&mut self, parent: u32, name: u32, shared: &SharedTree) -> u32 {
-        if self.nodes.is_empty() && parent == ROOT {
-            self.nodes.push(LocalNode { name: u32::MAX, first_child: NO_NODE, next_sibling: NO_NODE });
-            return self.add(parent, name, shared);
-        }
-        NO_NODE
+    #[inline(always)]
+    pub fn counters(&self, node: u32) -> Option<&NodeCounters> {
+        self.nodes.get(node as usize).map(|node| &*node.counters)
     }
 
     #[cold]
     #[inline(never)]
-    fn add(&mut self, parent: u32, name: u32, shared: &SharedTree) -> u32 {
+    fn add(&mut self, parent: u32, name: u32, shared: &SharedTree) -> (u32, bool) {
+        if self.nodes.is_empty() {
+            let root = Arc::new(NodeCounters::new());
+            self.nodes.push(LocalNode {
+                name: u32::MAX,
+                parent: ROOT,
+                first_child: NO_NODE,
+                next_sibling: NO_NODE,
+                target: ROOT,
+                shared: 0,
+                counters: root,
+            });
+        }
+        let (Some(parent_node), Ok(id)) = (self.nodes.get(parent as usize), u32::try_from(self.nodes.len())) else {
+            return (NO_NODE, false);
+        };
         if self.nodes.len() >= MAX_NODES {
-            return NO_NODE;
+            return (NO_NODE, false);
         }
-        let Ok(id) = u32::try_from(self.nodes.len()) else { return NO_NODE };
-        let Some(parent_node) = self.nodes.get_mut(parent as usize) else { return NO_NODE };
-        let next_sibling = std::mem::replace(&mut parent_node.first_child, id);
-        self.nodes.push(LocalNode { name, first_child: NO_NODE, next_sibling });
-        shared.paths.lock().push((parent, name));
-        id
+        let parent_shared = parent_node.shared;
+        let (target, shared_id, counters) = match self.active_ancestor(parent, name) {
+            Some(ancestor) => {
+                let node = &self.nodes[ancestor as usize];
+                (ancestor, node.shared, Arc::clone(&node.counters))
+            }
+            None => {
+                let (shared_id, counters) = shared.add(parent_shared, name);
+                (id, shared_id, counters)
+            }
+        };
+        let next_sibling = std::mem::replace(&mut self.nodes[parent as usize].first_child, id);
+        self.nodes.push(LocalNode {
+            name,
+            parent,
+            first_child: NO_NODE,
+            next_sibling,
+            target,
+            shared: shared_id,
+            counters,
+        });
+        (target, target != id)
     }
-}
 
-/// One node's merged numbers, in ticks.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct NodeTotals {
-    pub count: u64,
-    pub total: u64,
-    pub self_ticks: u64,
-}
-
-impl NodeTotals {
-    fn merge(&mut self, other: NodeTotals) {
-        self.count = self.count.saturating_add(other.count);
-        self.total = self.total.saturating_add(other.total);
-        self.self_ticks = self.self_ticks.saturating_add(other.self_ticks);
+    /// The node of `name` on the path from the root to `node`, if any.
+    fn active_ancestor(&self, mut node: u32, name: u32) -> Option<u32> {
+        while node != ROOT {
+            let local = self.nodes.get(node as usize)?;
+            if local.name == name {
+                return Some(node);
+            }
+            node = local.parent;
+        }
+        None
     }
 }
 
@@ -145,7 +164,7 @@ impl NodeTotals {
 pub(crate) struct MergedTree {
     /// `(parent, span name id)` by node id; node 0 is the root.
     pub paths: Vec<(u32, u32)>,
-    pub totals: Vec<NodeTotals>,
+    pub totals: Vec<Totals>,
     index: HashMap<(u32, u32), u32>,
 }
 
@@ -153,45 +172,49 @@ impl MergedTree {
     fn node(&mut self, parent: u32, name: u32) -> u32 {
         if self.paths.is_empty() {
             self.paths.push((ROOT, u32::MAX));
-            self.totals.push(NodeTotals::default());
+            self.totals.push(Totals::default());
         }
         let next = u32::try_from(self.paths.len()).unwrap_or(NO_NODE);
         let id = *self.index.entry((parent, name)).or_insert(next);
         if id == next {
             self.paths.push((parent, name));
-            self.totals.push(NodeTotals::default());
+            self.totals.push(Totals::default());
         }
         id
     }
 
-    /// Adds `paths` and their `totals` (of one thread, or another merged tree).
-    fn add(&mut self, paths: &[(u32, u32)], totals: impl Fn(usize) -> NodeTotals) {
-        let mut mine = vec![ROOT; paths.len()];
-        for (id, (parent, name)) in paths.iter().enumerate().skip(1) {
-            let parent = mine.get(*parent as usize).copied().unwrap_or(ROOT);
-            let node = self.node(parent, *name);
-            mine[id] = node;
+    /// Adds nodes given as `(parent, name, totals)` by id, parents first (one thread's, or a merged tree's).
+    fn add<'a>(&mut self, nodes: impl Iterator<Item = (u32, u32, &'a Totals)>) {
+        let mut mine = vec![ROOT];
+        for (parent, name, totals) in nodes.skip(1) {
+            let parent = mine.get(parent as usize).copied().unwrap_or(ROOT);
+            let node = self.node(parent, name);
+            mine.push(node);
             if let Some(sum) = self.totals.get_mut(node as usize) {
-                sum.merge(totals(id));
+                sum.merge(totals);
             }
         }
     }
 
     pub fn add_thread(&mut self, shared: &SharedTree) {
-        let paths = shared.paths.lock().clone();
-        self.add(&paths, |id| {
-            let read = |counter: &AtomicU64| counter.load(Relaxed);
-            u32::try_from(id).ok().and_then(|id| shared.counters(id)).map_or_else(NodeTotals::default, |counters| {
-                NodeTotals {
-                    count: read(&counters.count),
-                    total: read(&counters.total),
-                    self_ticks: read(&counters.self_ticks),
-                }
-            })
-        });
+        let nodes = shared.read();
+        self.add(nodes.iter().map(|(parent, name, totals)| (*parent, *name, totals)));
     }
 
     pub fn merge(&mut self, other: &MergedTree) {
-        self.add(&other.paths, |id| other.totals.get(id).copied().unwrap_or_default());
+        self.add(other.paths.iter().zip(&other.totals).map(|((parent, name), totals)| (*parent, *name, totals)));
+    }
+
+    /// The totals of every span name over all its paths, indexed by name id.
+    pub fn by_name(&self) -> Vec<Totals> {
+        let mut names: Vec<Totals> = Vec::new();
+        for ((_, name), totals) in self.paths.iter().zip(&self.totals).skip(1) {
+            let name = *name as usize;
+            if names.len() <= name {
+                names.resize(name + 1, Totals::default());
+            }
+            names[name].merge(totals);
+        }
+        names
     }
 }
