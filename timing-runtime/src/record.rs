@@ -112,7 +112,7 @@ impl Guard {
 
     /// Closes the span now; `completed` carries an `async fn`'s busy ticks before this poll and the tick of
     /// its first poll when this poll completed it. Returns the span's ticks.
-    #[inline(always)]
+    #[inline(never)]
     fn close(&mut self, completed: Option<(u64, u64)>) -> u64 {
         let depth = std::mem::take(&mut self.depth);
         if depth == 0 {
@@ -145,7 +145,18 @@ impl Callsite {
         if state & 3 < self.min_level {
             return Guard::INERT;
         }
-        self.open(TimingGranularity::from_bits(state), state >> 2, false)
+        match self.kind {
+            Kind::Span => self.open_span(state >> 2),
+            Kind::Step | Kind::Batch => self.open(TimingGranularity::from_bits(state), state >> 2, false),
+        }
+    }
+
+    /// The path of every ordinary span at granularity `Detailed`: no step, batch or poll to look after.
+    #[inline(never)]
+    fn open_span(&'static self, epoch: u64) -> Guard {
+        let ids = self.ids();
+        let depth = with_recorder(|recorder| recorder.push_span(self, ids, epoch));
+        Guard { depth: depth.unwrap_or(0), _not_send: PhantomData }
     }
 
     /// Opens one poll of an `async fn` of this call site.
@@ -157,7 +168,7 @@ impl Callsite {
         self.open(granularity, epoch, true)
     }
 
-    #[inline(always)]
+    #[inline(never)]
     fn open(&'static self, granularity: TimingGranularity, epoch: u64, poll: bool) -> Guard {
         let ids = self.ids();
         let depth = with_recorder(|recorder| recorder.push(self, ids, granularity, epoch, poll));
@@ -207,15 +218,45 @@ impl Recorder {
 
     #[cold]
     #[inline(never)]
-    fn learn_phase(&mut self, id: u32, name: &'static str) {
+    fn learn_phase(&mut self, id: u32, name: Option<&'static str>) {
         let id = id as usize;
         if self.phase_names.len() <= id {
             self.phase_names.resize(id + 1, "");
         }
-        self.phase_names[id] = name;
+        if let Some(name) = name {
+            self.phase_names[id] = name;
+        }
     }
 
     #[inline(always)]
+    fn push_span(&mut self, callsite: &'static Callsite, ids: Ids, epoch: u64) -> u32 {
+        if self.epoch != epoch || self.slot.is_none() {
+            self.new_epoch(epoch);
+        }
+        let (parent_node, parent_phase) =
+            self.stack.last().map_or((tree::ROOT, 0), |parent| (parent.node, parent.phase));
+        let (node, folded) = match &self.slot {
+            Some(slot) => self.tree.child(parent_node, ids.name, &slot.tree),
+            None => (tree::NO_NODE, true),
+        };
+        if ids.phase as usize >= self.phase_names.len() {
+            self.learn_phase(ids.phase, callsite.phase);
+        }
+        let phase = if ids.phase != 0 { ids.phase } else { parent_phase };
+        self.push_frame(Frame { start: 0, children: 0, node, phase, role: Role::Span, detailed: true, folded })
+    }
+
+    /// Pushes `frame` and reads the clock last, so that a growing stack is not counted in the span.
+    #[inline(always)]
+    fn push_frame(&mut self, frame: Frame) -> u32 {
+        self.stack.push(frame);
+        let depth = self.stack.len();
+        if let Some(frame) = self.stack.last_mut() {
+            frame.start = clock::now();
+        }
+        u32::try_from(depth).unwrap_or(u32::MAX)
+    }
+
     fn push(
         &mut self,
         callsite: &'static Callsite,
@@ -235,9 +276,7 @@ impl Recorder {
             _ => (tree::NO_NODE, true),
         };
         if ids.phase as usize >= self.phase_names.len() && detailed {
-            if let Some(phase) = callsite.phase {
-                self.learn_phase(ids.phase, phase);
-            }
+            self.learn_phase(ids.phase, callsite.phase);
         }
         let role = match callsite.kind {
             _ if poll => Role::Poll,
@@ -257,13 +296,7 @@ impl Recorder {
             Kind::Step | Kind::Batch => Role::Span,
         };
         let phase = if ids.phase != 0 { ids.phase } else { parent_phase };
-        // The clock is read last, so that registration and a growing stack are not counted in the span.
-        self.stack.push(Frame { start: 0, children: 0, node, phase, role, detailed, folded });
-        let depth = self.stack.len();
-        if let Some(frame) = self.stack.last_mut() {
-            frame.start = clock::now();
-        }
-        u32::try_from(depth).unwrap_or(u32::MAX)
+        self.push_frame(Frame { start: 0, children: 0, node, phase, role, detailed, folded })
     }
 
     /// Closes every frame from the top of the stack down to the one at `depth`, and returns the ticks of the
@@ -309,10 +342,19 @@ impl Recorder {
         }
         match frame.role {
             Role::Span | Role::Poll => {}
-            Role::Step => self.finish_step(elapsed),
-            Role::Batch => self.finish_batch(elapsed),
+            Role::Step | Role::Batch => self.finish(frame.role, elapsed),
         }
         elapsed
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn finish(&mut self, role: Role, elapsed: u64) {
+        if role == Role::Step {
+            self.finish_step(elapsed);
+        } else {
+            self.finish_batch(elapsed);
+        }
     }
 
     #[inline(always)]

@@ -1,0 +1,361 @@
+//! The same two workloads under each contender: a leaf function, and a step that calls four phases that
+//! each call a leaf (nine spans a step). Shared by the divan benchmarks and the table binary.
+
+#![allow(dead_code)]
+
+use std::hint::black_box;
+
+/// Spans in one call of a nested workload's `step`.
+pub const SPANS_PER_STEP: u64 = 9;
+
+/// Defines `leaf` and `step` with the same attribute and body prologue on every function.
+macro_rules! workload {
+    ($module:ident, [$($attr:tt)*], { $($prologue:tt)* }) => {
+        pub mod $module {
+            use std::hint::black_box;
+
+            $($attr)*
+            #[inline(never)]
+            pub fn leaf(x: u64) -> u64 {
+                $($prologue)*
+                black_box(x).wrapping_mul(3)
+            }
+
+            $($attr)*
+            #[inline(never)]
+            pub fn phase_a(x: u64) -> u64 {
+                $($prologue)*
+                leaf(x)
+            }
+
+            $($attr)*
+            #[inline(never)]
+            pub fn phase_b(x: u64) -> u64 {
+                $($prologue)*
+                leaf(x + 1)
+            }
+
+            $($attr)*
+            #[inline(never)]
+            pub fn phase_c(x: u64) -> u64 {
+                $($prologue)*
+                leaf(x + 2)
+            }
+
+            $($attr)*
+            #[inline(never)]
+            pub fn phase_d(x: u64) -> u64 {
+                $($prologue)*
+                leaf(x + 3)
+            }
+
+            $($attr)*
+            #[inline(never)]
+            pub fn step(x: u64) -> u64 {
+                $($prologue)*
+                phase_a(x) ^ phase_b(x) ^ phase_c(x) ^ phase_d(x)
+            }
+        }
+    };
+}
+
+workload!(baseline, [], {});
+workload!(tracing_instrument, [#[tracing::instrument(skip_all)]], {});
+workload!(fastrace_trace, [#[fastrace::trace]], {});
+workload!(puffin_scope, [], { puffin::profile_function!(); });
+workload!(firestorm_scope, [], { firestorm::profile_fn!(leaf); });
+workload!(time_graph_instrument, [#[time_graph::instrument]], {});
+workload!(hotpath_measure, [#[hotpath::measure]], {});
+
+/// Ours, with the phases and the step marked as a user would.
+pub mod timed {
+    use std::hint::black_box;
+
+    use timing_runtime::timed;
+
+    #[timed]
+    #[inline(never)]
+    pub fn leaf(x: u64) -> u64 {
+        black_box(x).wrapping_mul(3)
+    }
+
+    #[timed(phase = "a")]
+    #[inline(never)]
+    pub fn phase_a(x: u64) -> u64 {
+        leaf(x)
+    }
+
+    #[timed(phase = "b")]
+    #[inline(never)]
+    pub fn phase_b(x: u64) -> u64 {
+        leaf(x + 1)
+    }
+
+    #[timed(phase = "c")]
+    #[inline(never)]
+    pub fn phase_c(x: u64) -> u64 {
+        leaf(x + 2)
+    }
+
+    #[timed(phase = "d")]
+    #[inline(never)]
+    pub fn phase_d(x: u64) -> u64 {
+        leaf(x + 3)
+    }
+
+    #[timed(step)]
+    #[inline(never)]
+    pub fn step(x: u64) -> u64 {
+        phase_a(x) ^ phase_b(x) ^ phase_c(x) ^ phase_d(x)
+    }
+}
+
+/// Two reads of the time-stamp counter around the body: the floor for any exact span.
+pub mod tsc_pair {
+    use std::hint::black_box;
+
+    #[inline(always)]
+    fn rdtsc() -> u64 {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `rdtsc` has no preconditions on x86-64.
+        return unsafe { core::arch::x86_64::_rdtsc() };
+        #[cfg(not(target_arch = "x86_64"))]
+        0
+    }
+
+    #[inline(never)]
+    pub fn leaf(x: u64) -> u64 {
+        let start = rdtsc();
+        let value = black_box(x).wrapping_mul(3);
+        black_box(rdtsc().wrapping_sub(start));
+        value
+    }
+}
+
+/// Two `Instant::now()` reads around the body.
+pub mod instant_pair {
+    use std::hint::black_box;
+    use std::time::Instant;
+
+    #[inline(never)]
+    pub fn leaf(x: u64) -> u64 {
+        let start = Instant::now();
+        let value = black_box(x).wrapping_mul(3);
+        black_box(start.elapsed());
+        value
+    }
+}
+
+/// A tracing layer that times every span (busy time, summed on close), as a timing subscriber would.
+mod timing_layer {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Instant;
+
+    use tracing::Subscriber;
+    use tracing::span::{Attributes, Id};
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::Context;
+    use tracing_subscriber::registry::LookupSpan;
+
+    pub static TOTAL_NS: AtomicU64 = AtomicU64::new(0);
+
+    struct Busy {
+        entered: Option<Instant>,
+        ns: u64,
+    }
+
+    pub struct TimingLayer;
+
+    impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for TimingLayer {
+        fn on_new_span(&self, _: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+            if let Some(span) = ctx.span(id) {
+                span.extensions_mut().insert(Busy { entered: None, ns: 0 });
+            }
+        }
+
+        fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+            if let Some(busy) = ctx.span(id).as_ref().map(|span| span.extensions_mut()).as_mut().and_then(|e| e.get_mut::<Busy>()) {
+                busy.entered = Some(Instant::now());
+            }
+        }
+
+        fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+            if let Some(span) = ctx.span(id) {
+                if let Some(busy) = span.extensions_mut().get_mut::<Busy>() {
+                    if let Some(start) = busy.entered.take() {
+                        busy.ns += u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    }
+                }
+            }
+        }
+
+        fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+            if let Some(span) = ctx.span(&id) {
+                if let Some(busy) = span.extensions_mut().remove::<Busy>() {
+                    TOTAL_NS.fetch_add(busy.ns, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+struct DiscardSpans;
+
+impl fastrace::collector::Reporter for DiscardSpans {
+    fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
+        black_box(spans.len());
+    }
+}
+
+/// Turns every peer on in its recording configuration; call once per process.
+pub fn setup() {
+    use tracing_subscriber::layer::SubscriberExt;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(timing_layer::TimingLayer));
+        fastrace::set_reporter(DiscardSpans, fastrace::collector::Config::default());
+        puffin::set_scopes_on(true);
+        time_graph::enable_data_collection(true);
+        // hotpath records only while a guard is alive; this one lives for the process.
+        std::mem::forget(hotpath::HotpathGuardBuilder::new("timing-benches").build());
+    });
+}
+
+/// A contender's run of `calls` calls of `f`, with whatever the contender needs around a batch of calls so
+/// that it keeps recording and its memory stays bounded (a root span, a frame, a clear).
+pub fn batch(contender: Contender, calls: u64, f: fn(u64) -> u64) -> u64 {
+    let run = || (0..calls).fold(0u64, |acc, i| acc ^ f(black_box(i)));
+    match contender {
+        Contender::Fastrace => {
+            // fastrace records at most 10,240 spans under one local parent: a root per 1,000 calls.
+            let mut acc = 0;
+            let mut done = 0;
+            while done < calls {
+                let chunk = (calls - done).min(1_000);
+                let root = fastrace::Span::root("batch", fastrace::prelude::SpanContext::random());
+                let _parent = root.set_local_parent();
+                acc ^= (done..done + chunk).fold(0u64, |acc, i| acc ^ f(black_box(i)));
+                done += chunk;
+            }
+            acc
+        }
+        Contender::Puffin => {
+            let acc = {
+                puffin::profile_scope!("batch");
+                run()
+            };
+            puffin::GlobalProfiler::lock().new_frame();
+            acc
+        }
+        Contender::Firestorm => {
+            let acc = run();
+            firestorm::clear();
+            acc
+        }
+        Contender::TimeGraph => {
+            let acc = run();
+            time_graph::clear_collected_data();
+            acc
+        }
+        _ => run(),
+    }
+}
+
+/// Who is measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Contender {
+    Baseline,
+    TscPair,
+    InstantPair,
+    Timed,
+    TimedGranularityNone,
+    TimeGraph,
+    Firestorm,
+    Puffin,
+    Fastrace,
+    Tracing,
+    Hotpath,
+}
+
+impl Contender {
+    pub const ALL: [Contender; 11] = [
+        Contender::Baseline,
+        Contender::TscPair,
+        Contender::InstantPair,
+        Contender::Timed,
+        Contender::TimedGranularityNone,
+        Contender::TimeGraph,
+        Contender::Firestorm,
+        Contender::Puffin,
+        Contender::Fastrace,
+        Contender::Tracing,
+        Contender::Hotpath,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Contender::Baseline => "no instrumentation",
+            Contender::TscPair => "two rdtsc reads (floor)",
+            Contender::InstantPair => "two Instant::now() reads",
+            Contender::Timed => "timing #[timed] (Detailed)",
+            Contender::TimedGranularityNone => "timing #[timed] at granularity None",
+            Contender::TimeGraph => "time-graph #[instrument]",
+            Contender::Firestorm => "firestorm profile_fn!",
+            Contender::Puffin => "puffin profile_function!",
+            Contender::Fastrace => "fastrace #[trace] under a root",
+            Contender::Tracing => "tracing #[instrument] + registry + timing layer",
+            Contender::Hotpath => "hotpath #[measure]",
+        }
+    }
+
+    pub fn is_peer(self) -> bool {
+        matches!(
+            self,
+            Contender::TimeGraph
+                | Contender::Firestorm
+                | Contender::Puffin
+                | Contender::Fastrace
+                | Contender::Tracing
+                | Contender::Hotpath
+        )
+    }
+
+    pub fn leaf(self) -> fn(u64) -> u64 {
+        match self {
+            Contender::Baseline => baseline::leaf,
+            Contender::TscPair => tsc_pair::leaf,
+            Contender::InstantPair => instant_pair::leaf,
+            Contender::Timed | Contender::TimedGranularityNone => timed::leaf,
+            Contender::TimeGraph => time_graph_instrument::leaf,
+            Contender::Firestorm => firestorm_scope::leaf,
+            Contender::Puffin => puffin_scope::leaf,
+            Contender::Fastrace => fastrace_trace::leaf,
+            Contender::Tracing => tracing_instrument::leaf,
+            Contender::Hotpath => hotpath_measure::leaf,
+        }
+    }
+
+    /// The nested workload's step, for contenders that time nested calls.
+    pub fn step(self) -> Option<fn(u64) -> u64> {
+        Some(match self {
+            Contender::Baseline => baseline::step,
+            Contender::Timed | Contender::TimedGranularityNone => timed::step,
+            Contender::TimeGraph => time_graph_instrument::step,
+            Contender::Firestorm => firestorm_scope::step,
+            Contender::Puffin => puffin_scope::step,
+            Contender::Fastrace => fastrace_trace::step,
+            Contender::Tracing => tracing_instrument::step,
+            Contender::Hotpath => hotpath_measure::step,
+            Contender::TscPair | Contender::InstantPair => return None,
+        })
+    }
+
+    /// Sets the runtime's granularity for this contender's run.
+    pub fn prepare(self) {
+        let granularity = match self {
+            Contender::TimedGranularityNone => timing_runtime::TimingGranularity::None,
+            _ => timing_runtime::TimingGranularity::Detailed,
+        };
+        timing_runtime::set_granularity(granularity);
+    }
+}
