@@ -62,8 +62,12 @@ macro_rules! workload {
 workload!(baseline, [], {});
 workload!(tracing_instrument, [#[tracing::instrument(skip_all)]], {});
 workload!(fastrace_trace, [#[fastrace::trace]], {});
-workload!(puffin_scope, [], { puffin::profile_function!(); });
-workload!(firestorm_scope, [], { firestorm::profile_fn!(leaf); });
+workload!(puffin_scope, [], {
+    puffin::profile_function!();
+});
+workload!(firestorm_scope, [], {
+    firestorm::profile_fn!(leaf);
+});
 workload!(time_graph_instrument, [#[time_graph::instrument]], {});
 workload!(hotpath_measure, [#[hotpath::measure]], {});
 
@@ -174,7 +178,9 @@ mod timing_layer {
         }
 
         fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-            if let Some(busy) = ctx.span(id).as_ref().map(|span| span.extensions_mut()).as_mut().and_then(|e| e.get_mut::<Busy>()) {
+            if let Some(busy) =
+                ctx.span(id).as_ref().map(|span| span.extensions_mut()).as_mut().and_then(|e| e.get_mut::<Busy>())
+            {
                 busy.entered = Some(Instant::now());
             }
         }
@@ -207,18 +213,33 @@ impl fastrace::collector::Reporter for DiscardSpans {
     }
 }
 
-/// Turns every peer on in its recording configuration; call once per process.
-pub fn setup() {
+/// Turns `contender` on in its recording configuration (once per process and contender). Peers are set up
+/// only when measured, so that their background threads (fastrace's collector, hotpath's worker) do not run
+/// during other contenders' runs.
+pub fn setup(contender: Contender) {
+    use std::sync::Once;
     use tracing_subscriber::layer::SubscriberExt;
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(timing_layer::TimingLayer));
-        fastrace::set_reporter(DiscardSpans, fastrace::collector::Config::default());
-        puffin::set_scopes_on(true);
-        time_graph::enable_data_collection(true);
+    static TRACING: Once = Once::new();
+    static FASTRACE: Once = Once::new();
+    static PUFFIN: Once = Once::new();
+    static TIME_GRAPH: Once = Once::new();
+    static HOTPATH: Once = Once::new();
+    match contender {
+        Contender::Tracing => TRACING.call_once(|| {
+            let subscriber = tracing_subscriber::registry().with(timing_layer::TimingLayer);
+            let _ = tracing::subscriber::set_global_default(subscriber);
+        }),
+        Contender::Fastrace => {
+            FASTRACE.call_once(|| fastrace::set_reporter(DiscardSpans, fastrace::collector::Config::default()));
+        }
+        Contender::Puffin => PUFFIN.call_once(|| puffin::set_scopes_on(true)),
+        Contender::TimeGraph => TIME_GRAPH.call_once(|| time_graph::enable_data_collection(true)),
         // hotpath records only while a guard is alive; this one lives for the process.
-        std::mem::forget(hotpath::HotpathGuardBuilder::new("timing-benches").build());
-    });
+        Contender::Hotpath => {
+            HOTPATH.call_once(|| std::mem::forget(hotpath::HotpathGuardBuilder::new("timing-benches").build()));
+        }
+        _ => {}
+    }
 }
 
 /// A contender's run of `calls` calls of `f`, with whatever the contender needs around a batch of calls so
@@ -350,8 +371,9 @@ impl Contender {
         })
     }
 
-    /// Sets the runtime's granularity for this contender's run.
+    /// Sets the contender up, and the runtime's granularity for its run.
     pub fn prepare(self) {
+        setup(self);
         let granularity = match self {
             Contender::TimedGranularityNone => timing_runtime::TimingGranularity::None,
             _ => timing_runtime::TimingGranularity::Detailed,

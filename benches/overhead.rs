@@ -4,12 +4,11 @@
 
 mod contenders;
 
-use contenders::{Contender, batch, setup};
+use contenders::{Contender, batch};
 
 const CALLS: u64 = 1_000;
 
 fn main() {
-    setup();
     divan::main();
 }
 

@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::process::Command;
 use std::time::Instant;
 
-use contenders::{Contender, SPANS_PER_STEP, batch, setup};
+use contenders::{Contender, SPANS_PER_STEP, batch};
 
 const CALLS: u64 = 200_000;
 const RUNS: usize = 11;
@@ -24,7 +24,6 @@ fn main() {
         print_memory();
         return;
     }
-    setup();
     if let (Some(only), Some(iters)) = (value("--only"), value("--iters")) {
         let Some(contender) = Contender::ALL.into_iter().find(|contender| format!("{contender:?}") == *only) else {
             eprintln!("unknown contender {only}");
@@ -108,18 +107,24 @@ fn print_table(rows: &[Row]) {
     let base_nested = baseline.and_then(|row| row.nested_ns).unwrap_or(0.0);
     let base_two = baseline.map_or(0.0, |row| row.two_threads_ns);
     let base_instructions = baseline.and_then(|row| row.instructions).unwrap_or(0.0);
-    let floor = rows.iter().find(|row| row.contender == Contender::TscPair).map_or(f64::NAN, |row| row.leaf_ns - base_leaf);
+    let floor =
+        rows.iter().find(|row| row.contender == Contender::TscPair).map_or(f64::NAN, |row| row.leaf_ns - base_leaf);
     let fastest_peer = rows
         .iter()
         .filter(|row| row.contender.is_peer())
         .map(|row| row.leaf_ns - base_leaf)
         .fold(f64::INFINITY, f64::min);
-    println!("| contender | leaf ns/span | × floor | × fastest peer | nested ns/span | 2 threads ns/span | instructions/span |");
+    println!(
+        "| contender | leaf ns/span | × floor | × fastest peer | nested ns/span | 2 threads ns/span | instructions/span |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for row in rows.iter().filter(|row| row.contender != Contender::Baseline) {
         let leaf = row.leaf_ns - base_leaf;
-        let nested = row.nested_ns.map_or_else(|| "–".to_owned(), |ns| format!("{:.1}", (ns - base_nested) / SPANS_PER_STEP as f64));
-        let instructions = row.instructions.map_or_else(|| "–".to_owned(), |count| format!("{:.0}", count - base_instructions));
+        let nested = row
+            .nested_ns
+            .map_or_else(|| "–".to_owned(), |ns| format!("{:.1}", (ns - base_nested) / SPANS_PER_STEP as f64));
+        let instructions =
+            row.instructions.map_or_else(|| "–".to_owned(), |count| format!("{:.0}", count - base_instructions));
         println!(
             "| {} | {leaf:.1} | {:.2} | {:.2} | {nested} | {:.1} | {instructions} |",
             row.contender.name(),
@@ -128,7 +133,9 @@ fn print_table(rows: &[Row]) {
             row.two_threads_ns - base_two,
         );
     }
-    println!("\nuninstrumented call: {base_leaf:.1} ns; floor (two rdtsc): {floor:.1} ns; fastest peer: {fastest_peer:.1} ns");
+    println!(
+        "\nuninstrumented call: {base_leaf:.1} ns; floor (two rdtsc): {floor:.1} ns; fastest peer: {fastest_peer:.1} ns"
+    );
 }
 
 /// Resident memory before and after a long run of spans, read from `/proc/self/statm` (Linux).
@@ -139,7 +146,8 @@ fn print_memory() {
         Some(pages * 4)
     }
     Contender::Timed.prepare();
-    let spans: u64 = std::env::var("TIMING_BENCH_SPANS").ok().and_then(|value| value.parse().ok()).unwrap_or(100_000_000);
+    let spans: u64 =
+        std::env::var("TIMING_BENCH_SPANS").ok().and_then(|value| value.parse().ok()).unwrap_or(100_000_000);
     black_box(batch(Contender::Timed, 1_000_000, Contender::Timed.leaf()));
     let before = resident_kib();
     let start = Instant::now();
