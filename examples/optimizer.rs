@@ -3,7 +3,12 @@
 //!
 //! ```text
 //! cargo run --release --example optimizer -- [--steps N] [--batch N] [--circles N] [--threads N] [--json]
+//!                                            [--out DIR] [--compare BEFORE.json AFTER.json]
 //! ```
+//!
+//! `--out DIR` writes `summary.json` (the `TrainingSummary`), `trace.json` (Chrome Trace Event Format, for
+//! Perfetto or `chrome://tracing`), `flamegraph.svg` and `calltree.txt`. `--compare` prints what changed
+//! between two `summary.json` files.
 
 use std::f64::consts::PI;
 use std::process::ExitCode;
@@ -187,10 +192,16 @@ struct Options {
     circles: usize,
     threads: usize,
     json: bool,
+    out: Option<std::path::PathBuf>,
+    compare: Option<(String, String)>,
 }
 
+const USAGE: &str = "usage: optimizer [--steps N] [--batch N] [--circles N] [--threads N] [--json] [--out DIR] \
+                     [--compare BEFORE.json AFTER.json]";
+
 fn parse_options() -> Result<Options, String> {
-    let mut options = Options { steps: 10_000, batch: 1_000, circles: 6, threads: 1, json: false };
+    let mut options =
+        Options { steps: 10_000, batch: 1_000, circles: 6, threads: 1, json: false, out: None, compare: None };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut number = |name: &str| -> Result<usize, String> {
@@ -206,9 +217,13 @@ fn parse_options() -> Result<Options, String> {
             "--circles" => options.circles = number("--circles")?.max(2),
             "--threads" => options.threads = number("--threads")?,
             "--json" => options.json = true,
-            "--help" | "-h" => {
-                return Err("usage: optimizer [--steps N] [--batch N] [--circles N] [--threads N] [--json]".into());
+            "--out" => options.out = Some(args.next().ok_or("--out needs a directory")?.into()),
+            "--compare" => {
+                let before = args.next().ok_or("--compare needs two summary.json files")?;
+                let after = args.next().ok_or("--compare needs two summary.json files")?;
+                options.compare = Some((before, after));
             }
+            "--help" | "-h" => return Err(USAGE.into()),
             other => return Err(format!("unknown option `{other}` (try --help)")),
         }
     }
@@ -244,6 +259,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some((before, after)) = &options.compare {
+        return match compare(before, after) {
+            Ok(comparison) => {
+                print!("{comparison}");
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("{message}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if options.out.is_some() {
+        // Keep the newest million spans of each thread for the trace.
+        timing_runtime::set_timeline(1_000_000);
+    }
     let total = (options.steps * options.threads) as u64;
     let progress = (!options.json).then(|| {
         let bar = indicatif::ProgressBar::new(total);
@@ -266,6 +297,13 @@ fn main() -> ExitCode {
         progress.finish_and_clear();
     }
     let run = summary();
+    if let Some(dir) = &options.out {
+        if let Err(message) = write_outputs(dir, &run) {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+        eprintln!("wrote summary.json, trace.json, flamegraph.svg and calltree.txt to {}", dir.display());
+    }
     if options.json {
         match serde_json::to_string_pretty(&run) {
             Ok(json) => println!("{json}"),
@@ -281,4 +319,35 @@ fn main() -> ExitCode {
         print!("{run}");
     }
     ExitCode::SUCCESS
+}
+
+/// Writes the run's outputs into `dir`, which is created if needed.
+fn write_outputs(dir: &std::path::Path, run: &timing_runtime::TrainingSummary) -> Result<(), String> {
+    let write = |name: &str, contents: &str| {
+        std::fs::write(dir.join(name), contents)
+            .map_err(|error| format!("cannot write {}: {error}", dir.join(name).display()))
+    };
+    std::fs::create_dir_all(dir).map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
+    let json = serde_json::to_string_pretty(run).map_err(|error| format!("cannot encode the summary: {error}"))?;
+    write("summary.json", &json)?;
+    write("trace.json", &timing_runtime::timeline().to_chrome_trace())?;
+    write("calltree.txt", &run.call_tree.to_string())?;
+    #[cfg(feature = "flamegraph")]
+    {
+        let svg = run
+            .call_tree
+            .flamegraph_svg("optimizer: self time by call path")
+            .map_err(|error| format!("cannot draw the flamegraph: {error}"))?;
+        write("flamegraph.svg", &svg)?;
+    }
+    Ok(())
+}
+
+/// What changed between two runs' `summary.json` files.
+fn compare(before: &str, after: &str) -> Result<timing_runtime::Comparison, String> {
+    let read = |path: &str| -> Result<timing_runtime::TrainingSummary, String> {
+        let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read {path}: {error}"))?;
+        serde_json::from_str(&text).map_err(|error| format!("{path} is not a summary.json: {error}"))
+    };
+    Ok(read(before)?.compare(&read(after)?))
 }

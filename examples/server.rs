@@ -97,7 +97,12 @@ pub fn handle_line(model: &mut Model, line: &str) -> String {
     let response = match serde_json::from_str::<TrainRequest>(line) {
         Ok(request) if request.steps > 0 && request.steps <= 1_000_000 => {
             let error = train_batch(model, request.steps);
-            serde_json::to_string(&TrainResponse { id: request.id, error, timing: timing_runtime::last_batch() })
+            let timing = timing_runtime::last_batch();
+            if let Some(batch) = &timing {
+                // One structured line per batch, for the server's log: grep '"timing":"batch"'.
+                eprintln!("{}", batch.json_line());
+            }
+            serde_json::to_string(&TrainResponse { id: request.id, error, timing })
         }
         Ok(request) => serde_json::to_string(&ErrorResponse {
             error: format!("steps must be between 1 and 1000000, not {}", request.steps),

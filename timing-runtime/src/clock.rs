@@ -96,6 +96,11 @@ fn monotonic_ticks() -> u64 {
     if anchor.tsc { read_tsc() } else { u64::try_from(anchor.instant.elapsed().as_nanos()).unwrap_or(u64::MAX) }
 }
 
+/// The tick at which the clock started: the origin of timeline timestamps.
+pub(crate) fn origin() -> u64 {
+    anchor().ticks
+}
+
 /// Nanoseconds in `ticks`, with the best rate known.
 pub(crate) fn to_ns(ticks: u64) -> u64 {
     anchor();

@@ -52,6 +52,7 @@ mod callsite;
 mod calltree;
 #[cfg(feature = "timing")]
 mod clock;
+mod compare;
 #[cfg(feature = "timing")]
 mod counters;
 #[cfg(feature = "timing")]
@@ -67,13 +68,18 @@ mod report;
 #[cfg(feature = "timing")]
 mod slot;
 mod summary;
+#[cfg(feature = "timing")]
+mod timeline;
+mod timeline_types;
 mod timing;
 #[cfg(feature = "timing")]
 mod tree;
 
 pub use calltree::{CallNode, CallTree};
+pub use compare::{Change, Comparison};
 pub use granularity::TimingGranularity;
 pub use summary::{Distribution, PhaseBreakdown, PhaseShare, SpanStats, TrainingSummary};
+pub use timeline_types::{Timeline, TimelineEvent};
 pub use timing::{BatchTiming, PhaseTime, SlowStep, StepTiming};
 #[doc(inline)]
 pub use timing_macros::timed;
@@ -191,4 +197,47 @@ pub fn last_batch() -> Option<BatchTiming> {
     return record::last_batch();
     #[cfg(not(feature = "timing"))]
     None
+}
+
+/// Switches timeline capture on, keeping the newest `events_per_thread` spans of each thread (the oldest are
+/// dropped, and counted in [`Timeline::dropped`]), or off with 0. Captured at granularity `Detailed`; costs
+/// a flag test per span when off.
+///
+/// ```
+/// use timing_runtime::{set_timeline, timed, timeline};
+///
+/// #[timed(phase = "regions")]
+/// fn regions() -> u64 { std::hint::black_box(7) }
+///
+/// set_timeline(10_000);
+/// regions();
+/// let trace = timeline().to_chrome_trace(); // open in ui.perfetto.dev or chrome://tracing
+/// # #[cfg(feature = "timing")]
+/// assert!(trace.contains("\"regions\""));
+/// set_timeline(0);
+/// ```
+#[inline]
+pub fn set_timeline(events_per_thread: usize) {
+    #[cfg(feature = "timing")]
+    {
+        timeline::set_capacity(events_per_thread);
+        slot::set_timeline(events_per_thread > 0);
+    }
+    #[cfg(not(feature = "timing"))]
+    let _ = events_per_thread;
+}
+
+/// The captured timeline of every thread since the last [`reset`]. The calling thread's newest events are
+/// included; another live thread's are included up to its last batch end or last block of 256 events.
+#[must_use]
+pub fn timeline() -> Timeline {
+    #[cfg(feature = "timing")]
+    {
+        record::flush_timeline();
+        let threads = slot::collect_events();
+        let (span_names, phase_names) = callsite::names();
+        timeline::assemble(threads.iter().map(|(id, events)| (*id, events)), &span_names, &phase_names)
+    }
+    #[cfg(not(feature = "timing"))]
+    Timeline::default()
 }

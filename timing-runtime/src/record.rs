@@ -10,6 +10,7 @@ use crate::clock;
 use crate::granularity::TimingGranularity;
 use crate::hist::Histogram;
 use crate::slot::{self, ThreadSlot};
+use crate::timeline::{self, Event};
 use crate::timing::{BatchTiming, PhaseTime, StepTiming};
 use crate::tree::{self, LocalTree};
 
@@ -39,6 +40,9 @@ struct Frame {
     detailed: bool,
     /// Inside an active call of the same name, which holds its inclusive time already.
     folded: bool,
+    name: u32,
+    /// Captured as a timeline event when it closes.
+    timeline: bool,
 }
 
 /// The step in progress on this thread.
@@ -65,10 +69,17 @@ struct Recorder {
     last_batch: Option<(u64, BatchTiming)>,
     /// Phase names by id, learnt from call sites, so a step record needs no lock to name its phases.
     phase_names: Vec<&'static str>,
+    /// Steps completed on this thread, for the step index of timeline events.
+    steps_done: u64,
+    /// Timeline events not yet handed over.
+    pending: Vec<Event>,
 }
 
 impl Drop for Recorder {
     fn drop(&mut self) {
+        if self.epoch == slot::state().1 {
+            self.flush_events();
+        }
         if let Some(slot) = &self.slot {
             slot::retire(slot);
         }
@@ -86,6 +97,8 @@ thread_local! {
             batch: BatchState { active: false, steps: 0, records: None },
             last_batch: None,
             phase_names: Vec::new(),
+            steps_done: 0,
+            pending: Vec::new(),
         })
     };
 }
@@ -146,32 +159,32 @@ impl Callsite {
             return Guard::INERT;
         }
         match self.kind {
-            Kind::Span => self.open_span(state >> 2),
-            Kind::Step | Kind::Batch => self.open(TimingGranularity::from_bits(state), state >> 2, false),
+            Kind::Span => self.open_span(state),
+            Kind::Step | Kind::Batch => self.open(state, false),
         }
     }
 
     /// The path of every ordinary span at granularity `Detailed`: no step, batch or poll to look after.
     #[inline(never)]
-    fn open_span(&'static self, epoch: u64) -> Guard {
+    fn open_span(&'static self, state: u64) -> Guard {
         let ids = self.ids();
-        let depth = with_recorder(|recorder| recorder.push_span(self, ids, epoch));
+        let depth = with_recorder(|recorder| recorder.push_span(self, ids, state));
         Guard { depth: depth.unwrap_or(0), _not_send: PhantomData }
     }
 
     /// Opens one poll of an `async fn` of this call site.
     pub(crate) fn enter_poll(&'static self) -> Guard {
-        let (granularity, epoch) = slot::state();
-        if granularity != TimingGranularity::Detailed {
+        let state = slot::raw_state();
+        if TimingGranularity::from_bits(state) != TimingGranularity::Detailed {
             return Guard::INERT;
         }
-        self.open(granularity, epoch, true)
+        self.open(state, true)
     }
 
     #[inline(never)]
-    fn open(&'static self, granularity: TimingGranularity, epoch: u64, poll: bool) -> Guard {
+    fn open(&'static self, state: u64, poll: bool) -> Guard {
         let ids = self.ids();
-        let depth = with_recorder(|recorder| recorder.push(self, ids, granularity, epoch, poll));
+        let depth = with_recorder(|recorder| recorder.push(self, ids, state, poll));
         Guard { depth: depth.unwrap_or(0), _not_send: PhantomData }
     }
 
@@ -206,6 +219,7 @@ impl Recorder {
     #[cold]
     #[inline(never)]
     fn new_epoch(&mut self, epoch: u64) {
+        self.pending.clear();
         match &self.slot {
             Some(slot) => slot.start_epoch(epoch),
             None => {
@@ -229,7 +243,8 @@ impl Recorder {
     }
 
     #[inline(always)]
-    fn push_span(&mut self, callsite: &'static Callsite, ids: Ids, epoch: u64) -> u32 {
+    fn push_span(&mut self, callsite: &'static Callsite, ids: Ids, state: u64) -> u32 {
+        let epoch = slot::epoch_of(state);
         if self.epoch != epoch || self.slot.is_none() {
             self.new_epoch(epoch);
         }
@@ -243,7 +258,19 @@ impl Recorder {
             self.learn_phase(ids.phase, callsite.phase);
         }
         let phase = if ids.phase != 0 { ids.phase } else { parent_phase };
-        self.push_frame(Frame { start: 0, children: 0, node, phase, role: Role::Span, detailed: true, folded })
+        let timeline = state & slot::TIMELINE != 0;
+        let role = Role::Span;
+        self.push_frame(Frame {
+            start: 0,
+            children: 0,
+            name: ids.name,
+            node,
+            phase,
+            role,
+            detailed: true,
+            folded,
+            timeline,
+        })
     }
 
     /// Pushes `frame` and reads the clock last, so that a growing stack is not counted in the span.
@@ -257,14 +284,8 @@ impl Recorder {
         u32::try_from(depth).unwrap_or(u32::MAX)
     }
 
-    fn push(
-        &mut self,
-        callsite: &'static Callsite,
-        ids: Ids,
-        granularity: TimingGranularity,
-        epoch: u64,
-        poll: bool,
-    ) -> u32 {
+    fn push(&mut self, callsite: &'static Callsite, ids: Ids, state: u64, poll: bool) -> u32 {
+        let (granularity, epoch) = (TimingGranularity::from_bits(state), slot::epoch_of(state));
         if self.epoch != epoch || self.slot.is_none() {
             self.new_epoch(epoch);
         }
@@ -296,7 +317,8 @@ impl Recorder {
             Kind::Step | Kind::Batch => Role::Span,
         };
         let phase = if ids.phase != 0 { ids.phase } else { parent_phase };
-        self.push_frame(Frame { start: 0, children: 0, node, phase, role, detailed, folded })
+        let timeline = detailed && state & slot::TIMELINE != 0;
+        self.push_frame(Frame { start: 0, children: 0, name: ids.name, node, phase, role, detailed, folded, timeline })
     }
 
     /// Closes every frame from the top of the stack down to the one at `depth`, and returns the ticks of the
@@ -339,12 +361,33 @@ impl Recorder {
             if self.step.active && frame.phase != 0 {
                 self.add_phase(frame.phase, self_ticks);
             }
+            if frame.timeline {
+                self.capture(&frame, now);
+            }
         }
         match frame.role {
             Role::Span | Role::Poll => {}
             Role::Step | Role::Batch => self.finish(frame.role, elapsed),
         }
         elapsed
+    }
+
+    #[inline(never)]
+    fn capture(&mut self, frame: &Frame, now: u64) {
+        let step = if self.step.active { self.steps_done } else { u64::MAX };
+        self.pending.push(Event { start: frame.start, end: now, name: frame.name, phase: frame.phase, step });
+        if self.pending.len() >= timeline::BLOCK {
+            self.flush_events();
+        }
+    }
+
+    /// Hands the thread's captured events over to reports.
+    fn flush_events(&mut self) {
+        if let Some(slot) = &self.slot {
+            if !self.pending.is_empty() {
+                slot.events.lock().extend(self.pending.drain(..));
+            }
+        }
     }
 
     #[cold]
@@ -374,6 +417,7 @@ impl Recorder {
 
     fn finish_step(&mut self, ticks: u64) {
         self.step.active = false;
+        self.steps_done = self.steps_done.wrapping_add(1);
         let epoch = slot::state().1;
         let Some(slot) = &self.slot else { return };
         {
@@ -420,6 +464,7 @@ impl Recorder {
             account.keep_slow_steps(&timing.slow_steps);
         }
         self.last_batch = Some((epoch, timing));
+        self.flush_events();
     }
 }
 
@@ -441,6 +486,16 @@ pub(crate) fn last_batch() -> Option<BatchTiming> {
         _ => None,
     })
     .flatten()
+}
+
+/// Hands the calling thread's captured timeline events over, so that a timeline read now includes them.
+pub(crate) fn flush_timeline() {
+    let epoch = slot::state().1;
+    with_recorder(|recorder| {
+        if recorder.epoch == epoch {
+            recorder.flush_events();
+        }
+    });
 }
 
 #[cfg(test)]

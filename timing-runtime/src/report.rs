@@ -21,10 +21,60 @@ impl Display for TrainingSummary {
                 writeln!(f, "    {:<width$} {:>5.1}%", format!("{}:", Capitalized(&share.phase)), share.pct)?;
             }
             writeln!(f, "    {:<width$} {:>5.1}%", "Overhead:", breakdown.overhead_pct)?;
+            writeln!(f)?;
+            writeln!(f, "{:<indent$}{:>9}  {:>9}", "  Per step:", "mean", "p95", indent = 4 + width + 8)?;
+            for share in &breakdown.phases {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let mean = Duration(share.per_step.mean_ns.round() as u64);
+                let p95 = Duration(share.per_step.p95_ns);
+                writeln!(f, "    {:<width$}        {mean:>9}  {p95:>9}", format!("{}:", Capitalized(&share.phase)))?;
+            }
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let mean = Duration(self.step_distribution.mean_ns.round() as u64);
+            let p95 = Duration(self.step_distribution.p95_ns);
+            writeln!(f, "    {:<width$}        {mean:>9}  {p95:>9}", "Step:")?;
+        }
+        if !self.spans.is_empty() {
+            let mut by_self: Vec<_> = self.spans.iter().collect();
+            by_self.sort_by_key(|stats| std::cmp::Reverse(stats.self_ns));
+            let width = by_self.iter().take(TOP_SPANS).map(|stats| stats.name.chars().count()).max().unwrap_or(0);
+            writeln!(f)?;
+            writeln!(f, "  Top spans by self time:")?;
+            for stats in by_self.iter().take(TOP_SPANS) {
+                writeln!(
+                    f,
+                    "    {:<width$}  {:>9} self  {:>9} total  {:>12} calls  p95 {}",
+                    stats.name,
+                    Duration(stats.self_ns),
+                    Duration(stats.total_ns),
+                    Thousands(stats.count),
+                    Duration(stats.p95_ns),
+                )?;
+            }
+        }
+        if !self.slow_steps.is_empty() {
+            writeln!(f)?;
+            writeln!(f, "  Slow steps (over mean + 3σ of their batch): {}", self.slow_steps.len())?;
+            for slow in self.slow_steps.iter().take(3) {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let mean = Duration(slow.batch_mean_ns.round() as u64);
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let excess = Duration(slow.excess_ns.max(0.0).round() as u64);
+                let phase = slow.phase.as_deref().unwrap_or("overhead");
+                writeln!(
+                    f,
+                    "    step {} took {} (batch mean {mean}): {phase} +{excess}",
+                    slow.step,
+                    Duration(slow.total_ns)
+                )?;
+            }
         }
         Ok(())
     }
 }
+
+/// Spans listed in the report's "top spans" table.
+const TOP_SPANS: usize = 5;
 
 /// An integer with `,` between groups of three digits: `10,000`.
 pub(crate) struct Thousands(pub u64);

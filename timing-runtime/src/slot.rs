@@ -2,6 +2,7 @@
 //! writes, and a step account behind a lock taken once per step. Threads that exit fold their slot into
 //! `retired`, so the registry stays as long as the live threads.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 use std::sync::{Arc, LazyLock};
 
@@ -9,6 +10,7 @@ use parking_lot::Mutex;
 
 use crate::granularity::TimingGranularity;
 use crate::hist::Histogram;
+use crate::timeline::ThreadEvents;
 use crate::tree::{MergedTree, SharedTree};
 
 /// Steps and batches completed on one thread, in ticks; changed once per step under a short lock so a
@@ -92,16 +94,22 @@ impl Aggregate {
 
 /// A recording thread's shared state.
 pub(crate) struct ThreadSlot {
+    /// The thread's number in timelines, from 1.
+    pub id: u64,
     /// The epoch the tree's counters belong to; counters of another epoch are not read.
     pub epoch: AtomicU64,
+    /// Timeline events handed over by the thread.
+    pub events: Mutex<ThreadEvents>,
     pub tree: SharedTree,
     pub steps: Mutex<StepAccount>,
 }
 
 impl ThreadSlot {
-    fn new(epoch: u64) -> Self {
+    fn new(epoch: u64, id: u64) -> Self {
         ThreadSlot {
+            id,
             epoch: AtomicU64::new(epoch),
+            events: Mutex::new(ThreadEvents::default()),
             tree: SharedTree::new(),
             steps: Mutex::new(StepAccount { epoch, ..StepAccount::default() }),
         }
@@ -118,35 +126,60 @@ impl ThreadSlot {
 struct Registry {
     live: Vec<Arc<ThreadSlot>>,
     retired: Aggregate,
+    /// Timelines of exited threads, the latest `RETIRED_TIMELINES`.
+    retired_events: VecDeque<(u64, ThreadEvents)>,
+    next_thread: u64,
 }
 
-static REGISTRY: LazyLock<Mutex<Registry>> =
-    LazyLock::new(|| Mutex::new(Registry { live: Vec::new(), retired: Aggregate::default() }));
+const RETIRED_TIMELINES: usize = 64;
+
+static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(|| {
+    Mutex::new(Registry {
+        live: Vec::new(),
+        retired: Aggregate::default(),
+        retired_events: VecDeque::new(),
+        next_thread: 1,
+    })
+});
 
 /// The granularity in the low 2 bits and the reset epoch above them, read with one relaxed load per call.
 static STATE: AtomicU64 = AtomicU64::new(TimingGranularity::Detailed.to_bits());
+/// Set in `STATE` while timeline capture is on.
+pub(crate) const TIMELINE: u64 = 1 << 2;
+const EPOCH_SHIFT: u32 = 3;
 
-/// The raw state: granularity bits in the low 2 bits, the epoch above.
+/// The raw state: granularity in the low 2 bits, the timeline flag, then the epoch.
 #[inline(always)]
 pub(crate) fn raw_state() -> u64 {
     STATE.load(Relaxed)
 }
 
 #[inline(always)]
+pub(crate) const fn epoch_of(state: u64) -> u64 {
+    state >> EPOCH_SHIFT
+}
+
+#[inline(always)]
 pub(crate) fn state() -> (TimingGranularity, u64) {
     let state = STATE.load(Relaxed);
-    (TimingGranularity::from_bits(state), state >> 2)
+    (TimingGranularity::from_bits(state), epoch_of(state))
 }
 
 pub(crate) fn set_granularity(granularity: TimingGranularity) {
     let _ = STATE.fetch_update(Relaxed, Relaxed, |state| Some(state & !3 | granularity.to_bits()));
 }
 
+pub(crate) fn set_timeline(on: bool) {
+    let _ = STATE.fetch_update(Relaxed, Relaxed, |state| Some(if on { state | TIMELINE } else { state & !TIMELINE }));
+}
+
 /// A new slot for the calling thread, in the registry until the thread exits.
 #[cold]
 pub(crate) fn register(epoch: u64) -> Arc<ThreadSlot> {
-    let slot = Arc::new(ThreadSlot::new(epoch));
-    REGISTRY.lock().live.push(Arc::clone(&slot));
+    let mut registry = REGISTRY.lock();
+    let slot = Arc::new(ThreadSlot::new(epoch, registry.next_thread));
+    registry.next_thread += 1;
+    registry.live.push(Arc::clone(&slot));
     slot
 }
 
@@ -159,6 +192,27 @@ pub(crate) fn retire(slot: &Arc<ThreadSlot>) {
     retired.merge_slot(slot, epoch);
     registry.retired.merge(&retired);
     registry.live.retain(|live| !Arc::ptr_eq(live, slot));
+    let events = std::mem::take(&mut *slot.events.lock());
+    if !events.events.is_empty() || events.dropped > 0 {
+        if registry.retired_events.len() >= RETIRED_TIMELINES {
+            registry.retired_events.pop_front();
+        }
+        registry.retired_events.push_back((slot.id, events));
+    }
+}
+
+/// The timeline events of live and exited threads, as `(thread id, events)`.
+pub(crate) fn collect_events() -> Vec<(u64, ThreadEvents)> {
+    let registry = REGISTRY.lock();
+    let live = registry.live.iter().map(|slot| {
+        let events = slot.events.lock();
+        (slot.id, ThreadEvents { events: events.events.clone(), dropped: events.dropped })
+    });
+    let retired = registry
+        .retired_events
+        .iter()
+        .map(|(id, events)| (*id, ThreadEvents { events: events.events.clone(), dropped: events.dropped }));
+    live.chain(retired).collect()
 }
 
 /// Everything recorded in the current epoch, on live and exited threads.
@@ -178,6 +232,10 @@ pub(crate) fn collect() -> Aggregate {
 /// Starts a new epoch: everything recorded so far stops counting, on every thread.
 pub(crate) fn reset() {
     let mut registry = REGISTRY.lock();
-    STATE.fetch_add(4, Relaxed);
+    STATE.fetch_add(1 << EPOCH_SHIFT, Relaxed);
     registry.retired = Aggregate::default();
+    registry.retired_events.clear();
+    for slot in &registry.live {
+        *slot.events.lock() = ThreadEvents::default();
+    }
 }
