@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 /// use timing_runtime::{TimingGranularity, granularity, set_granularity};
 ///
 /// set_granularity(TimingGranularity::Step);
+/// # #[cfg(feature = "timing")]
 /// assert_eq!(granularity(), TimingGranularity::Step);
 /// # set_granularity(TimingGranularity::Detailed);
 /// ```
