@@ -11,10 +11,15 @@ WIDTH, ROW, LANE_GAP, LEFT = 1000, 22, 18, 70
 def main(path, steps=3):
     events = [e for e in json.load(open(path))["traceEvents"] if e.get("ph") == "X"]
     threads = sorted({e["tid"] for e in events})
-    # The window: from the start of the 100th step of the first thread, `steps` steps long.
-    first = sorted((e for e in events if e["name"] == "make_step" and e["tid"] == threads[0]), key=lambda e: e["ts"])
-    start = first[min(100, len(first) - 1)]["ts"]
-    end = first[min(100 + steps, len(first) - 1)]["ts"]
+    # The window: from the 100th step of the thread that started last, as long as `steps` typical steps.
+    step_events = [e for e in events if e["name"] == "make_step"]
+    starts = []
+    for tid in threads:
+        mine = sorted((e["ts"] for e in step_events if e["tid"] == tid))
+        starts.append(mine[min(100, len(mine) - 1)])
+    durations = sorted(e["dur"] for e in step_events)
+    start = max(starts) - 0.2 * durations[len(durations) // 2]
+    end = start + steps * durations[len(durations) // 2] * 1.1
     window = [e for e in events if e["ts"] < end and e["ts"] + e["dur"] > start]
     scale = (WIDTH - LEFT - 10) / (end - start)
     lanes = []
@@ -31,11 +36,14 @@ def main(path, steps=3):
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" font-family="DejaVu Sans Mono" font-size="11">',
            f'<rect width="{WIDTH}" height="{height}" fill="white"/>',
            f'<text x="10" y="16" font-size="13">trace.json: {steps} steps on {len(threads)} threads, {end - start:.1f} µs</text>']
+    x = 420
+    for phase, colour in COLOURS.items():
+        out.append(f'<rect x="{x}" y="6" width="12" height="12" fill="{colour}"/><text x="{x + 16}" y="16">{phase}</text>')
+        x += 24 + 8 * len(phase)
     y = 30
     for tid, placed, depth in lanes:
         out.append(f'<text x="8" y="{y + 15}">thread {tid}</text>')
         for level, span in placed:
-            x0 = LEFT + max(span["ts"], start) * 1.0 - start
             x0 = LEFT + (max(span["ts"], start) - start) * scale
             x1 = LEFT + (min(span["ts"] + span["dur"], end) - start) * scale
             colour = COLOURS.get(span["cat"], "#bab0ac")

@@ -54,7 +54,7 @@ impl Display for TrainingSummary {
         }
         if !self.slow_steps.is_empty() {
             writeln!(f)?;
-            writeln!(f, "  Slow steps (over mean + 3σ of their batch): {}", self.slow_steps.len())?;
+            writeln!(f, "  Slowest steps (over mean + 3σ of their batch):")?;
             for slow in self.slow_steps.iter().take(3) {
                 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                 let mean = Duration(slow.batch_mean_ns.round() as u64);
