@@ -404,3 +404,48 @@ fn names_tell_instantiations_apart() {
         assert_eq!(run.span(name).map(|stats| stats.count), Some(count), "{name}");
     }
 }
+
+#[timed(phase = "tiny")]
+fn tiny() -> u64 {
+    std::hint::black_box(1)
+}
+
+#[timed(phase = "caller")]
+fn caller_of_tiny_calls() -> u64 {
+    (0..2_000).map(|_| tiny()).sum()
+}
+
+#[timed(step)]
+fn step_of_tiny_calls() -> u64 {
+    caller_of_tiny_calls()
+}
+
+#[test]
+fn the_runtimes_own_cost_is_measured_and_kept_out_of_the_callers_phase() {
+    let _exclusive = exclusive();
+    let caller_ns = |subtract: bool| {
+        timing_runtime::set_subtract_instrumentation(subtract);
+        reset();
+        // The least of a few runs: interruptions only ever add.
+        let least = (0..5)
+            .map(|_| {
+                reset();
+                step_of_tiny_calls();
+                summary().phase_breakdown.ns("caller")
+            })
+            .min()
+            .unwrap();
+        timing_runtime::set_subtract_instrumentation(true);
+        least
+    };
+    let inflated = caller_ns(false);
+    let corrected = caller_ns(true);
+    let run = summary();
+    assert!(run.instrumentation_ns_per_call > 0.0 && run.instrumentation_subtracted, "{run:#?}");
+    // The caller does nothing but call: without the correction its phase is the 2,000 calls' instrumentation.
+    let expected = 2_000.0 * run.instrumentation_ns_per_call;
+    assert!(inflated as f64 > 0.5 * expected, "{inflated} ns inflated, {expected} ns expected");
+    assert!((corrected as f64) < 0.5 * inflated as f64, "corrected {corrected} ns, inflated {inflated} ns");
+    // The step is as long as it was; the instrumentation is overhead, outside every phase.
+    assert!(run.phase_breakdown.overhead_ns > 0);
+}

@@ -81,6 +81,8 @@ impl TrainingSummary {
             step_distribution,
             slow_steps: steps.slow_steps.clone(),
             call_tree: call_tree(&aggregate.tree, span_names),
+            instrumentation_ns_per_call: crate::calibrate::measured_ns().unwrap_or(0.0),
+            instrumentation_subtracted: crate::calibrate::subtracting(),
         }
     }
 }

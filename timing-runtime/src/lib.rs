@@ -48,6 +48,8 @@
 #[cfg(feature = "timing")]
 mod assemble;
 #[cfg(feature = "timing")]
+mod calibrate;
+#[cfg(feature = "timing")]
 mod callsite;
 mod calltree;
 #[cfg(feature = "timing")]
@@ -164,6 +166,17 @@ pub fn granularity() -> TimingGranularity {
     return slot::state().0;
     #[cfg(not(feature = "timing"))]
     TimingGranularity::None
+}
+
+/// Whether the runtime's own cost per timed call, measured at the first timed call of the process, is left
+/// out of the callers' self time (and so out of phase time): on by default. The cost is reported in
+/// [`TrainingSummary::instrumentation_ns_per_call`].
+#[inline]
+pub fn set_subtract_instrumentation(on: bool) {
+    #[cfg(feature = "timing")]
+    calibrate::set_subtract(on);
+    #[cfg(not(feature = "timing"))]
+    let _ = on;
 }
 
 /// Forgets everything recorded so far, on every thread. A step in progress on another thread when this is

@@ -6,13 +6,13 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::callsite::{Callsite, Ids, Kind};
-use crate::clock;
 use crate::granularity::TimingGranularity;
 use crate::hist::Histogram;
 use crate::slot::{self, ThreadSlot};
 use crate::timeline::{self, Event};
 use crate::timing::{BatchTiming, PhaseTime, StepTiming};
 use crate::tree::{self, LocalTree};
+use crate::{calibrate, clock};
 
 /// What closing a frame does besides closing a span.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,10 +73,15 @@ struct Recorder {
     steps_done: u64,
     /// Timeline events not yet handed over.
     pending: Vec<Event>,
+    /// The calibration thread's recorder: its slot is not registered, so reports never see its spans.
+    detached: bool,
 }
 
 impl Drop for Recorder {
     fn drop(&mut self) {
+        if self.detached {
+            return;
+        }
         if self.epoch == slot::state().1 {
             self.flush_events();
         }
@@ -99,6 +104,7 @@ thread_local! {
             phase_names: Vec::new(),
             steps_done: 0,
             pending: Vec::new(),
+            detached: false,
         })
     };
 }
@@ -172,6 +178,13 @@ impl Callsite {
         Guard { depth: depth.unwrap_or(0), _not_send: PhantomData }
     }
 
+    /// Opens a span as `enter` does at granularity `Detailed` without timeline capture, whatever the
+    /// settings: for the calibration, which must measure the path that user spans take.
+    pub(crate) fn enter_detailed(&'static self) -> Guard {
+        let state = (slot::raw_state() & !slot::TIMELINE) | TimingGranularity::Detailed.to_bits();
+        self.open_span(state)
+    }
+
     /// Opens one poll of an `async fn` of this call site.
     pub(crate) fn enter_poll(&'static self) -> Guard {
         let state = slot::raw_state();
@@ -222,8 +235,10 @@ impl Recorder {
         self.pending.clear();
         match &self.slot {
             Some(slot) => slot.start_epoch(epoch),
+            None if self.detached => self.slot = Some(slot::detached(epoch)),
             None => {
                 clock::init();
+                calibrate::ensure();
                 self.slot = Some(slot::register(epoch));
             }
         }
@@ -345,7 +360,8 @@ impl Recorder {
         let elapsed = now.saturating_sub(frame.start);
         let self_ticks = elapsed.saturating_sub(frame.children);
         if let Some(parent) = self.stack.last_mut() {
-            parent.children = parent.children.saturating_add(elapsed);
+            // The cost of this call's instrumentation is the runtime's, not the caller's.
+            parent.children = parent.children.saturating_add(elapsed.saturating_add(calibrate::charged_ticks()));
         }
         if frame.detailed {
             if let Some(counters) = self.tree.counters(frame.node) {
@@ -496,6 +512,19 @@ pub(crate) fn flush_timeline() {
             recorder.flush_events();
         }
     });
+}
+
+/// Keeps this thread's spans out of every report (the calibration thread's).
+pub(crate) fn detach_this_thread() {
+    with_recorder(|recorder| recorder.detached = true);
+}
+
+/// The self time so far of the innermost open span on this thread, at `now`.
+pub(crate) fn open_self_ticks(now: u64) -> Option<u64> {
+    with_recorder(|recorder| {
+        recorder.stack.last().map(|frame| now.saturating_sub(frame.start).saturating_sub(frame.children))
+    })
+    .flatten()
 }
 
 #[cfg(test)]

@@ -21,6 +21,13 @@ impl Display for TrainingSummary {
                 writeln!(f, "    {:<width$} {:>5.1}%", format!("{}:", Capitalized(&share.phase)), share.pct)?;
             }
             writeln!(f, "    {:<width$} {:>5.1}%", "Overhead:", breakdown.overhead_pct)?;
+            if self.instrumentation_subtracted && self.instrumentation_ns_per_call > 0.0 {
+                writeln!(
+                    f,
+                    "    (timing costs {:.1}ns a call; counted in Overhead)",
+                    self.instrumentation_ns_per_call
+                )?;
+            }
             writeln!(f)?;
             writeln!(f, "{:<indent$}{:>9}  {:>9}", "  Per step:", "mean", "p95", indent = 4 + width + 8)?;
             for share in &breakdown.phases {

@@ -183,6 +183,11 @@ pub(crate) fn register(epoch: u64) -> Arc<ThreadSlot> {
     slot
 }
 
+/// A slot that no report reads (for the calibration thread).
+pub(crate) fn detached(epoch: u64) -> Arc<ThreadSlot> {
+    Arc::new(ThreadSlot::new(epoch, 0))
+}
+
 /// Folds an exiting thread's slot into the retired totals, in one step with its removal from the live list,
 /// so that a report counts it exactly once.
 pub(crate) fn retire(slot: &Arc<ThreadSlot>) {

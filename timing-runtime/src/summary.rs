@@ -53,6 +53,11 @@ pub struct TrainingSummary {
     pub slow_steps: Vec<SlowStep>,
     /// Timed calls by call path (granularity `Detailed`).
     pub call_tree: CallTree,
+    /// What one timed call costs its caller in instrumentation, measured at the first timed call of the
+    /// process (0 before it).
+    pub instrumentation_ns_per_call: f64,
+    /// Whether that cost is left out of self and phase times (it then counts as overhead).
+    pub instrumentation_subtracted: bool,
 }
 
 impl TrainingSummary {
