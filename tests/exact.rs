@@ -449,3 +449,26 @@ fn the_runtimes_own_cost_is_measured_and_kept_out_of_the_callers_phase() {
     // The step is as long as it was; the instrumentation is overhead, outside every phase.
     assert!(run.phase_breakdown.overhead_ns > 0);
 }
+
+#[timed(step)]
+fn step_with_a_leaked_scope() {
+    std::mem::forget(timing_runtime::scope!("leaked", phase = "leak"));
+    leaf();
+}
+
+#[test]
+fn a_leaked_guard_is_closed_by_its_caller_and_leaves_the_stack_balanced() {
+    let _exclusive = exclusive();
+    for _ in 0..3 {
+        step_with_a_leaked_scope();
+    }
+    thread_step();
+    let run = summary();
+    assert_eq!(run.total_steps, 4);
+    assert_eq!(run.span("leaked").map(|stats| stats.count), Some(3));
+    // The leaked span closed with its step, so the next step is a top-level call again.
+    let tree = &run.call_tree;
+    assert!(tree.nodes.iter().any(|node| node.name == "thread_step" && node.parent.is_none()), "{tree}");
+    let sum: f64 = run.phase_breakdown.phases.iter().map(|share| share.pct).sum::<f64>() + run.phase_breakdown.overhead_pct;
+    assert!((sum - 100.0).abs() < 1e-9);
+}
