@@ -312,6 +312,18 @@ fn methods_of_every_receiver_behave_as_written() {
     assert_eq!(count("bump"), 2);
 }
 
+#[timed]
+#[test]
+fn a_test_function_can_be_timed() {
+    assert_eq!(factorial(3), 6);
+}
+
+#[test]
+#[timed(name = "timed_test_second")]
+fn a_test_function_can_be_timed_with_the_attribute_second() {
+    assert_eq!(factorial(4), 24);
+}
+
 #[test]
 fn generic_instantiations_share_one_call_site() {
     let _exclusive = exclusive();

@@ -469,6 +469,7 @@ fn a_leaked_guard_is_closed_by_its_caller_and_leaves_the_stack_balanced() {
     // The leaked span closed with its step, so the next step is a top-level call again.
     let tree = &run.call_tree;
     assert!(tree.nodes.iter().any(|node| node.name == "thread_step" && node.parent.is_none()), "{tree}");
-    let sum: f64 = run.phase_breakdown.phases.iter().map(|share| share.pct).sum::<f64>() + run.phase_breakdown.overhead_pct;
+    let sum: f64 =
+        run.phase_breakdown.phases.iter().map(|share| share.pct).sum::<f64>() + run.phase_breakdown.overhead_pct;
     assert!((sum - 100.0).abs() < 1e-9);
 }

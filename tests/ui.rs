@@ -1,9 +1,15 @@
-//! Each misuse of `#[timed]` is one clear error at the offending token (issue 3); all cases compile in one
-//! trybuild run. Regenerate the expected output with `TRYBUILD=overwrite cargo test --test ui` and read it.
+//! Compile-time behaviour of `#[timed]` (issue 3), in one trybuild run: each misuse is one clear error at
+//! the offending token (`ui/fail`); lints and auto traits mean what they meant without the attribute
+//! (`ui/meaning`: these must fail to compile, with the same error as the unannotated function); and forms
+//! that need a crate of their own compile (`ui/pass`). Regenerate the expected output with
+//! `TRYBUILD=overwrite cargo test --test ui` and read it.
 
 #![cfg(feature = "timing")]
 
 #[test]
-fn misuse_is_one_clear_error() {
-    trybuild::TestCases::new().compile_fail("tests/ui/fail/*.rs");
+fn compile_time_behaviour() {
+    let cases = trybuild::TestCases::new();
+    cases.compile_fail("tests/ui/fail/*.rs");
+    cases.compile_fail("tests/ui/meaning/*.rs");
+    cases.pass("tests/ui/pass/*.rs");
 }
