@@ -473,3 +473,84 @@ fn a_leaked_guard_is_closed_by_its_caller_and_leaves_the_stack_balanced() {
         run.phase_breakdown.phases.iter().map(|share| share.pct).sum::<f64>() + run.phase_breakdown.overhead_pct;
     assert!((sum - 100.0).abs() < 1e-9);
 }
+
+#[timed(name = "expr")]
+fn parse_expr(depth: u32) {
+    spin(10);
+    if depth > 0 {
+        parse_term(depth - 1);
+    }
+}
+
+#[timed(name = "term")]
+fn parse_term(depth: u32) {
+    spin(10);
+    if depth > 0 {
+        parse_expr(depth - 1);
+    }
+}
+
+#[test]
+fn mutual_recursion_counts_each_inclusive_time_once() {
+    let _exclusive = exclusive();
+    let start = Instant::now();
+    parse_expr(9);
+    let wall = u64::try_from(start.elapsed().as_nanos()).unwrap();
+    let run = summary();
+    for name in ["expr", "term"] {
+        let stats = run.span(name).unwrap();
+        assert_eq!(stats.count, 5, "{name}");
+        assert!(stats.total_ns <= wall, "{name}: {} ns of {wall} ns wall", stats.total_ns);
+    }
+    assert!(run.call_tree.nodes.iter().all(|node| node.pct_of_parent <= 100.0 + 1e-9), "{}", run.call_tree);
+    assert!(run.call_tree.nodes.len() <= 2, "{}", run.call_tree);
+}
+
+#[timed(phase = "rare")]
+fn rare() {
+    spin(50);
+}
+
+#[timed(phase = "common")]
+fn common_work() {
+    spin(5);
+}
+
+#[timed(step)]
+fn step_with_a_rare_phase(i: usize) {
+    common_work();
+    if i == 19 {
+        rare();
+    }
+}
+
+#[timed(batch)]
+fn batch_with_a_rare_phase() {
+    for i in 0..20 {
+        step_with_a_rare_phase(i);
+    }
+}
+
+#[test]
+fn a_phase_used_in_few_steps_has_zeros_in_its_spread_and_a_name_on_every_thread() {
+    let _exclusive = exclusive();
+    // Another thread learns the phases in the other order first.
+    std::thread::spawn(|| {
+        rare();
+        common_work();
+    })
+    .join()
+    .unwrap();
+    let records = std::thread::spawn(|| {
+        batch_with_a_rare_phase();
+        timing_runtime::last_batch().and_then(|batch| batch.step_timings).unwrap()
+    })
+    .join()
+    .unwrap();
+    assert!(records[19].phase_ns("rare") >= 50_000, "{:?}", records[19]);
+    assert!(records.iter().all(|step| step.phases.iter().all(|time| !time.phase.is_empty())), "{records:?}");
+    let run = summary();
+    let share = run.phase_breakdown.phases.iter().find(|share| share.phase == "rare").unwrap();
+    assert_eq!(share.per_step.p50_ns, 0, "{share:?}");
+    assert!(share.per_step.max_ns >= 49_000, "{share:?}");
+}

@@ -28,8 +28,11 @@ pub fn timed(args: TokenStream, item: TokenStream, enabled: bool) -> TokenStream
                 output.extend(reassemble(function));
                 output
             }
-            None if enabled => expand(&args, function),
-            None => item,
+            None => match misplaced_kind(&args, &function) {
+                Some(error) => with_item(&error, item),
+                None if enabled => expand(&args, function),
+                None => item,
+            },
         },
         (Err(mut error), Err(item_error)) => {
             error.combine(item_error);
@@ -37,6 +40,23 @@ pub fn timed(args: TokenStream, item: TokenStream, enabled: bool) -> TokenStream
         }
         (Err(error), Ok(_)) | (Ok(_), Err(error)) => with_item(&error, item),
     }
+}
+
+/// A step or a batch is one call on one thread, which an `async fn`, whose polls may run anywhere, is not.
+fn misplaced_kind(args: &Args, function: &TimedFn) -> Option<syn::Error> {
+    let kind = match args.kind {
+        Kind::Span => return None,
+        Kind::Step => "step",
+        Kind::Batch => "batch",
+    };
+    let asyncness = function.sig.asyncness?;
+    Some(syn::Error::new(
+        asyncness.span,
+        format!(
+            "`#[timed({kind})]` cannot be applied to an `async fn`: a {kind} is one call on one thread; \
+             time the `async fn` with `#[timed]` and mark the synchronous function that drives it"
+        ),
+    ))
 }
 
 fn is_let_statement(item: &TokenStream) -> bool {

@@ -80,6 +80,10 @@ use proc_macro::TokenStream;
 /// }
 /// ```
 ///
+/// The body's tail is given the declared return type, so it coerces (`Ok(Box::new(e))` into a
+/// `Result<_, Box<dyn Error>>`); an early `return` in an `async fn` body is not, as rustc infers an `async`
+/// block's output from the first `return` it meets: write `return Err(Box::new(e).into())` there.
+///
 /// A function that is not `async` but returns `impl Future` is timed as a function: the span covers the
 /// call that builds the future, not the future's work. Make it an `async fn` to time the work.
 ///

@@ -34,6 +34,10 @@ impl TrainingSummary {
         for share in &mut phase_breakdown.phases {
             let id = phase_names.iter().position(|name| *name == share.phase);
             if let Some(histogram) = id.and_then(|id| steps.phase_histograms.get(id)) {
+                // A thread records a phase's zeros only from the first step it used the phase in; the steps
+                // before it spent nothing in the phase too.
+                let mut histogram = histogram.clone();
+                histogram.add_zeros(steps.steps.saturating_sub(histogram.count()));
                 share.per_step = histogram.distribution(to_ns);
                 share.per_step.mean_ns = mean(share.ns, steps.steps);
             }

@@ -142,8 +142,11 @@ fn tsc_is_invariant() -> bool {
     if std::env::var_os("TIMING_NO_TSC").is_some() {
         return false;
     }
-    let highest_extended = __cpuid(0x8000_0000).eax;
-    highest_extended >= 0x8000_0007 && __cpuid(0x8000_0007).edx & INVARIANT_TSC != 0
+    // `__cpuid` is safe from Rust 1.87 on and `unsafe` before it; the block keeps both compiling.
+    #[allow(unsafe_code, unused_unsafe)]
+    // SAFETY: `cpuid` exists on every x86-64 CPU and only reads identification registers.
+    let (highest_extended, power) = unsafe { (__cpuid(0x8000_0000).eax, __cpuid(0x8000_0007).edx) };
+    highest_extended >= 0x8000_0007 && power & INVARIANT_TSC != 0
 }
 
 #[cfg(not(all(target_arch = "x86_64", not(miri))))]

@@ -84,6 +84,19 @@ impl Histogram {
         *count = count.saturating_add(1);
     }
 
+    /// The number of values recorded.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().fold(0u64, |sum, count| sum.saturating_add(*count))
+    }
+
+    /// Records `n` zeros.
+    pub fn add_zeros(&mut self, n: u64) {
+        if n > 0 {
+            self.ensure();
+            self.counts[0] = self.counts[0].saturating_add(n);
+        }
+    }
+
     pub fn merge(&mut self, other: &Histogram) {
         if other.counts.is_empty() {
             return;

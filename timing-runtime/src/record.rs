@@ -43,6 +43,8 @@ struct Frame {
     name: u32,
     /// Captured as a timeline event when it closes.
     timeline: bool,
+    /// The frame's number on its thread (wrapping, never 0), which its guard checks.
+    serial: u32,
 }
 
 /// The step in progress on this thread.
@@ -75,6 +77,8 @@ struct Recorder {
     pending: Vec<Event>,
     /// The calibration thread's recorder: its slot is not registered, so reports never see its spans.
     detached: bool,
+    /// The number of the latest frame pushed.
+    serial: u32,
 }
 
 impl Drop for Recorder {
@@ -105,6 +109,7 @@ thread_local! {
             steps_done: 0,
             pending: Vec::new(),
             detached: false,
+            serial: 0,
         })
     };
 }
@@ -123,11 +128,18 @@ fn with_recorder<R>(f: impl FnOnce(&mut Recorder) -> R) -> Option<R> {
 pub struct Guard {
     /// Stack depth with this guard's frame on it; 0 when nothing was opened.
     depth: u32,
+    /// The frame's number, so that a guard never closes another guard's frame at its depth.
+    serial: u32,
     _not_send: PhantomData<*const ()>,
 }
 
 impl Guard {
-    const INERT: Guard = Guard { depth: 0, _not_send: PhantomData };
+    const INERT: Guard = Guard { depth: 0, serial: 0, _not_send: PhantomData };
+
+    fn opened(frame: Option<(u32, u32)>) -> Guard {
+        let (depth, serial) = frame.unwrap_or((0, 0));
+        Guard { depth, serial, _not_send: PhantomData }
+    }
 
     /// Closes the span now; `completed` carries an `async fn`'s busy ticks before this poll and the tick of
     /// its first poll when this poll completed it. Returns the span's ticks.
@@ -138,7 +150,8 @@ impl Guard {
             return 0;
         }
         let now = clock::now();
-        with_recorder(|recorder| recorder.pop(depth, now, completed)).unwrap_or(0)
+        let epoch = slot::epoch_of(slot::raw_state());
+        with_recorder(|recorder| recorder.pop(depth, self.serial, epoch, now, completed)).unwrap_or(0)
     }
 
     /// Closes a poll's span and returns its ticks, counting the call if the poll completed it.
@@ -174,8 +187,7 @@ impl Callsite {
     #[inline(never)]
     fn open_span(&'static self, state: u64) -> Guard {
         let ids = self.ids();
-        let depth = with_recorder(|recorder| recorder.push_span(self, ids, state));
-        Guard { depth: depth.unwrap_or(0), _not_send: PhantomData }
+        Guard::opened(with_recorder(|recorder| recorder.push_span(self, ids, state)))
     }
 
     /// Opens a span as `enter` does at granularity `Detailed` without timeline capture, whatever the
@@ -197,8 +209,7 @@ impl Callsite {
     #[inline(never)]
     fn open(&'static self, state: u64, poll: bool) -> Guard {
         let ids = self.ids();
-        let depth = with_recorder(|recorder| recorder.push(self, ids, state, poll));
-        Guard { depth: depth.unwrap_or(0), _not_send: PhantomData }
+        Guard::opened(with_recorder(|recorder| recorder.push(self, ids, state, poll)))
     }
 
     /// Counts an `async fn` call dropped before it completed, on the path it would have run on here.
@@ -211,7 +222,7 @@ impl Callsite {
         with_recorder(|recorder| {
             let parent = recorder.stack.last().map_or(tree::ROOT, |frame| frame.node);
             let Some(slot) = recorder.slot(epoch) else { return };
-            let (node, _) = recorder.tree.child(parent, ids.name, &slot.tree);
+            let node = recorder.tree.child(parent, ids.name, &slot.tree);
             if let Some(counters) = recorder.tree.counters(node) {
                 counters.add_cancelled();
             }
@@ -258,18 +269,19 @@ impl Recorder {
     }
 
     #[inline(always)]
-    fn push_span(&mut self, callsite: &'static Callsite, ids: Ids, state: u64) -> u32 {
+    fn push_span(&mut self, callsite: &'static Callsite, ids: Ids, state: u64) -> (u32, u32) {
         let epoch = slot::epoch_of(state);
         if self.epoch != epoch || self.slot.is_none() {
             self.new_epoch(epoch);
         }
         let (parent_node, parent_phase) =
             self.stack.last().map_or((tree::ROOT, 0), |parent| (parent.node, parent.phase));
-        let (node, folded) = match &self.slot {
+        let node = match &self.slot {
             Some(slot) => self.tree.child(parent_node, ids.name, &slot.tree),
-            None => (tree::NO_NODE, true),
+            None => tree::NO_NODE,
         };
-        if ids.phase as usize >= self.phase_names.len() {
+        let folded = self.tree.open(node);
+        if ids.phase != 0 && self.phase_names.get(ids.phase as usize).is_none_or(|name| name.is_empty()) {
             self.learn_phase(ids.phase, callsite.phase);
         }
         let phase = if ids.phase != 0 { ids.phase } else { parent_phase };
@@ -285,21 +297,24 @@ impl Recorder {
             detailed: true,
             folded,
             timeline,
+            serial: 0,
         })
     }
 
     /// Pushes `frame` and reads the clock last, so that a growing stack is not counted in the span.
     #[inline(always)]
-    fn push_frame(&mut self, frame: Frame) -> u32 {
+    fn push_frame(&mut self, mut frame: Frame) -> (u32, u32) {
+        self.serial = self.serial.wrapping_add(1).max(1);
+        frame.serial = self.serial;
         self.stack.push(frame);
-        let depth = self.stack.len();
+        let depth = u32::try_from(self.stack.len()).unwrap_or(u32::MAX);
         if let Some(frame) = self.stack.last_mut() {
             frame.start = clock::now();
         }
-        u32::try_from(depth).unwrap_or(u32::MAX)
+        (depth, self.serial)
     }
 
-    fn push(&mut self, callsite: &'static Callsite, ids: Ids, state: u64, poll: bool) -> u32 {
+    fn push(&mut self, callsite: &'static Callsite, ids: Ids, state: u64, poll: bool) -> (u32, u32) {
         let (granularity, epoch) = (TimingGranularity::from_bits(state), slot::epoch_of(state));
         if self.epoch != epoch || self.slot.is_none() {
             self.new_epoch(epoch);
@@ -307,11 +322,12 @@ impl Recorder {
         let detailed = granularity == TimingGranularity::Detailed;
         let (parent_node, parent_phase) =
             self.stack.last().map_or((tree::ROOT, 0), |parent| (parent.node, parent.phase));
-        let (node, folded) = match (&self.slot, detailed) {
+        let node = match (&self.slot, detailed) {
             (Some(slot), true) => self.tree.child(parent_node, ids.name, &slot.tree),
-            _ => (tree::NO_NODE, true),
+            _ => tree::NO_NODE,
         };
-        if ids.phase as usize >= self.phase_names.len() && detailed {
+        let folded = self.tree.open(node);
+        if detailed && ids.phase != 0 && self.phase_names.get(ids.phase as usize).is_none_or(|name| name.is_empty()) {
             self.learn_phase(ids.phase, callsite.phase);
         }
         let role = match callsite.kind {
@@ -333,21 +349,40 @@ impl Recorder {
         };
         let phase = if ids.phase != 0 { ids.phase } else { parent_phase };
         let timeline = detailed && state & slot::TIMELINE != 0;
-        self.push_frame(Frame { start: 0, children: 0, name: ids.name, node, phase, role, detailed, folded, timeline })
+        self.push_frame(Frame {
+            start: 0,
+            children: 0,
+            name: ids.name,
+            node,
+            phase,
+            role,
+            detailed,
+            folded,
+            timeline,
+            serial: 0,
+        })
     }
 
-    /// Closes every frame from the top of the stack down to the one at `depth`, and returns the ticks of the
-    /// one at `depth`. Frames above it are left over by a guard that was leaked; they close now too.
+    /// Closes the guard's frame (number `serial`, normally at `depth`) and every frame above it, and returns
+    /// the ticks of the guard's frame. Frames above it were left open by a leaked guard; they close now too.
+    /// A frame that is not on the stack any more (closed with a frame below it) is left alone.
     #[inline(always)]
-    fn pop(&mut self, depth: u32, now: u64, completed: Option<(u64, u64)>) -> u64 {
-        let depth = depth as usize;
-        while self.stack.len() > depth {
+    fn pop(&mut self, depth: u32, serial: u32, epoch: u64, now: u64, completed: Option<(u64, u64)>) -> u64 {
+        if self.epoch != epoch {
+            // A reset came while the frame was open: it closes into the new epoch, whole.
+            self.new_epoch(epoch);
+        }
+        let index = match self.stack.get((depth as usize).wrapping_sub(1)) {
+            Some(frame) if frame.serial == serial => depth as usize - 1,
+            _ => match self.stack.iter().rposition(|frame| frame.serial == serial) {
+                Some(index) => index,
+                None => return 0,
+            },
+        };
+        while self.stack.len() > index + 1 {
             if let Some(frame) = self.stack.pop() {
                 self.close(frame, now, None);
             }
-        }
-        if self.stack.len() < depth {
-            return 0;
         }
         match self.stack.pop() {
             Some(frame) => self.close(frame, now, completed),
@@ -363,6 +398,7 @@ impl Recorder {
             // The cost of this call's instrumentation is the runtime's, not the caller's.
             parent.children = parent.children.saturating_add(elapsed.saturating_add(calibrate::charged_ticks()));
         }
+        self.tree.leave(frame.node);
         if frame.detailed {
             if let Some(counters) = self.tree.counters(frame.node) {
                 counters.add_time(elapsed, self_ticks, !frame.folded);

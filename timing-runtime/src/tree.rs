@@ -68,6 +68,8 @@ struct LocalNode {
     /// The target's shared id and counters.
     shared: u32,
     counters: Arc<NodeCounters>,
+    /// Calls counted by this node (as a target) now open on the thread's stack.
+    open: u32,
 }
 
 /// The thread-local mirror of the shared tree, for finding a child without a lock.
@@ -80,20 +82,40 @@ impl LocalTree {
         LocalTree { nodes: Vec::new() }
     }
 
-    /// The node counting a call of `name` made from node `parent`, and whether the call is folded into an
-    /// active call of the same name.
+    /// The node counting a call of `name` made from node `parent`.
     #[inline(always)]
-    pub fn child(&mut self, parent: u32, name: u32, shared: &SharedTree) -> (u32, bool) {
+    pub fn child(&mut self, parent: u32, name: u32, shared: &SharedTree) -> u32 {
         if let Some(parent_node) = self.nodes.get(parent as usize) {
             let mut next = parent_node.first_child;
             while let Some(node) = self.nodes.get(next as usize) {
                 if node.name == name {
-                    return (node.target, node.target != next);
+                    return node.target;
                 }
                 next = node.next_sibling;
             }
         }
         self.add(parent, name, shared)
+    }
+
+    /// Marks a call counted by `node` as open, and says whether another one already was: then this call is
+    /// inside it (recursion, direct or not) and its inclusive time is the outer call's already.
+    #[inline(always)]
+    pub fn open(&mut self, node: u32) -> bool {
+        match self.nodes.get_mut(node as usize) {
+            Some(node) => {
+                node.open = node.open.saturating_add(1);
+                node.open > 1
+            }
+            None => true,
+        }
+    }
+
+    /// Marks a call counted by `node` as closed.
+    #[inline(always)]
+    pub fn leave(&mut self, node: u32) {
+        if let Some(node) = self.nodes.get_mut(node as usize) {
+            node.open = node.open.saturating_sub(1);
+        }
     }
 
     #[inline(always)]
@@ -103,7 +125,7 @@ impl LocalTree {
 
     #[cold]
     #[inline(never)]
-    fn add(&mut self, parent: u32, name: u32, shared: &SharedTree) -> (u32, bool) {
+    fn add(&mut self, parent: u32, name: u32, shared: &SharedTree) -> u32 {
         if self.nodes.is_empty() {
             let root = Arc::new(NodeCounters::new());
             self.nodes.push(LocalNode {
@@ -114,13 +136,14 @@ impl LocalTree {
                 target: ROOT,
                 shared: 0,
                 counters: root,
+                open: 0,
             });
         }
         let (Some(parent_node), Ok(id)) = (self.nodes.get(parent as usize), u32::try_from(self.nodes.len())) else {
-            return (NO_NODE, false);
+            return NO_NODE;
         };
         if self.nodes.len() >= MAX_NODES {
-            return (NO_NODE, false);
+            return NO_NODE;
         }
         let parent_shared = parent_node.shared;
         let (target, shared_id, counters) = match self.active_ancestor(parent, name) {
@@ -142,8 +165,9 @@ impl LocalTree {
             target,
             shared: shared_id,
             counters,
+            open: 0,
         });
-        (target, target != id)
+        target
     }
 
     /// The node of `name` on the path from the root to `node`, if any.
