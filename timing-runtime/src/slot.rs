@@ -191,11 +191,15 @@ pub(crate) fn detached(epoch: u64) -> Arc<ThreadSlot> {
 /// Folds an exiting thread's slot into the retired totals, in one step with its removal from the live list,
 /// so that a report counts it exactly once.
 pub(crate) fn retire(slot: &Arc<ThreadSlot>) {
-    let mut registry = REGISTRY.lock();
+    // Read before taking the registry lock, so that other threads and reports do not wait for it: the
+    // exiting thread records nothing more, and a reset in between is seen below.
     let epoch = state().1;
     let mut retired = Aggregate::default();
     retired.merge_slot(slot, epoch);
-    registry.retired.merge(&retired);
+    let mut registry = REGISTRY.lock();
+    if state().1 == epoch {
+        registry.retired.merge(&retired);
+    }
     registry.live.retain(|live| !Arc::ptr_eq(live, slot));
     let events = std::mem::take(&mut *slot.events.lock());
     if !events.events.is_empty() || events.dropped > 0 {
@@ -208,16 +212,15 @@ pub(crate) fn retire(slot: &Arc<ThreadSlot>) {
 
 /// The timeline events of live and exited threads, as `(thread id, events)`.
 pub(crate) fn collect_events() -> Vec<(u64, ThreadEvents)> {
-    let registry = REGISTRY.lock();
-    let live = registry.live.iter().map(|slot| {
-        let events = slot.events.lock();
-        (slot.id, ThreadEvents { events: events.events.clone(), dropped: events.dropped })
-    });
-    let retired = registry
-        .retired_events
-        .iter()
-        .map(|(id, events)| (*id, ThreadEvents { events: events.events.clone(), dropped: events.dropped }));
-    live.chain(retired).collect()
+    let copy = |events: &ThreadEvents| ThreadEvents { events: events.events.clone(), dropped: events.dropped };
+    let (live, mut all) = {
+        let registry = REGISTRY.lock();
+        let retired: Vec<_> = registry.retired_events.iter().map(|(id, events)| (*id, copy(events))).collect();
+        (registry.live.clone(), retired)
+    };
+    // One thread's lock at a time, and not the registry's: a recording thread waits at most for one copy.
+    all.extend(live.iter().map(|slot| (slot.id, copy(&slot.events.lock()))));
+    all
 }
 
 /// Everything recorded in the current epoch, on live and exited threads.
