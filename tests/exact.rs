@@ -554,3 +554,49 @@ fn a_phase_used_in_few_steps_has_zeros_in_its_spread_and_a_name_on_every_thread(
     assert_eq!(share.per_step.p50_ns, 0, "{share:?}");
     assert!(share.per_step.max_ns >= 49_000, "{share:?}");
 }
+
+#[timed]
+fn held_leaf(micros: u64) {
+    spin(micros);
+}
+
+#[timed]
+fn holder(calls: u32, micros: u64) {
+    for _ in 0..calls {
+        held_leaf(micros);
+    }
+}
+
+#[test]
+fn durations_held_back_by_the_short_path_reach_reports_and_never_cross_a_reset() {
+    let _exclusive = exclusive();
+    let (to_main, from_thread) = std::sync::mpsc::channel();
+    let (to_thread, from_main) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        // Fewer calls than a block: counted when the outermost span closes, though the thread lives on.
+        holder(10, 100);
+        to_main.send(()).unwrap();
+        from_main.recv().unwrap();
+        // Durations held back inside an open span when a reset comes belong to the epoch that ended.
+        let _scope = timing_runtime::scope!("open across the reset");
+        for _ in 0..5 {
+            held_leaf(100);
+        }
+        to_main.send(()).unwrap();
+        from_main.recv().unwrap();
+        held_leaf(2_000);
+    });
+    from_thread.recv().unwrap();
+    let leaf = summary().span("held_leaf").cloned().expect("recorded");
+    assert_eq!(leaf.count, 10);
+    assert!(leaf.p50_ns >= 100_000 && leaf.p99_ns <= leaf.max_ns + leaf.max_ns / 50, "{leaf:?}");
+    to_thread.send(()).unwrap();
+    from_thread.recv().unwrap();
+    reset();
+    to_thread.send(()).unwrap();
+    thread.join().unwrap();
+    let leaf = summary().span("held_leaf").cloned().expect("recorded");
+    assert_eq!(leaf.count, 1);
+    // Five calls of 100 µs from before the reset would put the median there.
+    assert!(leaf.p50_ns >= 1_900_000, "{leaf:?}");
+}

@@ -11,6 +11,9 @@ pub(crate) fn bump(counter: &AtomicU64, value: u64) {
     counter.store(counter.load(Relaxed).saturating_add(value), Relaxed);
 }
 
+/// `min` before the first call, so that a call's time is compared with it and nothing else.
+const NO_MIN: u64 = u64::MAX;
+
 /// One call path's counters on one thread, in ticks.
 pub(crate) struct NodeCounters {
     count: AtomicU64,
@@ -34,7 +37,7 @@ impl NodeCounters {
             count: zero(),
             total: zero(),
             self_ticks: zero(),
-            min: zero(),
+            min: AtomicU64::new(NO_MIN),
             max: zero(),
             wall: zero(),
             cancelled: zero(),
@@ -54,14 +57,36 @@ impl NodeCounters {
     /// Counts one completed call that took `ticks`.
     #[inline(always)]
     pub fn add_call(&self, ticks: u64) {
-        let count = self.count.load(Relaxed);
-        self.count.store(count.saturating_add(1), Relaxed);
-        if ticks < self.min.load(Relaxed) || count == 0 {
+        self.add_call_later(ticks);
+        self.add_duration(ticks);
+    }
+
+    /// Counts one completed call that took `ticks`, but leaves its duration for `add_duration` to count.
+    #[inline(always)]
+    fn add_call_later(&self, ticks: u64) {
+        // Wrapping, not saturating: a count of calls does not reach 2^64.
+        self.count.store(self.count.load(Relaxed).wrapping_add(1), Relaxed);
+        if ticks < self.min.load(Relaxed) {
             self.min.store(ticks, Relaxed);
         }
         if ticks > self.max.load(Relaxed) {
             self.max.store(ticks, Relaxed);
         }
+    }
+
+    /// Counts one completed call of an ordinary span that is not inside another call of its name: the
+    /// common case, kept short. Its duration goes to the histogram later, through `add_duration`. Sums of
+    /// ticks wrap rather than saturate, as a `u64` of ticks lasts centuries.
+    #[inline(always)]
+    pub fn add_span(&self, elapsed: u64, self_ticks: u64) {
+        self.total.store(self.total.load(Relaxed).wrapping_add(elapsed), Relaxed);
+        self.self_ticks.store(self.self_ticks.load(Relaxed).wrapping_add(self_ticks), Relaxed);
+        self.add_call_later(elapsed);
+    }
+
+    /// Counts a call's duration in the histogram.
+    #[inline(always)]
+    pub fn add_duration(&self, ticks: u64) {
         self.histogram.record(ticks);
     }
 
@@ -76,22 +101,25 @@ impl NodeCounters {
     }
 
     pub fn clear(&self) {
-        for counter in [&self.count, &self.total, &self.self_ticks, &self.min, &self.max, &self.wall, &self.cancelled] {
+        for counter in [&self.count, &self.total, &self.self_ticks, &self.max, &self.wall, &self.cancelled] {
             counter.store(0, Relaxed);
         }
+        self.min.store(NO_MIN, Relaxed);
         self.histogram.clear();
     }
 
     pub fn read(&self) -> Totals {
+        let (count, min, max) = (self.count.load(Relaxed), self.min.load(Relaxed), self.max.load(Relaxed));
         let mut histogram = Histogram::default();
         self.histogram.add_to(&mut histogram);
         Totals {
             histogram,
-            count: self.count.load(Relaxed),
+            count,
             total: self.total.load(Relaxed),
             self_ticks: self.self_ticks.load(Relaxed),
-            min: self.min.load(Relaxed),
-            max: self.max.load(Relaxed),
+            // `min` may not be written yet when a report reads the first call's count.
+            min: if count == 0 { 0 } else { min.min(max) },
+            max,
             wall: self.wall.load(Relaxed),
             cancelled: self.cancelled.load(Relaxed),
         }

@@ -44,11 +44,12 @@ impl AtomicHistogram {
         AtomicHistogram { buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect() }
     }
 
-    /// Counts `value`; only the owning thread calls this, so a load and a store suffice.
+    /// Counts `value`; only the owning thread calls this, so a load and a store suffice (and a count of
+    /// calls does not reach 2^64, so it wraps rather than saturates).
     #[inline(always)]
     pub fn record(&self, value: u64) {
         if let Some(count) = self.buckets.get(bucket(value)) {
-            count.store(count.load(Relaxed).saturating_add(1), Relaxed);
+            count.store(count.load(Relaxed).wrapping_add(1), Relaxed);
         }
     }
 

@@ -194,6 +194,7 @@ pub fn reset() {
 pub fn summary() -> TrainingSummary {
     #[cfg(feature = "timing")]
     {
+        record::flush_this_thread();
         let aggregate = slot::collect();
         let (span_names, phase_names) = callsite::names();
         TrainingSummary::from_aggregate(&aggregate, &span_names, &phase_names, granularity())
@@ -246,7 +247,7 @@ pub fn set_timeline(events_per_thread: usize) {
 pub fn timeline() -> Timeline {
     #[cfg(feature = "timing")]
     {
-        record::flush_timeline();
+        record::flush_this_thread();
         let threads = slot::collect_events();
         let (span_names, phase_names) = callsite::names();
         timeline::assemble(threads.iter().map(|(id, events)| (*id, events)), &span_names, &phase_names)

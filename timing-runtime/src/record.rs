@@ -12,7 +12,7 @@ use crate::slot::{self, ThreadSlot};
 use crate::timeline::{self, Event};
 use crate::timing::{BatchTiming, PhaseTime, StepTiming};
 use crate::tree::{self, LocalTree};
-use crate::{calibrate, clock};
+use crate::{calibrate, callsite, clock};
 
 /// What closing a frame does besides closing a span.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +45,8 @@ struct Frame {
     timeline: bool,
     /// The frame's number on its thread (wrapping, never 0), which its guard checks.
     serial: u32,
+    /// An ordinary span at granularity `Detailed`, neither folded nor captured: it closes on the short path.
+    lean: bool,
 }
 
 /// The step in progress on this thread.
@@ -69,8 +71,16 @@ struct Recorder {
     step: StepState,
     batch: BatchState,
     last_batch: Option<(u64, BatchTiming)>,
-    /// Phase names by id, learnt from call sites, so a step record needs no lock to name its phases.
+    /// Phase names by id, copied from the interned names when a step record meets a phase it cannot name.
     phase_names: Vec<&'static str>,
+    /// Recently found call-tree nodes, by the key `parent << 32 | name` hashed.
+    children: [(u64, u32); CHILD_CACHE],
+    /// Durations of short-path calls, `(node, ticks)`, not yet counted in their histograms: counting a
+    /// duration right after reading the clock would wait for the clock (a third of a span's cost), so it is
+    /// done a block at a time.
+    durations: [(u32, u64); DURATIONS],
+    /// The number of `durations` in use.
+    durations_len: usize,
     /// Steps completed on this thread, for the step index of timeline events.
     steps_done: u64,
     /// Timeline events not yet handed over.
@@ -87,6 +97,7 @@ impl Drop for Recorder {
             return;
         }
         if self.epoch == slot::state().1 {
+            self.count_durations();
             self.flush_events();
         }
         if let Some(slot) = &self.slot {
@@ -94,6 +105,13 @@ impl Drop for Recorder {
         }
     }
 }
+
+/// Entries of the cache of call-tree nodes: enough for the paths of an optimizer's hot loop.
+const CHILD_CACHE: usize = 256;
+/// Short-path durations held back before they are counted in histograms.
+const DURATIONS: usize = 64;
+/// No `(parent, name)` key: the root is never a child and no span name id is `u32::MAX`.
+const NO_KEY: u64 = u64::MAX;
 
 thread_local! {
     static RECORDER: RefCell<Recorder> = const {
@@ -106,6 +124,9 @@ thread_local! {
             batch: BatchState { active: false, steps: 0, records: None },
             last_batch: None,
             phase_names: Vec::new(),
+            children: [(NO_KEY, 0); CHILD_CACHE],
+            durations: [(0, 0); DURATIONS],
+            durations_len: 0,
             steps_done: 0,
             pending: Vec::new(),
             detached: false,
@@ -154,6 +175,21 @@ impl Guard {
         with_recorder(|recorder| recorder.pop(depth, self.serial, epoch, now, completed)).unwrap_or(0)
     }
 
+    /// Closes the span of an ordinary call: on the short path when its frame is on top of the stack and
+    /// lean, otherwise as `close` does.
+    #[inline(never)]
+    fn close_span(&mut self) {
+        let depth = std::mem::take(&mut self.depth);
+        let now = clock::now();
+        let epoch = slot::epoch_of(slot::raw_state());
+        let serial = self.serial;
+        with_recorder(|recorder| {
+            if !recorder.pop_lean(depth, serial, epoch, now) {
+                recorder.pop(depth, serial, epoch, now, None);
+            }
+        });
+    }
+
     /// Closes a poll's span and returns its ticks, counting the call if the poll completed it.
     pub(crate) fn close_poll(mut self, completed: Option<(u64, u64)>) -> u64 {
         self.close(completed)
@@ -164,7 +200,7 @@ impl Drop for Guard {
     #[inline(always)]
     fn drop(&mut self) {
         if self.depth != 0 {
-            self.close(None);
+            self.close_span();
         }
     }
 }
@@ -187,7 +223,7 @@ impl Callsite {
     #[inline(never)]
     fn open_span(&'static self, state: u64) -> Guard {
         let ids = self.ids();
-        Guard::opened(with_recorder(|recorder| recorder.push_span(self, ids, state)))
+        Guard::opened(with_recorder(|recorder| recorder.push_span(ids, state)))
     }
 
     /// Opens a span as `enter` does at granularity `Detailed` without timeline capture, whatever the
@@ -243,7 +279,9 @@ impl Recorder {
     #[cold]
     #[inline(never)]
     fn new_epoch(&mut self, epoch: u64) {
+        // What is held back belongs to the epoch that ended.
         self.pending.clear();
+        self.durations_len = 0;
         match &self.slot {
             Some(slot) => slot.start_epoch(epoch),
             None if self.detached => self.slot = Some(slot::detached(epoch)),
@@ -256,48 +294,54 @@ impl Recorder {
         self.epoch = epoch;
     }
 
-    #[cold]
-    #[inline(never)]
-    fn learn_phase(&mut self, id: u32, name: Option<&'static str>) {
-        let id = id as usize;
-        if self.phase_names.len() <= id {
-            self.phase_names.resize(id + 1, "");
-        }
-        if let Some(name) = name {
-            self.phase_names[id] = name;
+    /// The node counting a call of `name` from node `parent`: from the cache, or found in (or added to) the
+    /// tree. The tree never forgets a path, so a cached node never goes stale.
+    #[inline(always)]
+    fn child(&mut self, parent: u32, name: u32) -> u32 {
+        let key = u64::from(parent) << 32 | u64::from(name);
+        // Fibonacci hashing: the top bits of the product spread small consecutive ids.
+        let index = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % CHILD_CACHE;
+        match self.children.get(index) {
+            Some(&(cached, node)) if cached == key => node,
+            _ => self.find_child(parent, name, key, index),
         }
     }
 
+    #[cold]
+    #[inline(never)]
+    fn find_child(&mut self, parent: u32, name: u32, key: u64, index: usize) -> u32 {
+        let Some(slot) = &self.slot else { return tree::NO_NODE };
+        let node = self.tree.child(parent, name, &slot.tree);
+        if let Some(entry) = self.children.get_mut(index) {
+            *entry = (key, node);
+        }
+        node
+    }
+
     #[inline(always)]
-    fn push_span(&mut self, callsite: &'static Callsite, ids: Ids, state: u64) -> (u32, u32) {
+    fn push_span(&mut self, ids: Ids, state: u64) -> (u32, u32) {
         let epoch = slot::epoch_of(state);
         if self.epoch != epoch || self.slot.is_none() {
             self.new_epoch(epoch);
         }
         let (parent_node, parent_phase) =
             self.stack.last().map_or((tree::ROOT, 0), |parent| (parent.node, parent.phase));
-        let node = match &self.slot {
-            Some(slot) => self.tree.child(parent_node, ids.name, &slot.tree),
-            None => tree::NO_NODE,
-        };
+        let node = self.child(parent_node, ids.name);
         let folded = self.tree.open(node);
-        if ids.phase != 0 && self.phase_names.get(ids.phase as usize).is_none_or(|name| name.is_empty()) {
-            self.learn_phase(ids.phase, callsite.phase);
-        }
         let phase = if ids.phase != 0 { ids.phase } else { parent_phase };
         let timeline = state & slot::TIMELINE != 0;
-        let role = Role::Span;
         self.push_frame(Frame {
             start: 0,
             children: 0,
             name: ids.name,
             node,
             phase,
-            role,
+            role: Role::Span,
             detailed: true,
             folded,
             timeline,
             serial: 0,
+            lean: !folded && !timeline,
         })
     }
 
@@ -322,19 +366,15 @@ impl Recorder {
         let detailed = granularity == TimingGranularity::Detailed;
         let (parent_node, parent_phase) =
             self.stack.last().map_or((tree::ROOT, 0), |parent| (parent.node, parent.phase));
-        let node = match (&self.slot, detailed) {
-            (Some(slot), true) => self.tree.child(parent_node, ids.name, &slot.tree),
-            _ => tree::NO_NODE,
-        };
+        let node = if detailed { self.child(parent_node, ids.name) } else { tree::NO_NODE };
         let folded = self.tree.open(node);
-        if detailed && ids.phase != 0 && self.phase_names.get(ids.phase as usize).is_none_or(|name| name.is_empty()) {
-            self.learn_phase(ids.phase, callsite.phase);
-        }
         let role = match callsite.kind {
             _ if poll => Role::Poll,
             Kind::Span => Role::Span,
             Kind::Step if !self.step.active => {
                 self.step.active = true;
+                // Short-path spans add their phase time whether a step is open or not; a step starts at zero.
+                self.step.phase_ticks.fill(0);
                 Role::Step
             }
             Kind::Batch if !self.batch.active => {
@@ -360,7 +400,58 @@ impl Recorder {
             folded,
             timeline,
             serial: 0,
+            lean: false,
         })
+    }
+
+    /// Closes the guard's frame as `pop` would when it is lean and on top of the stack, and says whether it
+    /// did.
+    #[inline(always)]
+    fn pop_lean(&mut self, depth: u32, serial: u32, epoch: u64, now: u64) -> bool {
+        if self.epoch != epoch || self.stack.len() != depth as usize {
+            return false;
+        }
+        let (start, children, node, phase) = match self.stack.last() {
+            Some(frame) if frame.serial == serial && frame.lean => {
+                (frame.start, frame.children, frame.node, frame.phase)
+            }
+            _ => return false,
+        };
+        self.stack.pop();
+        let elapsed = now.saturating_sub(start);
+        let self_ticks = elapsed.saturating_sub(children);
+        if let Some(parent) = self.stack.last_mut() {
+            // The cost of this call's instrumentation is the runtime's, not the caller's.
+            parent.children = parent.children.wrapping_add(elapsed.wrapping_add(calibrate::charged_ticks()));
+        }
+        self.tree.leave(node);
+        if let Some(counters) = self.tree.counters(node) {
+            counters.add_span(elapsed, self_ticks);
+        }
+        self.add_phase(phase, self_ticks);
+        if let Some(entry) = self.durations.get_mut(self.durations_len) {
+            *entry = (node, elapsed);
+            self.durations_len += 1;
+        }
+        // Counted when the block is full, and when the thread's outermost span closes, so that a thread
+        // between calls holds back nothing.
+        if self.durations_len == DURATIONS || self.stack.is_empty() {
+            self.count_durations();
+        }
+        true
+    }
+
+    /// Counts the held-back durations in their histograms.
+    #[cold]
+    #[inline(never)]
+    fn count_durations(&mut self) {
+        let held = self.durations.get(..self.durations_len).unwrap_or_default();
+        for &(node, ticks) in held {
+            if let Some(counters) = self.tree.counters(node) {
+                counters.add_duration(ticks);
+            }
+        }
+        self.durations_len = 0;
     }
 
     /// Closes the guard's frame (number `serial`, normally at `depth`) and every frame above it, and returns
@@ -384,14 +475,19 @@ impl Recorder {
                 self.close(frame, now, None);
             }
         }
-        match self.stack.pop() {
+        let ticks = match self.stack.pop() {
             Some(frame) => self.close(frame, now, completed),
             None => 0,
+        };
+        if self.stack.is_empty() {
+            self.count_durations();
         }
+        ticks
     }
 
     #[inline(always)]
     fn close(&mut self, frame: Frame, now: u64, completed: Option<(u64, u64)>) -> u64 {
+        // Everything the short path does, plus folding, polls, the timeline, steps and batches.
         let elapsed = now.saturating_sub(frame.start);
         let self_ticks = elapsed.saturating_sub(frame.children);
         if let Some(parent) = self.stack.last_mut() {
@@ -469,6 +565,11 @@ impl Recorder {
 
     fn finish_step(&mut self, ticks: u64) {
         self.step.active = false;
+        self.count_durations();
+        // Short-path spans with no phase add their time at phase 0, which stands for none.
+        if let Some(none) = self.step.phase_ticks.first_mut() {
+            *none = 0;
+        }
         self.steps_done = self.steps_done.wrapping_add(1);
         let epoch = slot::state().1;
         let Some(slot) = &self.slot else { return };
@@ -496,6 +597,12 @@ impl Recorder {
         if self.batch.active {
             self.batch.steps += 1;
             if let Some(records) = &mut self.batch.records {
+                let unnamed = |(ticks, id): (&u64, usize)| {
+                    *ticks > 0 && self.phase_names.get(id).is_none_or(|name| name.is_empty())
+                };
+                if self.step.phase_ticks.iter().zip(0..).skip(1).any(unnamed) {
+                    self.phase_names = callsite::names().1;
+                }
                 records.push(step_timing(ticks, &self.step.phase_ticks, &self.phase_names));
             }
         }
@@ -540,11 +647,13 @@ pub(crate) fn last_batch() -> Option<BatchTiming> {
     .flatten()
 }
 
-/// Hands the calling thread's captured timeline events over, so that a timeline read now includes them.
-pub(crate) fn flush_timeline() {
+/// Hands over what the calling thread holds back (timeline events, durations), so that a report read now
+/// includes them.
+pub(crate) fn flush_this_thread() {
     let epoch = slot::state().1;
     with_recorder(|recorder| {
         if recorder.epoch == epoch {
+            recorder.count_durations();
             recorder.flush_events();
         }
     });
