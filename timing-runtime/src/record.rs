@@ -408,26 +408,24 @@ impl Recorder {
     /// did.
     #[inline(always)]
     fn pop_lean(&mut self, depth: u32, serial: u32, epoch: u64, now: u64) -> bool {
+        let top = (depth as usize).wrapping_sub(1);
         if self.epoch != epoch || self.stack.len() != depth as usize {
             return false;
         }
-        let (start, children, node, phase) = match self.stack.last() {
+        let (start, children, node, phase) = match self.stack.get(top) {
             Some(frame) if frame.serial == serial && frame.lean => {
                 (frame.start, frame.children, frame.node, frame.phase)
             }
             _ => return false,
         };
-        self.stack.pop();
+        self.stack.truncate(top);
         let elapsed = now.saturating_sub(start);
         let self_ticks = elapsed.saturating_sub(children);
-        if let Some(parent) = self.stack.last_mut() {
+        if let Some(parent) = self.stack.get_mut(top.wrapping_sub(1)) {
             // The cost of this call's instrumentation is the runtime's, not the caller's.
             parent.children = parent.children.wrapping_add(elapsed.wrapping_add(calibrate::charged_ticks()));
         }
-        self.tree.leave(node);
-        if let Some(counters) = self.tree.counters(node) {
-            counters.add_span(elapsed, self_ticks);
-        }
+        self.tree.leave_span(node, elapsed, self_ticks);
         self.add_phase(phase, self_ticks);
         if let Some(entry) = self.durations.get_mut(self.durations_len) {
             *entry = (node, elapsed);

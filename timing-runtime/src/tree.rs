@@ -118,6 +118,15 @@ impl LocalTree {
         }
     }
 
+    /// Marks a short-path call counted by `node` as closed and counts it (all but its duration).
+    #[inline(always)]
+    pub fn leave_span(&mut self, node: u32, elapsed: u64, self_ticks: u64) {
+        if let Some(node) = self.nodes.get_mut(node as usize) {
+            node.open = node.open.saturating_sub(1);
+            node.counters.add_span(elapsed, self_ticks);
+        }
+    }
+
     #[inline(always)]
     pub fn counters(&self, node: u32) -> Option<&NodeCounters> {
         self.nodes.get(node as usize).map(|node| &*node.counters)
