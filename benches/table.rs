@@ -30,8 +30,12 @@ fn main() {
             std::process::exit(2);
         };
         let iters: u64 = iters.parse().unwrap_or(0);
+        let nested = args.iter().any(|arg| arg == "--nested");
+        let f = if nested { contender.step() } else { Some(contender.leaf()) };
         contender.prepare();
-        black_box(batch(contender, iters, contender.leaf()));
+        if let Some(f) = f {
+            black_box(batch(contender, iters, f));
+        }
         return;
     }
     let callgrind = args.iter().any(|arg| arg == "--callgrind");
@@ -48,6 +52,7 @@ struct Row {
     nested_ns: Option<f64>,
     two_threads_ns: f64,
     instructions: Option<f64>,
+    nested_instructions: Option<f64>,
 }
 
 /// Nanoseconds per call of `f`: the best of `RUNS` runs, so that interruptions by the other core's work are
@@ -78,21 +83,28 @@ fn measure(contender: Contender, callgrind: bool) -> Row {
     let leaf_ns = per_call(contender, contender.leaf());
     let nested_ns = contender.step().map(|step| per_call(contender, step));
     let two_threads_ns = per_call_two_threads(contender, contender.leaf());
-    let instructions = if callgrind { instructions_per_call(contender) } else { None };
-    Row { contender, leaf_ns, nested_ns, two_threads_ns, instructions }
+    let instructions = if callgrind { instructions_per_call(contender, false) } else { None };
+    let nested_instructions =
+        if callgrind && nested_ns.is_some() { instructions_per_call(contender, true) } else { None };
+    Row { contender, leaf_ns, nested_ns, two_threads_ns, instructions, nested_instructions }
 }
 
-/// Instructions per call under callgrind: the difference of two runs of different lengths, so that start-up
-/// and set-up cancel out.
-fn instructions_per_call(contender: Contender) -> Option<f64> {
+/// Instructions per call of the leaf (or of the nested workload's step) under callgrind, counted inside
+/// `batch` only: the difference of two runs of different lengths, so that the first calls (registration,
+/// calibration) cancel out. Start-up is left out by counting inside `batch` alone, as it varies from run to
+/// run (peers' lazy statics, clock calibration spins).
+fn instructions_per_call(contender: Contender, nested: bool) -> Option<f64> {
     let count = |iters: u64| -> Option<f64> {
         let exe = std::env::current_exe().ok()?;
-        let output = Command::new("valgrind")
-            .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+        let mut command = Command::new("valgrind");
+        command
+            .args(["--tool=callgrind", "--callgrind-out-file=/dev/null", "--toggle-collect=*contenders::batch*"])
             .arg(exe)
-            .args(["--only", &format!("{contender:?}"), "--iters", &iters.to_string()])
-            .output()
-            .ok()?;
+            .args(["--only", &format!("{contender:?}"), "--iters", &iters.to_string()]);
+        if nested {
+            command.arg("--nested");
+        }
+        let output = command.output().ok()?;
         let stderr = String::from_utf8_lossy(&output.stderr);
         let line = stderr.lines().find(|line| line.contains("Collected :"))?;
         line.rsplit(':').next()?.trim().replace(',', "").parse().ok()
@@ -107,6 +119,7 @@ fn print_table(rows: &[Row]) {
     let base_nested = baseline.and_then(|row| row.nested_ns).unwrap_or(0.0);
     let base_two = baseline.map_or(0.0, |row| row.two_threads_ns);
     let base_instructions = baseline.and_then(|row| row.instructions).unwrap_or(0.0);
+    let base_nested_instructions = baseline.and_then(|row| row.nested_instructions).unwrap_or(0.0);
     let floor =
         rows.iter().find(|row| row.contender == Contender::TscPair).map_or(f64::NAN, |row| row.leaf_ns - base_leaf);
     let fastest_peer = rows
@@ -115,9 +128,10 @@ fn print_table(rows: &[Row]) {
         .map(|row| row.leaf_ns - base_leaf)
         .fold(f64::INFINITY, f64::min);
     println!(
-        "| contender | leaf ns/span | × floor | × fastest peer | nested ns/span | 2 threads ns/span | instructions/span |"
+        "| contender | leaf ns/span | × floor | × fastest peer | nested ns/span | 2 threads ns/span | \
+         instructions/span (leaf) | instructions/span (nested) |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for row in rows.iter().filter(|row| row.contender != Contender::Baseline) {
         let leaf = row.leaf_ns - base_leaf;
         let nested = row
@@ -125,8 +139,12 @@ fn print_table(rows: &[Row]) {
             .map_or_else(|| "–".to_owned(), |ns| format!("{:.1}", (ns - base_nested) / SPANS_PER_STEP as f64));
         let instructions =
             row.instructions.map_or_else(|| "–".to_owned(), |count| format!("{:.0}", count - base_instructions));
+        let nested_instructions = row.nested_instructions.map_or_else(
+            || "–".to_owned(),
+            |count| format!("{:.0}", (count - base_nested_instructions) / SPANS_PER_STEP as f64),
+        );
         println!(
-            "| {} | {leaf:.1} | {:.2} | {:.2} | {nested} | {:.1} | {instructions} |",
+            "| {} | {leaf:.1} | {:.2} | {:.2} | {nested} | {:.1} | {instructions} | {nested_instructions} |",
             row.contender.name(),
             leaf / floor,
             leaf / fastest_peer,

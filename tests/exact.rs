@@ -568,16 +568,16 @@ fn holder(calls: u32, micros: u64) {
 }
 
 #[test]
-fn durations_held_back_by_the_short_path_reach_reports_and_never_cross_a_reset() {
+fn a_live_threads_durations_reach_reports_at_once_and_never_cross_a_reset() {
     let _exclusive = exclusive();
     let (to_main, from_thread) = std::sync::mpsc::channel();
     let (to_thread, from_main) = std::sync::mpsc::channel::<()>();
     let thread = std::thread::spawn(move || {
-        // Fewer calls than a block: counted when the outermost span closes, though the thread lives on.
+        // In the percentiles as soon as they close, though the thread lives on.
         holder(10, 100);
         to_main.send(()).unwrap();
         from_main.recv().unwrap();
-        // Durations held back inside an open span when a reset comes belong to the epoch that ended.
+        // Durations recorded inside a span that is open when a reset comes belong to the epoch that ended.
         let _scope = timing_runtime::scope!("open across the reset");
         for _ in 0..5 {
             held_leaf(100);
@@ -589,7 +589,8 @@ fn durations_held_back_by_the_short_path_reach_reports_and_never_cross_a_reset()
     from_thread.recv().unwrap();
     let leaf = summary().span("held_leaf").cloned().expect("recorded");
     assert_eq!(leaf.count, 10);
-    assert!(leaf.p50_ns >= 100_000 && leaf.p99_ns <= leaf.max_ns + leaf.max_ns / 50, "{leaf:?}");
+    // Within the histogram's precision (0.8%) of the 100 µs calls.
+    assert!(leaf.p50_ns >= 99_000 && leaf.p99_ns <= leaf.max_ns + leaf.max_ns / 50, "{leaf:?}");
     to_thread.send(()).unwrap();
     from_thread.recv().unwrap();
     reset();

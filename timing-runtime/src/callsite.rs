@@ -1,7 +1,7 @@
 //! One `static` per timed function: its names, and the small ids they are interned to on first call.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use parking_lot::Mutex;
 
@@ -32,17 +32,42 @@ pub struct Callsite {
     pub(crate) line: u32,
     /// The least granularity (as its bits) at which calls of this site are recorded.
     pub(crate) min_level: u64,
-    /// `0` until first call, then `REGISTERED | phase_id << 32 | name_id`.
+    /// `0` until first call, then `REGISTERED | phase_id << 32 | name_id`, with `FAST` too when both ids fit
+    /// the hot path's tables.
     ids: AtomicU64,
 }
 
 const REGISTERED: u64 = 1 << 63;
+/// Set in a call site's ids when its name and phase ids index the hot path's tables.
+pub(crate) const FAST: u64 = 1 << 62;
+const PHASE_BITS: u64 = 0x3fff_ffff;
+/// Span name ids below this have a slot in the hot path's table of open calls.
+pub(crate) const FAST_NAMES: usize = 512;
+/// Phase ids below this have a slot in the hot path's tables of phase time.
+pub(crate) const FAST_PHASES: usize = 64;
 
-/// A call site's interned ids. Phase id 0 means "no phase of its own".
+/// The number of phase ids given out so far, the empty "no phase" (0) included.
+static PHASE_COUNT: AtomicUsize = AtomicUsize::new(1);
+
+/// How many phase ids there are: every phase id in use is below it.
+pub(crate) fn phase_count() -> usize {
+    PHASE_COUNT.load(Relaxed)
+}
+
+/// A call site's interned ids. Phase id 0 means "no phase of its own"; span name id 0 is never given out,
+/// so that a zeroed cache key of the hot path matches no call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Ids {
     pub name: u32,
     pub phase: u32,
+}
+
+impl Ids {
+    #[inline(always)]
+    #[allow(clippy::cast_possible_truncation)]
+    pub(crate) const fn unpack(packed: u64) -> Ids {
+        Ids { name: packed as u32, phase: ((packed >> 32) & PHASE_BITS) as u32 }
+    }
 }
 
 impl Callsite {
@@ -68,10 +93,15 @@ impl Callsite {
     pub(crate) fn ids(&'static self) -> Ids {
         let ids = self.ids.load(Relaxed);
         if ids & REGISTERED != 0 {
-            #[allow(clippy::cast_possible_truncation)]
-            return Ids { name: ids as u32, phase: (ids >> 32) as u32 & 0x7fff_ffff };
+            return Ids::unpack(ids);
         }
         self.register()
+    }
+
+    /// The ids as stored: 0, or `Ids` packed with the `REGISTERED` and `FAST` bits.
+    #[inline(always)]
+    pub(crate) fn packed_ids(&self) -> u64 {
+        self.ids.load(Relaxed)
     }
 
     #[cold]
@@ -82,7 +112,8 @@ impl Callsite {
             let names = names.get_or_insert_with(Names::default);
             Ids { name: names.span_id(self.name), phase: self.phase.map_or(0, |phase| names.phase_id(phase)) }
         };
-        self.ids.store(REGISTERED | u64::from(ids.phase) << 32 | u64::from(ids.name), Relaxed);
+        let fast = if (ids.name as usize) < FAST_NAMES && (ids.phase as usize) < FAST_PHASES { FAST } else { 0 };
+        self.ids.store(REGISTERED | fast | u64::from(ids.phase) << 32 | u64::from(ids.name), Relaxed);
         ids
     }
 
@@ -96,6 +127,7 @@ impl Callsite {
 /// Span names and phase names, each interned once per process; ids index the per-thread tables.
 #[derive(Default)]
 pub(crate) struct Names {
+    /// Index 0 is an empty name that no call site has.
     spans: Vec<&'static str>,
     span_ids: HashMap<&'static str, u32>,
     /// Index 0 is the empty "no phase".
@@ -107,6 +139,9 @@ static NAMES: Mutex<Option<Names>> = Mutex::new(None);
 
 impl Names {
     fn span_id(&mut self, name: &'static str) -> u32 {
+        if self.spans.is_empty() {
+            self.spans.push("");
+        }
         intern(&mut self.spans, &mut self.span_ids, name)
     }
 
@@ -114,7 +149,9 @@ impl Names {
         if self.phases.is_empty() {
             self.phases.push("");
         }
-        intern(&mut self.phases, &mut self.phase_ids, phase)
+        let id = intern(&mut self.phases, &mut self.phase_ids, phase);
+        PHASE_COUNT.store(self.phases.len(), Relaxed);
+        id
     }
 }
 

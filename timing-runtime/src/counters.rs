@@ -1,7 +1,15 @@
-//! The counters of one call-tree node on one thread, and their merged form. Only the owning thread writes
-//! them, so an update is a relaxed load and store (plain moves on x86-64), never a read-modify-write.
+//! The counters of one call-tree edge (a name called from a node) on one thread, and their merged form.
+//! Only the owning thread writes them, so an update is a relaxed load and store (plain moves on x86-64),
+//! never a read-modify-write.
+//!
+//! Counters live for the process: a thread's are taken from a pool when it first sees a call path and
+//! given back, cleared, when its slot is dropped (after it exits and no report reads it any more). So the
+//! hot path holds plain `&'static` references, and memory is bounded by the call paths of the threads
+//! alive at once.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use parking_lot::Mutex;
 
 use crate::hist::{AtomicHistogram, Histogram};
 
@@ -14,14 +22,17 @@ pub(crate) fn bump(counter: &AtomicU64, value: u64) {
 /// `min` before the first call, so that a call's time is compared with it and nothing else.
 const NO_MIN: u64 = u64::MAX;
 
-/// One call path's counters on one thread, in ticks.
-pub(crate) struct NodeCounters {
+/// One edge's counters on one thread, in ticks.
+pub(crate) struct EdgeCounters {
     count: AtomicU64,
-    /// Inclusive ticks of calls that are not inside another call of the same name.
+    /// Ticks of calls that are not inside another call of the same name (inclusive time).
     total: AtomicU64,
-    self_ticks: AtomicU64,
+    /// Ticks of calls inside another call of the same name, which that call's time holds already.
+    folded: AtomicU64,
     min: AtomicU64,
     max: AtomicU64,
+    /// Spans closed that are not calls (polls of an `async fn` that did not complete it).
+    polls: AtomicU64,
     /// For `async fn`: first poll to completion, summed over completed calls.
     wall: AtomicU64,
     cancelled: AtomicU64,
@@ -29,59 +40,47 @@ pub(crate) struct NodeCounters {
     histogram: AtomicHistogram,
 }
 
-impl NodeCounters {
-    /// Zeroed counters, with the histogram allocated now (when a call path is first seen), not on the hot path.
-    pub fn new() -> Self {
-        let zero = || AtomicU64::new(0);
-        NodeCounters {
-            count: zero(),
-            total: zero(),
-            self_ticks: zero(),
+/// Where frames and cache entries without counters of their own point; never written, as such frames are
+/// never closed on the short path.
+pub(crate) static UNUSED: EdgeCounters = EdgeCounters::new();
+
+static POOL: Mutex<Vec<&'static EdgeCounters>> = Mutex::new(Vec::new());
+
+/// Zeroed counters: given back ones if there are any, otherwise new ones that live for the process.
+pub(crate) fn take() -> &'static EdgeCounters {
+    let reused = POOL.lock().pop();
+    reused.unwrap_or_else(|| Box::leak(Box::new(EdgeCounters::new())))
+}
+
+/// Gives counters back for another thread to use; the caller guarantees that nothing writes or reads them.
+pub(crate) fn give_back(counters: impl Iterator<Item = &'static EdgeCounters>) {
+    let counters: Vec<_> = counters.filter(|counters| !std::ptr::eq(*counters, &UNUSED)).collect();
+    counters.iter().for_each(|counters| counters.clear());
+    POOL.lock().extend(counters);
+}
+
+impl EdgeCounters {
+    pub const fn new() -> Self {
+        EdgeCounters {
+            count: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+            folded: AtomicU64::new(0),
             min: AtomicU64::new(NO_MIN),
-            max: zero(),
-            wall: zero(),
-            cancelled: zero(),
+            max: AtomicU64::new(0),
+            polls: AtomicU64::new(0),
+            wall: AtomicU64::new(0),
+            cancelled: AtomicU64::new(0),
             histogram: AtomicHistogram::new(),
         }
     }
 
-    /// Adds a closed frame's time: `outermost` is false inside another call of the same name.
+    /// Counts a completed call that is not inside a call of its name, all but its duration, which the
+    /// caller passes to `add_duration` later: the short path. Sums of ticks wrap rather than saturate, as a
+    /// `u64` of ticks lasts centuries, and a count of calls does not reach 2^64.
     #[inline(always)]
-    pub fn add_time(&self, elapsed: u64, self_ticks: u64, outermost: bool) {
-        if outermost {
-            bump(&self.total, elapsed);
-        }
-        bump(&self.self_ticks, self_ticks);
-    }
-
-    /// Counts one completed call that took `ticks`.
-    #[inline(always)]
-    pub fn add_call(&self, ticks: u64) {
-        self.add_call_later(ticks);
-        self.add_duration(ticks);
-    }
-
-    /// Counts one completed call that took `ticks`, but leaves its duration for `add_duration` to count.
-    #[inline(always)]
-    fn add_call_later(&self, ticks: u64) {
-        // Wrapping, not saturating: a count of calls does not reach 2^64.
-        self.count.store(self.count.load(Relaxed).wrapping_add(1), Relaxed);
-        if ticks < self.min.load(Relaxed) {
-            self.min.store(ticks, Relaxed);
-        }
-        if ticks > self.max.load(Relaxed) {
-            self.max.store(ticks, Relaxed);
-        }
-    }
-
-    /// Counts one completed call of an ordinary span that is not inside another call of its name: the
-    /// common case, kept short. Its duration goes to the histogram later, through `add_duration`. Sums of
-    /// ticks wrap rather than saturate, as a `u64` of ticks lasts centuries.
-    #[inline(always)]
-    pub fn add_span(&self, elapsed: u64, self_ticks: u64) {
-        self.total.store(self.total.load(Relaxed).wrapping_add(elapsed), Relaxed);
-        self.self_ticks.store(self.self_ticks.load(Relaxed).wrapping_add(self_ticks), Relaxed);
-        self.add_call_later(elapsed);
+    pub fn add_span(&self, ticks: u64) {
+        self.total.store(self.total.load(Relaxed).wrapping_add(ticks), Relaxed);
+        self.add_call_but_duration(ticks);
     }
 
     /// Counts a call's duration in the histogram.
@@ -90,9 +89,33 @@ impl NodeCounters {
         self.histogram.record(ticks);
     }
 
-    /// Counts a completed `async fn` call: `busy` ticks of polls, `wall` ticks from first poll.
-    pub fn add_async_call(&self, busy: u64, wall: u64) {
-        self.add_call(busy);
+    /// Adds a closed span's ticks: `outermost` is false inside another call of the same name.
+    pub fn add_time(&self, ticks: u64, outermost: bool) {
+        bump(if outermost { &self.total } else { &self.folded }, ticks);
+    }
+
+    /// Counts one completed call that took `ticks`, all but its duration (its time is added by `add_time`).
+    #[inline(always)]
+    pub fn add_call_but_duration(&self, ticks: u64) {
+        self.count.store(self.count.load(Relaxed).wrapping_add(1), Relaxed);
+        // Branches rather than conditional moves: after warm-up they are nearly never taken.
+        if ticks < self.min.load(Relaxed) {
+            self.min.store(ticks, Relaxed);
+        }
+        if ticks > self.max.load(Relaxed) {
+            self.max.store(ticks, Relaxed);
+        }
+    }
+
+    /// Counts a span closed without completing a call (a poll of an `async fn`).
+    pub fn add_poll(&self) {
+        bump(&self.polls, 1);
+    }
+
+    /// Counts a completed `async fn` call, all but its duration: `busy` ticks of polls, `wall` ticks from
+    /// first poll.
+    pub fn add_async_call_but_duration(&self, busy: u64, wall: u64) {
+        self.add_call_but_duration(busy);
         bump(&self.wall, wall);
     }
 
@@ -101,32 +124,51 @@ impl NodeCounters {
     }
 
     pub fn clear(&self) {
-        for counter in [&self.count, &self.total, &self.self_ticks, &self.max, &self.wall, &self.cancelled] {
+        for counter in [&self.count, &self.total, &self.folded, &self.max, &self.polls, &self.wall, &self.cancelled] {
             counter.store(0, Relaxed);
         }
         self.min.store(NO_MIN, Relaxed);
         self.histogram.clear();
     }
 
-    pub fn read(&self) -> Totals {
-        let (count, min, max) = (self.count.load(Relaxed), self.min.load(Relaxed), self.max.load(Relaxed));
+    pub fn read(&self) -> EdgeTotals {
         let mut histogram = Histogram::default();
         self.histogram.add_to(&mut histogram);
-        Totals {
-            histogram,
-            count,
-            total: self.total.load(Relaxed),
-            self_ticks: self.self_ticks.load(Relaxed),
-            // `min` may not be written yet when a report reads the first call's count.
-            min: if count == 0 { 0 } else { min.min(max) },
-            max,
-            wall: self.wall.load(Relaxed),
-            cancelled: self.cancelled.load(Relaxed),
+        let (count, min, max) = (self.count.load(Relaxed), self.min.load(Relaxed), self.max.load(Relaxed));
+        EdgeTotals {
+            totals: Totals {
+                histogram,
+                count,
+                total: self.total.load(Relaxed),
+                self_ticks: 0,
+                // `min` may not be written yet when a report reads the first call's count.
+                min: if count == 0 { 0 } else { min.min(max) },
+                max,
+                wall: self.wall.load(Relaxed),
+                cancelled: self.cancelled.load(Relaxed),
+            },
+            folded: self.folded.load(Relaxed),
+            closes: count.wrapping_add(self.polls.load(Relaxed)),
         }
     }
 }
 
-/// Merged counters (of a node over threads, or of a span name over nodes), in ticks.
+/// An edge's counters as read: what its node gets, and what self time is made from.
+pub(crate) struct EdgeTotals {
+    pub totals: Totals,
+    pub folded: u64,
+    /// Spans closed on this edge: each charged its caller the instrumentation's cost.
+    pub closes: u64,
+}
+
+impl EdgeTotals {
+    /// All ticks spent in calls on this edge, folded or not.
+    pub fn all_ticks(&self) -> u64 {
+        self.totals.total.wrapping_add(self.folded)
+    }
+}
+
+/// Merged counters (of a node over edges and threads, or of a span name over nodes), in ticks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Totals {
     pub histogram: Histogram,
@@ -141,13 +183,10 @@ pub(crate) struct Totals {
 
 impl Totals {
     pub fn is_empty(&self) -> bool {
-        self.count == 0 && self.cancelled == 0 && self.self_ticks == 0
+        self.count == 0 && self.cancelled == 0 && self.self_ticks == 0 && self.total == 0
     }
 
     pub fn merge(&mut self, other: &Totals) {
-        if other.is_empty() {
-            return;
-        }
         self.min = match (self.count, other.count) {
             (0, _) => other.min,
             (_, 0) => self.min,

@@ -12,16 +12,17 @@ const MAX_SHIFT: u32 = 37;
 /// The number of buckets.
 pub(crate) const BUCKETS: usize = (MAX_SHIFT as usize + 2) * PER_OCTAVE;
 
-/// The bucket of `value`.
+/// Values from here on share the last bucket.
+const LARGEST: u64 = (1 << (MAX_SHIFT + 7)) - 1;
+
+/// The bucket of `value`, without a branch: it runs on every span's close. `value | 64` has the leading
+/// bit of `value` from 128 on and bit 6 below that, so the shift is 0 for the exact buckets and keeps the 7
+/// highest bits above them.
 #[inline(always)]
 pub(crate) fn bucket(value: u64) -> usize {
-    if value < EXACT {
-        return value as usize;
-    }
-    // Keep the 7 highest bits: the leading one and 6 below it.
-    let shift = (63 - value.leading_zeros() - 6).min(MAX_SHIFT);
-    let mantissa = (value >> shift).min(2 * PER_OCTAVE as u64 - 1) as usize;
-    shift as usize * PER_OCTAVE + mantissa
+    let value = value.min(LARGEST);
+    let shift = 57 - (value | 64).leading_zeros();
+    ((shift as usize) << 6) + (value >> shift) as usize
 }
 
 /// The value a bucket stands for: the middle of the values it holds.
@@ -34,14 +35,15 @@ pub(crate) fn midpoint(bucket: usize) -> u64 {
     (mantissa << shift) + ((1u64 << shift) >> 1)
 }
 
-/// A histogram one thread writes and reports read.
+/// A histogram one thread writes and reports read, kept inline in its counters so that a span's close
+/// reaches it without following a pointer.
 pub(crate) struct AtomicHistogram {
-    buckets: Box<[AtomicU64]>,
+    buckets: [AtomicU64; BUCKETS],
 }
 
 impl AtomicHistogram {
-    pub fn new() -> Self {
-        AtomicHistogram { buckets: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect() }
+    pub const fn new() -> Self {
+        AtomicHistogram { buckets: [const { AtomicU64::new(0) }; BUCKETS] }
     }
 
     /// Counts `value`; only the owning thread calls this, so a load and a store suffice (and a count of
@@ -164,6 +166,27 @@ mod tests {
             last = index;
         }
         assert_eq!(bucket(u64::MAX), BUCKETS - 1);
+    }
+
+    /// The formula the branch-free `bucket` must agree with, written the plain way.
+    fn plain_bucket(value: u64) -> usize {
+        if value < EXACT {
+            return value as usize;
+        }
+        let shift = (63 - value.leading_zeros() - 6).min(MAX_SHIFT);
+        let mantissa = (value >> shift).min(2 * PER_OCTAVE as u64 - 1) as usize;
+        shift as usize * PER_OCTAVE + mantissa
+    }
+
+    #[test]
+    fn the_branch_free_bucket_is_the_plain_one() {
+        let edges = (0..64).flat_map(|bit| {
+            let power = 1u64 << bit;
+            [power - 1, power, power + 1, power.wrapping_mul(3) / 2]
+        });
+        for value in (0..100_000u64).chain(edges).chain([u64::MAX, LARGEST, LARGEST + 1]) {
+            assert_eq!(bucket(value), plain_bucket(value), "{value}");
+        }
     }
 
     #[test]

@@ -62,6 +62,8 @@ mod future;
 mod granularity;
 #[cfg(feature = "timing")]
 mod hist;
+#[cfg(feature = "timing")]
+mod hot;
 #[cfg(not(feature = "timing"))]
 mod off;
 #[cfg(feature = "timing")]
@@ -69,6 +71,8 @@ mod record;
 mod report;
 #[cfg(feature = "timing")]
 mod slot;
+#[cfg(feature = "timing")]
+mod steps;
 mod summary;
 #[cfg(feature = "timing")]
 mod timeline;

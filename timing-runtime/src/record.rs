@@ -1,60 +1,20 @@
-//! The hot path: a thread-local stack of open spans, closed by a drop guard, and the step and batch in
-//! progress on this thread.
+//! Opening and closing spans: the drop guard, the hot path's entry points, and the slow path, which keeps
+//! what the hot path does not (frames beyond its stack, steps, batches, polls, recursion, the timeline, the
+//! thread's call tree and its registration) in a thread-local that is told when the thread exits.
 
 use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use crate::callsite::{Callsite, Ids, Kind};
+use crate::callsite::{Callsite, FAST_NAMES, FAST_PHASES, Ids, Kind};
+use crate::counters::{EdgeCounters, UNUSED};
 use crate::granularity::TimingGranularity;
-use crate::hist::Histogram;
+use crate::hot::{FAST_DEPTH, Frame, Hot, POISON, flags, with_hot};
 use crate::slot::{self, ThreadSlot};
 use crate::timeline::{self, Event};
 use crate::timing::{BatchTiming, PhaseTime, StepTiming};
 use crate::tree::{self, LocalTree};
 use crate::{calibrate, callsite, clock};
-
-/// What closing a frame does besides closing a span.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Role {
-    Span,
-    /// The outermost step on this thread: closing it completes a step.
-    Step,
-    /// The outermost batch on this thread: closing it completes a batch.
-    Batch,
-    /// One poll of an `async fn`: its time counts; the call is counted when the future completes.
-    Poll,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Frame {
-    start: u64,
-    /// Ticks of the timed calls made inside this one.
-    children: u64,
-    /// The call-tree node that counts this call (local id); `NO_NODE` below granularity `Detailed`.
-    node: u32,
-    /// The innermost phase on the stack, this frame's own or inherited; 0 for none.
-    phase: u32,
-    role: Role,
-    /// Phases and statistics are kept for this frame (granularity `Detailed`).
-    detailed: bool,
-    /// Inside an active call of the same name, which holds its inclusive time already.
-    folded: bool,
-    name: u32,
-    /// Captured as a timeline event when it closes.
-    timeline: bool,
-    /// The frame's number on its thread (wrapping, never 0), which its guard checks.
-    serial: u32,
-    /// An ordinary span at granularity `Detailed`, neither folded nor captured: it closes on the short path.
-    lean: bool,
-}
-
-/// The step in progress on this thread.
-struct StepState {
-    active: bool,
-    /// Ticks per phase id in the step in progress.
-    phase_ticks: Vec<u64>,
-}
 
 #[derive(Default)]
 struct BatchState {
@@ -63,42 +23,54 @@ struct BatchState {
     records: Option<Vec<StepTiming>>,
 }
 
+/// What the slow path keeps for a thread.
 struct Recorder {
     slot: Option<Arc<ThreadSlot>>,
     epoch: u64,
-    stack: Vec<Frame>,
     tree: LocalTree,
-    step: StepState,
+    /// Frames deeper than the hot stack holds: frame `FAST_DEPTH + i` is `overflow[i]`.
+    overflow: Vec<Frame>,
+    /// Open frames with a phase id beyond the hot tables; the hot path is off while there are any, as its
+    /// spans would inherit that phase.
+    large_phases: u32,
+    /// Phase ticks and calls, as in the hot tables, for phase ids beyond them.
+    phase_overflow: Vec<(u64, u64)>,
+    /// Open calls by span name id, for ids beyond the hot table.
+    open_overflow: Vec<u32>,
+    /// The phase ticks of the step that just ended, by phase id; kept so that a step allocates nothing.
+    step_phases: Vec<u64>,
+    /// The time and phase ticks of the step before, not yet in the step and phase histograms: as for span
+    /// durations (see `Hot`), counting them at once would wait for the clock. Counted when the next step
+    /// ends, and when the batch ends, a report is read on this thread or the thread exits.
+    held_step: Option<u64>,
+    held_phases: Vec<u64>,
     batch: BatchState,
     last_batch: Option<(u64, BatchTiming)>,
     /// Phase names by id, copied from the interned names when a step record meets a phase it cannot name.
     phase_names: Vec<&'static str>,
-    /// Recently found call-tree nodes, by the key `parent << 32 | name` hashed.
-    children: [(u64, u32); CHILD_CACHE],
-    /// Durations of short-path calls, `(node, ticks)`, not yet counted in their histograms: counting a
-    /// duration right after reading the clock would wait for the clock (a third of a span's cost), so it is
-    /// done a block at a time.
-    durations: [(u32, u64); DURATIONS],
-    /// The number of `durations` in use.
-    durations_len: usize,
     /// Steps completed on this thread, for the step index of timeline events.
     steps_done: u64,
     /// Timeline events not yet handed over.
     pending: Vec<Event>,
     /// The calibration thread's recorder: its slot is not registered, so reports never see its spans.
     detached: bool,
-    /// The number of the latest frame pushed.
-    serial: u32,
 }
 
 impl Drop for Recorder {
     fn drop(&mut self) {
+        // Spans still open, and any opened from here on, are not recorded: the slot goes to the retired
+        // totals now, and its counters to other threads once no report reads them.
+        with_hot(|hot| {
+            hot.key.set(POISON);
+            hot.depth.set(0);
+            hot.count_held();
+        });
         if self.detached {
             return;
         }
         if self.epoch == slot::state().1 {
-            self.count_durations();
             self.flush_events();
+            self.count_held_step();
         }
         if let Some(slot) = &self.slot {
             slot::retire(slot);
@@ -106,40 +78,46 @@ impl Drop for Recorder {
     }
 }
 
-/// Entries of the cache of call-tree nodes: enough for the paths of an optimizer's hot loop.
-const CHILD_CACHE: usize = 256;
-/// Short-path durations held back before they are counted in histograms.
-const DURATIONS: usize = 64;
-/// No `(parent, name)` key: the root is never a child and no span name id is `u32::MAX`.
-const NO_KEY: u64 = u64::MAX;
-
 thread_local! {
     static RECORDER: RefCell<Recorder> = const {
         RefCell::new(Recorder {
             slot: None,
             epoch: 0,
-            stack: Vec::new(),
             tree: LocalTree::new(),
-            step: StepState { active: false, phase_ticks: Vec::new() },
+            overflow: Vec::new(),
+            large_phases: 0,
+            phase_overflow: Vec::new(),
+            open_overflow: Vec::new(),
+            step_phases: Vec::new(),
+            held_step: None,
+            held_phases: Vec::new(),
             batch: BatchState { active: false, steps: 0, records: None },
             last_batch: None,
             phase_names: Vec::new(),
-            children: [(NO_KEY, 0); CHILD_CACHE],
-            durations: [(0, 0); DURATIONS],
-            durations_len: 0,
             steps_done: 0,
             pending: Vec::new(),
             detached: false,
-            serial: 0,
         })
     };
 }
 
-/// Runs `f` on this thread's recorder unless it is gone (thread teardown) or already in use (a timed call
-/// made from inside the runtime), in which case the call is not recorded.
-#[inline(always)]
-fn with_recorder<R>(f: impl FnOnce(&mut Recorder) -> R) -> Option<R> {
-    RECORDER.try_with(|recorder| recorder.try_borrow_mut().ok().map(|mut recorder| f(&mut recorder))).ok().flatten()
+/// Runs `f` on this thread's recorder and hot state unless the recorder is gone (thread teardown) or already
+/// in use (a timed call made from inside the runtime), in which case nothing is recorded. The hot path is
+/// off meanwhile, so that a timed call from inside `f` (an instrumented allocator) takes this way too.
+fn with_recorder<R>(f: impl FnOnce(&mut Recorder, &Hot) -> R) -> Option<R> {
+    RECORDER
+        .try_with(|recorder| {
+            let mut recorder = recorder.try_borrow_mut().ok()?;
+            Some(with_hot(|hot| {
+                hot.key.set(POISON);
+                hot.count_held();
+                let result = f(&mut recorder, hot);
+                recorder.refresh_key(hot);
+                result
+            }))
+        })
+        .ok()
+        .flatten()
 }
 
 /// Closes its span when dropped: on return, on `?`, and while unwinding. `!Send`, because a span belongs to
@@ -149,50 +127,27 @@ fn with_recorder<R>(f: impl FnOnce(&mut Recorder) -> R) -> Option<R> {
 pub struct Guard {
     /// Stack depth with this guard's frame on it; 0 when nothing was opened.
     depth: u32,
-    /// The frame's number, so that a guard never closes another guard's frame at its depth.
-    serial: u32,
+    /// The low bits of the frame's start tick, so that a guard never closes another frame at its depth.
+    stamp: u32,
     _not_send: PhantomData<*const ()>,
 }
 
 impl Guard {
-    const INERT: Guard = Guard { depth: 0, serial: 0, _not_send: PhantomData };
+    const INERT: Guard = Guard { depth: 0, stamp: 0, _not_send: PhantomData };
 
     fn opened(frame: Option<(u32, u32)>) -> Guard {
-        let (depth, serial) = frame.unwrap_or((0, 0));
-        Guard { depth, serial, _not_send: PhantomData }
+        let (depth, stamp) = frame.unwrap_or((0, 0));
+        Guard { depth, stamp, _not_send: PhantomData }
     }
 
-    /// Closes the span now; `completed` carries an `async fn`'s busy ticks before this poll and the tick of
-    /// its first poll when this poll completed it. Returns the span's ticks.
-    #[inline(never)]
-    fn close(&mut self, completed: Option<(u64, u64)>) -> u64 {
+    /// Closes a poll's span and returns its ticks; `completed` carries the `async fn`'s busy ticks before this
+    /// poll and the tick of its first poll when this poll completed it.
+    pub(crate) fn close_poll(mut self, completed: Option<(u64, u64)>) -> u64 {
         let depth = std::mem::take(&mut self.depth);
         if depth == 0 {
             return 0;
         }
-        let now = clock::now();
-        let epoch = slot::epoch_of(slot::raw_state());
-        with_recorder(|recorder| recorder.pop(depth, self.serial, epoch, now, completed)).unwrap_or(0)
-    }
-
-    /// Closes the span of an ordinary call: on the short path when its frame is on top of the stack and
-    /// lean, otherwise as `close` does.
-    #[inline(never)]
-    fn close_span(&mut self) {
-        let depth = std::mem::take(&mut self.depth);
-        let now = clock::now();
-        let epoch = slot::epoch_of(slot::raw_state());
-        let serial = self.serial;
-        with_recorder(|recorder| {
-            if !recorder.pop_lean(depth, serial, epoch, now) {
-                recorder.pop(depth, serial, epoch, now, None);
-            }
-        });
-    }
-
-    /// Closes a poll's span and returns its ticks, counting the call if the poll completed it.
-    pub(crate) fn close_poll(mut self, completed: Option<(u64, u64)>) -> u64 {
-        self.close(completed)
+        close_slow(depth, self.stamp, clock::now(), completed)
     }
 }
 
@@ -200,9 +155,25 @@ impl Drop for Guard {
     #[inline(always)]
     fn drop(&mut self) {
         if self.depth != 0 {
-            self.close_span();
+            close_span(self.depth, self.stamp);
         }
     }
+}
+
+/// Closes an ordinary span: on the hot path when it can, otherwise on the slow one.
+#[inline(never)]
+fn close_span(depth: u32, stamp: u32) {
+    let now = clock::now();
+    if !with_hot(|hot| hot.try_exit(depth, stamp, now)) {
+        close_slow(depth, stamp, now, None);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn close_slow(depth: u32, stamp: u32, now: u64, completed: Option<(u64, u64)>) -> u64 {
+    let epoch = slot::epoch_of(slot::raw_state());
+    with_recorder(|recorder, hot| recorder.pop(hot, depth, stamp, epoch, now, completed)).unwrap_or(0)
 }
 
 impl Callsite {
@@ -215,15 +186,29 @@ impl Callsite {
         }
         match self.kind {
             Kind::Span => self.open_span(state),
-            Kind::Step | Kind::Batch => self.open(state, false),
+            Kind::Step => self.open_step(state),
+            Kind::Batch => self.open(state, false),
         }
     }
 
-    /// The path of every ordinary span at granularity `Detailed`: no step, batch or poll to look after.
+    /// Every ordinary span at granularity `Detailed`: on the hot path when it can.
     #[inline(never)]
     fn open_span(&'static self, state: u64) -> Guard {
-        let ids = self.ids();
-        Guard::opened(with_recorder(|recorder| recorder.push_span(ids, state)))
+        let packed = self.packed_ids();
+        match with_hot(|hot| hot.try_enter(packed, state)) {
+            Some(frame) => Guard::opened(Some(frame)),
+            None => self.open(state, false),
+        }
+    }
+
+    /// A step at granularity `Detailed`: opened on the hot path when it can (it closes on the slow one).
+    #[inline(never)]
+    fn open_step(&'static self, state: u64) -> Guard {
+        let packed = self.packed_ids();
+        match with_hot(|hot| hot.try_enter_step(packed, state)) {
+            Some(frame) => Guard::opened(Some(frame)),
+            None => self.open(state, false),
+        }
     }
 
     /// Opens a span as `enter` does at granularity `Detailed` without timeline capture, whatever the
@@ -242,10 +227,11 @@ impl Callsite {
         self.open(state, true)
     }
 
+    #[cold]
     #[inline(never)]
     fn open(&'static self, state: u64, poll: bool) -> Guard {
         let ids = self.ids();
-        Guard::opened(with_recorder(|recorder| recorder.push(self, ids, state, poll)))
+        Guard::opened(with_recorder(|recorder, hot| recorder.push(hot, self, ids, state, poll)).flatten())
     }
 
     /// Counts an `async fn` call dropped before it completed, on the path it would have run on here.
@@ -255,25 +241,26 @@ impl Callsite {
             return;
         }
         let ids = self.ids();
-        with_recorder(|recorder| {
-            let parent = recorder.stack.last().map_or(tree::ROOT, |frame| frame.node);
-            let Some(slot) = recorder.slot(epoch) else { return };
-            let node = recorder.tree.child(parent, ids.name, &slot.tree);
-            if let Some(counters) = recorder.tree.counters(node) {
-                counters.add_cancelled();
-            }
+        with_recorder(|recorder, hot| {
+            recorder.ensure_epoch(epoch);
+            let parent = recorder.frame(hot, hot.depth.get() as usize).map_or(tree::ROOT, |frame| frame.node);
+            let (_, counters) = recorder.child(hot, parent, ids.name);
+            counters.add_cancelled();
         });
     }
 }
 
 impl Recorder {
-    /// The thread's slot, registered on first use, with counters of the current epoch.
-    #[inline(always)]
-    fn slot(&mut self, epoch: u64) -> Option<Arc<ThreadSlot>> {
+    /// The key under which the hot path may run on this thread now.
+    fn refresh_key(&self, hot: &Hot) {
+        let usable = self.slot.is_some() && self.large_phases == 0;
+        hot.key.set(if usable { slot::fast_key(self.epoch) } else { POISON });
+    }
+
+    fn ensure_epoch(&mut self, epoch: u64) {
         if self.epoch != epoch || self.slot.is_none() {
             self.new_epoch(epoch);
         }
-        self.slot.clone()
     }
 
     #[cold]
@@ -281,7 +268,7 @@ impl Recorder {
     fn new_epoch(&mut self, epoch: u64) {
         // What is held back belongs to the epoch that ended.
         self.pending.clear();
-        self.durations_len = 0;
+        self.held_step = None;
         match &self.slot {
             Some(slot) => slot.start_epoch(epoch),
             None if self.detached => self.slot = Some(slot::detached(epoch)),
@@ -294,88 +281,135 @@ impl Recorder {
         self.epoch = epoch;
     }
 
-    /// The node counting a call of `name` from node `parent`: from the cache, or found in (or added to) the
-    /// tree. The tree never forgets a path, so a cached node never goes stale.
-    #[inline(always)]
-    fn child(&mut self, parent: u32, name: u32) -> u32 {
-        let key = u64::from(parent) << 32 | u64::from(name);
-        // Fibonacci hashing: the top bits of the product spread small consecutive ids.
-        let index = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % CHILD_CACHE;
-        match self.children.get(index) {
-            Some(&(cached, node)) if cached == key => node,
-            _ => self.find_child(parent, name, key, index),
+    /// The frame at `depth` (0 is the root).
+    fn frame(&self, hot: &Hot, depth: usize) -> Option<Frame> {
+        match hot.frames.get(depth) {
+            Some(cells) => Some(cells.get()),
+            None => self.overflow.get(depth - FAST_DEPTH).copied(),
         }
     }
 
-    #[cold]
-    #[inline(never)]
-    fn find_child(&mut self, parent: u32, name: u32, key: u64, index: usize) -> u32 {
-        let Some(slot) = &self.slot else { return tree::NO_NODE };
-        let node = self.tree.child(parent, name, &slot.tree);
-        if let Some(entry) = self.children.get_mut(index) {
-            *entry = (key, node);
+    fn put_frame(&mut self, hot: &Hot, depth: usize, frame: Frame) {
+        match hot.frames.get(depth) {
+            Some(cells) => cells.set(frame),
+            None => {
+                self.overflow.truncate(depth - FAST_DEPTH);
+                self.overflow.push(frame);
+            }
         }
-        node
     }
 
-    #[inline(always)]
-    fn push_span(&mut self, ids: Ids, state: u64) -> (u32, u32) {
-        let epoch = slot::epoch_of(state);
-        if self.epoch != epoch || self.slot.is_none() {
-            self.new_epoch(epoch);
+    fn set_start(&mut self, hot: &Hot, depth: usize, start: u64) {
+        match hot.frames.get(depth) {
+            Some(cells) => cells.set_start(start),
+            None => {
+                if let Some(frame) = self.overflow.get_mut(depth - FAST_DEPTH) {
+                    frame.start = start;
+                }
+            }
         }
-        let (parent_node, parent_phase) =
-            self.stack.last().map_or((tree::ROOT, 0), |parent| (parent.node, parent.phase));
-        let node = self.child(parent_node, ids.name);
-        let folded = self.tree.open(node);
-        let phase = if ids.phase != 0 { ids.phase } else { parent_phase };
-        let timeline = state & slot::TIMELINE != 0;
-        self.push_frame(Frame {
-            start: 0,
-            children: 0,
-            name: ids.name,
-            node,
-            phase,
-            role: Role::Span,
-            detailed: true,
-            folded,
-            timeline,
-            serial: 0,
-            lean: !folded && !timeline,
-        })
     }
 
-    /// Pushes `frame` and reads the clock last, so that a growing stack is not counted in the span.
-    #[inline(always)]
-    fn push_frame(&mut self, mut frame: Frame) -> (u32, u32) {
-        self.serial = self.serial.wrapping_add(1).max(1);
-        frame.serial = self.serial;
-        self.stack.push(frame);
-        let depth = u32::try_from(self.stack.len()).unwrap_or(u32::MAX);
-        if let Some(frame) = self.stack.last_mut() {
-            frame.start = clock::now();
+    /// The node a call of `name` from node `parent` enters and its edge's counters, remembered in the hot
+    /// cache when the hot path can use them.
+    fn child(&mut self, hot: &Hot, parent: u32, name: u32) -> (u32, &'static EdgeCounters) {
+        let Some(slot) = &self.slot else { return (tree::NO_NODE, &UNUSED) };
+        let (node, counters) = self.tree.child(parent, name, &slot.tree);
+        if node != tree::NO_NODE && parent != tree::NO_NODE && (name as usize) < FAST_NAMES {
+            hot.cache_edge(parent, name, node, counters);
         }
-        (depth, self.serial)
+        (node, counters)
     }
 
-    fn push(&mut self, callsite: &'static Callsite, ids: Ids, state: u64, poll: bool) -> (u32, u32) {
+    /// Counts an open call of `name` and says whether one was open already.
+    fn open_call(&mut self, hot: &Hot, name: u32) -> bool {
+        let count = match hot.open.get(name as usize) {
+            Some(count) => count,
+            None => {
+                let index = name as usize - FAST_NAMES;
+                if self.open_overflow.len() <= index {
+                    self.open_overflow.resize(index + 1, 0);
+                }
+                let open = &mut self.open_overflow[index];
+                *open = open.wrapping_add(1);
+                return *open > 1;
+            }
+        };
+        count.set(count.get().wrapping_add(1));
+        count.get() > 1
+    }
+
+    fn close_call(&mut self, hot: &Hot, name: u32) {
+        match hot.open.get(name as usize) {
+            Some(count) => count.set(count.get().wrapping_sub(1)),
+            None => {
+                if let Some(open) = self.open_overflow.get_mut(name as usize - FAST_NAMES) {
+                    *open = open.wrapping_sub(1);
+                }
+            }
+        }
+    }
+
+    /// Adds `ticks` (wrapping) to a phase's time and `calls` to its count of calls in the step in progress.
+    fn add_phase(&mut self, hot: &Hot, phase: u32, ticks: u64, calls: u64) {
+        let phase = phase as usize;
+        if let (Some(sum), Some(count)) = (hot.phase_ticks.get(phase), hot.phase_calls.get(phase)) {
+            sum.set(sum.get().wrapping_add(ticks));
+            count.set(count.get().wrapping_add(calls));
+            return;
+        }
+        let index = phase - FAST_PHASES;
+        if self.phase_overflow.len() <= index {
+            self.phase_overflow.resize(index + 1, (0, 0));
+        }
+        let (sum, count) = &mut self.phase_overflow[index];
+        *sum = sum.wrapping_add(ticks);
+        *count = count.wrapping_add(calls);
+    }
+
+    fn phase(&self, hot: &Hot, phase: usize) -> (u64, u64) {
+        match (hot.phase_ticks.get(phase), hot.phase_calls.get(phase)) {
+            (Some(sum), Some(count)) => (sum.get(), count.get()),
+            _ => self.phase_overflow.get(phase - FAST_PHASES).copied().unwrap_or_default(),
+        }
+    }
+
+    fn start_step(&mut self, hot: &Hot) {
+        hot.step_active.set(true);
+        // Spans add phase time whether a step is open or not; a step starts at zero.
+        let phases = callsite::phase_count();
+        for (sum, count) in hot.phase_ticks.iter().zip(&hot.phase_calls).take(phases) {
+            sum.set(0);
+            count.set(0);
+        }
+        self.phase_overflow.iter_mut().for_each(|phase| *phase = (0, 0));
+    }
+
+    fn push(&mut self, hot: &Hot, callsite: &'static Callsite, ids: Ids, state: u64, poll: bool) -> Option<(u32, u32)> {
         let (granularity, epoch) = (TimingGranularity::from_bits(state), slot::epoch_of(state));
-        if self.epoch != epoch || self.slot.is_none() {
-            self.new_epoch(epoch);
-        }
+        self.ensure_epoch(epoch);
+        let depth = hot.depth.get() as usize;
+        let parent = self.frame(hot, depth)?;
         let detailed = granularity == TimingGranularity::Detailed;
-        let (parent_node, parent_phase) =
-            self.stack.last().map_or((tree::ROOT, 0), |parent| (parent.node, parent.phase));
-        let node = if detailed { self.child(parent_node, ids.name) } else { tree::NO_NODE };
-        let folded = self.tree.open(node);
-        let role = match callsite.kind {
-            _ if poll => Role::Poll,
-            Kind::Span => Role::Span,
-            Kind::Step if !self.step.active => {
-                self.step.active = true;
-                // Short-path spans add their phase time whether a step is open or not; a step starts at zero.
-                self.step.phase_ticks.fill(0);
-                Role::Step
+        let mut frame_flags = 0;
+        let (node, counters) = if detailed {
+            if self.open_call(hot, ids.name) {
+                frame_flags |= flags::FOLDED;
+            }
+            self.child(hot, parent.node, ids.name)
+        } else {
+            frame_flags |= flags::COARSE;
+            (tree::NO_NODE, &UNUSED)
+        };
+        if detailed && node == tree::NO_NODE {
+            frame_flags |= flags::UNCOUNTED;
+        }
+        frame_flags |= match callsite.kind {
+            _ if poll => flags::POLL,
+            Kind::Span => 0,
+            Kind::Step if !hot.step_active.get() => {
+                self.start_step(hot);
+                flags::STEP
             }
             Kind::Batch if !self.batch.active => {
                 self.batch = BatchState {
@@ -383,144 +417,113 @@ impl Recorder {
                     steps: 0,
                     records: (granularity >= TimingGranularity::Step).then(Vec::new),
                 };
-                Role::Batch
+                flags::BATCH
             }
-            Kind::Step | Kind::Batch => Role::Span,
+            Kind::Step | Kind::Batch => 0,
         };
-        let phase = if ids.phase != 0 { ids.phase } else { parent_phase };
-        let timeline = detailed && state & slot::TIMELINE != 0;
-        self.push_frame(Frame {
-            start: 0,
-            children: 0,
-            name: ids.name,
-            node,
-            phase,
-            role,
-            detailed,
-            folded,
-            timeline,
-            serial: 0,
-            lean: false,
-        })
+        let phase = if ids.phase != 0 { ids.phase } else { parent.phase };
+        if detailed && state & slot::TIMELINE != 0 {
+            frame_flags |= flags::TIMELINE;
+        }
+        if phase as usize >= FAST_PHASES {
+            self.large_phases += 1;
+            frame_flags |= flags::LARGE_ID;
+        }
+        if ids.name as usize >= FAST_NAMES {
+            frame_flags |= flags::LARGE_ID;
+        }
+        let depth = depth + 1;
+        self.put_frame(hot, depth, Frame { start: 0, counters, node, name: ids.name, phase, flags: frame_flags });
+        let depth32 = u32::try_from(depth).ok()?;
+        hot.depth.set(depth32);
+        self.refresh_key(hot);
+        // Last, so that the bookkeeping above is not counted in the span.
+        let start = clock::now();
+        self.set_start(hot, depth, start);
+        #[allow(clippy::cast_possible_truncation)]
+        Some((depth32, start as u32))
     }
 
-    /// Closes the guard's frame as `pop` would when it is lean and on top of the stack, and says whether it
-    /// did.
-    #[inline(always)]
-    fn pop_lean(&mut self, depth: u32, serial: u32, epoch: u64, now: u64) -> bool {
-        let top = (depth as usize).wrapping_sub(1);
-        if self.epoch != epoch || self.stack.len() != depth as usize {
-            return false;
-        }
-        let (start, children, node, phase) = match self.stack.get(top) {
-            Some(frame) if frame.serial == serial && frame.lean => {
-                (frame.start, frame.children, frame.node, frame.phase)
-            }
-            _ => return false,
-        };
-        self.stack.truncate(top);
-        let elapsed = now.saturating_sub(start);
-        let self_ticks = elapsed.saturating_sub(children);
-        if let Some(parent) = self.stack.get_mut(top.wrapping_sub(1)) {
-            // The cost of this call's instrumentation is the runtime's, not the caller's.
-            parent.children = parent.children.wrapping_add(elapsed.wrapping_add(calibrate::charged_ticks()));
-        }
-        self.tree.leave_span(node, elapsed, self_ticks);
-        self.add_phase(phase, self_ticks);
-        if let Some(entry) = self.durations.get_mut(self.durations_len) {
-            *entry = (node, elapsed);
-            self.durations_len += 1;
-        }
-        // Counted when the block is full, and when the thread's outermost span closes, so that a thread
-        // between calls holds back nothing.
-        if self.durations_len == DURATIONS || self.stack.is_empty() {
-            self.count_durations();
-        }
-        true
-    }
-
-    /// Counts the held-back durations in their histograms.
-    #[cold]
-    #[inline(never)]
-    fn count_durations(&mut self) {
-        let held = self.durations.get(..self.durations_len).unwrap_or_default();
-        for &(node, ticks) in held {
-            if let Some(counters) = self.tree.counters(node) {
-                counters.add_duration(ticks);
-            }
-        }
-        self.durations_len = 0;
-    }
-
-    /// Closes the guard's frame (number `serial`, normally at `depth`) and every frame above it, and returns
-    /// the ticks of the guard's frame. Frames above it were left open by a leaked guard; they close now too.
-    /// A frame that is not on the stack any more (closed with a frame below it) is left alone.
-    #[inline(always)]
-    fn pop(&mut self, depth: u32, serial: u32, epoch: u64, now: u64, completed: Option<(u64, u64)>) -> u64 {
+    /// Closes the guard's frame (at `depth`, with start tick low bits `stamp`) and every frame above it, and
+    /// returns the ticks of the guard's frame. Frames above it were left open by a leaked guard; they close
+    /// now too. A frame that is not on the stack any more (closed with a frame below it) is left alone.
+    fn pop(&mut self, hot: &Hot, depth: u32, stamp: u32, epoch: u64, now: u64, completed: Option<(u64, u64)>) -> u64 {
         if self.epoch != epoch {
             // A reset came while the frame was open: it closes into the new epoch, whole.
             self.new_epoch(epoch);
         }
-        let index = match self.stack.get((depth as usize).wrapping_sub(1)) {
-            Some(frame) if frame.serial == serial => depth as usize - 1,
-            _ => match self.stack.iter().rposition(|frame| frame.serial == serial) {
-                Some(index) => index,
-                None => return 0,
-            },
-        };
-        while self.stack.len() > index + 1 {
-            if let Some(frame) = self.stack.pop() {
-                self.close(frame, now, None);
-            }
+        if depth == 0 || depth > hot.depth.get() {
+            return 0;
         }
-        let ticks = match self.stack.pop() {
-            Some(frame) => self.close(frame, now, completed),
-            None => 0,
-        };
-        if self.stack.is_empty() {
-            self.count_durations();
+        #[allow(clippy::cast_possible_truncation)]
+        match self.frame(hot, depth as usize) {
+            Some(frame) if frame.start as u32 == stamp => {}
+            _ => return 0,
         }
-        ticks
+        while hot.depth.get() > depth {
+            self.close_top(hot, now, None);
+        }
+        self.close_top(hot, now, completed)
     }
 
-    #[inline(always)]
-    fn close(&mut self, frame: Frame, now: u64, completed: Option<(u64, u64)>) -> u64 {
-        // Everything the short path does, plus folding, polls, the timeline, steps and batches.
-        let elapsed = now.saturating_sub(frame.start);
-        let self_ticks = elapsed.saturating_sub(frame.children);
-        if let Some(parent) = self.stack.last_mut() {
-            // The cost of this call's instrumentation is the runtime's, not the caller's.
-            parent.children = parent.children.saturating_add(elapsed.saturating_add(calibrate::charged_ticks()));
+    /// Closes the innermost frame: everything the hot path does, plus folding, polls, the timeline, steps and
+    /// batches.
+    fn close_top(&mut self, hot: &Hot, now: u64, completed: Option<(u64, u64)>) -> u64 {
+        let depth = hot.depth.get() as usize;
+        let (Some(frame), Some(parent)) = (self.frame(hot, depth), self.frame(hot, depth.wrapping_sub(1))) else {
+            return 0;
+        };
+        #[allow(clippy::cast_possible_truncation)]
+        hot.depth.set(depth as u32 - 1);
+        if depth >= FAST_DEPTH {
+            self.overflow.truncate(depth - FAST_DEPTH);
         }
-        self.tree.leave(frame.node);
-        if frame.detailed {
-            if let Some(counters) = self.tree.counters(frame.node) {
-                counters.add_time(elapsed, self_ticks, !frame.folded);
-                match (frame.role, completed) {
-                    (Role::Poll, None) => {}
-                    (Role::Poll, Some((busy, first_poll))) => {
-                        counters.add_async_call(busy.saturating_add(elapsed), now.saturating_sub(first_poll));
+        let elapsed = now.saturating_sub(frame.start);
+        if frame.flags & flags::COARSE == 0 {
+            self.close_call(hot, frame.name);
+            if frame.flags & flags::UNCOUNTED == 0 {
+                frame.counters.add_time(elapsed, frame.flags & flags::FOLDED == 0);
+                match (frame.flags & flags::POLL != 0, completed) {
+                    (true, None) => frame.counters.add_poll(),
+                    (true, Some((busy, first_poll))) => {
+                        let busy = busy.saturating_add(elapsed);
+                        frame.counters.add_async_call_but_duration(busy, now.saturating_sub(first_poll));
+                        hot.hold_duration(frame.counters, busy);
                     }
-                    _ => counters.add_call(elapsed),
+                    (false, _) => {
+                        frame.counters.add_call_but_duration(elapsed);
+                        hot.hold_duration(frame.counters, elapsed);
+                    }
                 }
             }
-            if self.step.active && frame.phase != 0 {
-                self.add_phase(frame.phase, self_ticks);
+            // A step's own time is taken when it ends; its caller is outside every step.
+            if frame.flags & flags::STEP == 0 {
+                self.add_phase(hot, parent.phase, 0, 1);
+                if frame.phase != parent.phase {
+                    self.add_phase(hot, frame.phase, elapsed, 0);
+                    self.add_phase(hot, parent.phase, elapsed.wrapping_neg(), 0);
+                }
             }
-            if frame.timeline {
+            if frame.flags & flags::TIMELINE != 0 {
                 self.capture(&frame, now);
             }
         }
-        match frame.role {
-            Role::Span | Role::Poll => {}
-            Role::Step | Role::Batch => self.finish(frame.role, elapsed),
+        if frame.phase as usize >= FAST_PHASES {
+            self.large_phases = self.large_phases.saturating_sub(1);
+        }
+        if frame.flags & flags::STEP != 0 {
+            let step_phase = if frame.flags & flags::COARSE == 0 { frame.phase } else { 0 };
+            self.finish_step(hot, elapsed, step_phase);
+        }
+        if frame.flags & flags::BATCH != 0 {
+            self.finish_batch(elapsed);
         }
         elapsed
     }
 
     #[inline(never)]
     fn capture(&mut self, frame: &Frame, now: u64) {
-        let step = if self.step.active { self.steps_done } else { u64::MAX };
+        let step = if with_hot(|hot| hot.step_active.get()) { self.steps_done } else { u64::MAX };
         self.pending.push(Event { start: frame.start, end: now, name: frame.name, phase: frame.phase, step });
         if self.pending.len() >= timeline::BLOCK {
             self.flush_events();
@@ -536,78 +539,66 @@ impl Recorder {
         }
     }
 
-    #[cold]
-    #[inline(never)]
-    fn finish(&mut self, role: Role, elapsed: u64) {
-        if role == Role::Step {
-            self.finish_step(elapsed);
-        } else {
-            self.finish_batch(elapsed);
+    /// The step's time by phase: the switches summed in the step, the step's own time in its own phase, and
+    /// the runtime's cost per call moved from the callers' phases to overhead (phase 0).
+    fn step_phase_ticks(&mut self, hot: &Hot, ticks: u64, step_phase: u32) {
+        let charged = calibrate::charged_ticks();
+        let phases = callsite::phase_count();
+        let mut phase_ticks = std::mem::take(&mut self.step_phases);
+        phase_ticks.clear();
+        phase_ticks.resize(phases.max(step_phase as usize + 1), 0);
+        let mut in_phases = 0u64;
+        for (id, sum) in phase_ticks.iter_mut().enumerate().skip(1) {
+            let (switched, calls) = self.phase(hot, id);
+            let own = if id == step_phase as usize { ticks } else { 0 };
+            // Sums of switches are differences: read as signed, never below zero once the step is whole.
+            #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)]
+            let phase_ticks = (switched.wrapping_add(own) as i64).max(0) as u64;
+            *sum = phase_ticks.saturating_sub(calls.saturating_mul(charged));
+            in_phases = in_phases.saturating_add(*sum);
         }
+        if in_phases > ticks {
+            // Clock reads on a migrating thread can disagree by a few ticks; phases never exceed the step.
+            for sum in phase_ticks.iter_mut().skip(1) {
+                *sum = u64::try_from(u128::from(*sum) * u128::from(ticks) / u128::from(in_phases)).unwrap_or(0);
+            }
+        }
+        self.step_phases = phase_ticks;
     }
 
-    #[inline(always)]
-    fn add_phase(&mut self, phase: u32, ticks: u64) {
-        match self.step.phase_ticks.get_mut(phase as usize) {
-            Some(sum) => *sum = sum.saturating_add(ticks),
-            None => self.grow_phases(phase, ticks),
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn grow_phases(&mut self, phase: u32, ticks: u64) {
-        self.step.phase_ticks.resize(phase as usize + 1, 0);
-        self.step.phase_ticks[phase as usize] = ticks;
-    }
-
-    fn finish_step(&mut self, ticks: u64) {
-        self.step.active = false;
-        self.count_durations();
-        // Short-path spans with no phase add their time at phase 0, which stands for none.
-        if let Some(none) = self.step.phase_ticks.first_mut() {
-            *none = 0;
-        }
+    fn finish_step(&mut self, hot: &Hot, ticks: u64, step_phase: u32) {
+        hot.step_active.set(false);
+        self.step_phase_ticks(hot, ticks, step_phase);
         self.steps_done = self.steps_done.wrapping_add(1);
-        let epoch = slot::state().1;
         let Some(slot) = &self.slot else { return };
-        {
-            let mut account = slot.steps.lock();
-            if account.epoch != epoch {
-                *account = slot::StepAccount { epoch, ..slot::StepAccount::default() };
-            }
-            account.steps = account.steps.saturating_add(1);
-            account.step_ticks = account.step_ticks.saturating_add(ticks);
-            if account.phase_ticks.len() < self.step.phase_ticks.len() {
-                account.phase_ticks.resize(self.step.phase_ticks.len(), 0);
-            }
-            for (total, step) in account.phase_ticks.iter_mut().zip(&self.step.phase_ticks) {
-                *total = total.saturating_add(*step);
-            }
-            account.step_histogram.record(ticks);
-            if account.phase_histograms.len() < self.step.phase_ticks.len() {
-                account.phase_histograms.resize(self.step.phase_ticks.len(), Histogram::default());
-            }
-            for (histogram, step) in account.phase_histograms.iter_mut().zip(&self.step.phase_ticks).skip(1) {
-                histogram.record(*step);
-            }
+        slot.step_totals.add_step(ticks, &self.step_phases, &slot.steps);
+        if let Some(held) = self.held_step.take() {
+            slot.step_totals.add_spread(held, &self.held_phases, &slot.steps);
         }
+        self.held_step = Some(ticks);
+        self.held_phases.clone_from(&self.step_phases);
         if self.batch.active {
             self.batch.steps += 1;
             if let Some(records) = &mut self.batch.records {
                 let unnamed = |(ticks, id): (&u64, usize)| {
                     *ticks > 0 && self.phase_names.get(id).is_none_or(|name| name.is_empty())
                 };
-                if self.step.phase_ticks.iter().zip(0..).skip(1).any(unnamed) {
+                if self.step_phases.iter().zip(0..).skip(1).any(unnamed) {
                     self.phase_names = callsite::names().1;
                 }
-                records.push(step_timing(ticks, &self.step.phase_ticks, &self.phase_names));
+                records.push(step_timing(ticks, &self.step_phases, &self.phase_names));
             }
         }
-        self.step.phase_ticks.iter_mut().for_each(|ticks| *ticks = 0);
+    }
+
+    /// Counts the held-back step in the step and phase histograms.
+    fn count_held_step(&mut self) {
+        let (Some(held), Some(slot)) = (self.held_step.take(), &self.slot) else { return };
+        slot.step_totals.add_spread(held, &self.held_phases, &slot.steps);
     }
 
     fn finish_batch(&mut self, ticks: u64) {
+        self.count_held_step();
         let batch = std::mem::take(&mut self.batch);
         let epoch = slot::state().1;
         let timing = BatchTiming::new(batch.steps, clock::to_ns(ticks), batch.records);
@@ -629,6 +620,7 @@ fn step_timing(ticks: u64, phase_ticks: &[u64], phase_names: &[&'static str]) ->
     let phases = phase_ticks
         .iter()
         .zip(phase_names)
+        .skip(1)
         .filter(|(ticks, _)| **ticks > 0)
         .map(|(ticks, name)| PhaseTime { phase: (*name).into(), ns: clock::to_ns(*ticks) })
         .collect();
@@ -638,36 +630,40 @@ fn step_timing(ticks: u64, phase_ticks: &[u64], phase_names: &[&'static str]) ->
 /// The latest batch completed on this thread in the current epoch.
 pub(crate) fn last_batch() -> Option<BatchTiming> {
     let epoch = slot::state().1;
-    with_recorder(|recorder| match &recorder.last_batch {
+    with_recorder(|recorder, _| match &recorder.last_batch {
         Some((batch_epoch, timing)) if *batch_epoch == epoch => Some(timing.clone()),
         _ => None,
     })
     .flatten()
 }
 
-/// Hands over what the calling thread holds back (timeline events, durations), so that a report read now
-/// includes them.
+/// Hands over what the calling thread holds back (timeline events, the latest step's spread), so that a
+/// report read now includes it.
 pub(crate) fn flush_this_thread() {
     let epoch = slot::state().1;
-    with_recorder(|recorder| {
+    with_recorder(|recorder, _| {
         if recorder.epoch == epoch {
-            recorder.count_durations();
             recorder.flush_events();
+            recorder.count_held_step();
         }
     });
 }
 
 /// Keeps this thread's spans out of every report (the calibration thread's).
 pub(crate) fn detach_this_thread() {
-    with_recorder(|recorder| recorder.detached = true);
+    with_recorder(|recorder, _| recorder.detached = true);
 }
 
-/// The self time so far of the innermost open span on this thread, at `now`.
-pub(crate) fn open_self_ticks(now: u64) -> Option<u64> {
-    with_recorder(|recorder| {
-        recorder.stack.last().map(|frame| now.saturating_sub(frame.start).saturating_sub(frame.children))
+/// The ticks so far of every call of `callsite` made from the innermost open span on this thread.
+pub(crate) fn child_ticks(callsite: &'static Callsite) -> u64 {
+    let ids = callsite.ids();
+    with_recorder(|recorder, hot| {
+        let parent = recorder.frame(hot, hot.depth.get() as usize)?.node;
+        let (_, counters) = recorder.child(hot, parent, ids.name);
+        Some(counters.read().all_ticks())
     })
     .flatten()
+    .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -10,11 +10,13 @@ use parking_lot::Mutex;
 
 use crate::granularity::TimingGranularity;
 use crate::hist::Histogram;
+use crate::steps::StepTotals;
 use crate::timeline::ThreadEvents;
 use crate::tree::{MergedTree, SharedTree};
 
-/// Steps and batches completed on one thread, in ticks; changed once per step under a short lock so a
-/// report sees each step whole or not at all.
+/// Steps and batches completed on one thread, in ticks, as a report reads them. In a slot, the lock guards
+/// what changes once per batch (batches, slow steps) and the phases beyond the fixed tables; steps are in
+/// the slot's `StepTotals`.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct StepAccount {
     pub epoch: u64,
@@ -76,10 +78,31 @@ pub(crate) struct Aggregate {
 impl Aggregate {
     fn merge_slot(&mut self, slot: &ThreadSlot, epoch: u64) {
         if slot.epoch.load(Acquire) == epoch {
-            self.tree.add_thread(&slot.tree);
-        }
-        let account = slot.steps.lock();
-        if account.epoch == epoch {
+            self.tree.add_thread(&slot.tree, crate::calibrate::charged_ticks());
+            let reading = slot.step_totals.read(&slot.steps);
+            let mut account = StepAccount {
+                epoch,
+                steps: reading.steps,
+                step_ticks: reading.step_ticks,
+                phase_ticks: reading.phase_ticks,
+                ..StepAccount::default()
+            };
+            slot.step_totals.add_spread_to(&mut account);
+            {
+                let locked = slot.steps.lock();
+                if locked.epoch == epoch {
+                    account.batches = locked.batches;
+                    account.batch_ticks = locked.batch_ticks;
+                    account.keep_slow_steps(&locked.slow_steps);
+                    for (mine, theirs) in account.phase_histograms.iter_mut().zip(&locked.phase_histograms) {
+                        mine.merge(theirs);
+                    }
+                    if account.phase_histograms.len() < locked.phase_histograms.len() {
+                        let more = locked.phase_histograms.get(account.phase_histograms.len()..).unwrap_or_default();
+                        account.phase_histograms.extend_from_slice(more);
+                    }
+                }
+            }
             self.steps.merge(&account);
         }
         self.threads += 1;
@@ -101,6 +124,7 @@ pub(crate) struct ThreadSlot {
     /// Timeline events handed over by the thread.
     pub events: Mutex<ThreadEvents>,
     pub tree: SharedTree,
+    pub step_totals: StepTotals,
     pub steps: Mutex<StepAccount>,
 }
 
@@ -111,6 +135,7 @@ impl ThreadSlot {
             epoch: AtomicU64::new(epoch),
             events: Mutex::new(ThreadEvents::default()),
             tree: SharedTree::new(),
+            step_totals: StepTotals::new(),
             steps: Mutex::new(StepAccount { epoch, ..StepAccount::default() }),
         }
     }
@@ -119,6 +144,8 @@ impl ThreadSlot {
     #[cold]
     pub fn start_epoch(&self, epoch: u64) {
         self.tree.clear();
+        self.step_totals.clear(&self.steps);
+        *self.steps.lock() = StepAccount { epoch, ..StepAccount::default() };
         self.epoch.store(epoch, Release);
     }
 }
@@ -157,6 +184,11 @@ pub(crate) fn raw_state() -> u64 {
 #[inline(always)]
 pub(crate) const fn epoch_of(state: u64) -> u64 {
     state >> EPOCH_SHIFT
+}
+
+/// The state under which a thread in `epoch` records on the hot path: granularity `Detailed`, no timeline.
+pub(crate) const fn fast_key(epoch: u64) -> u64 {
+    epoch << EPOCH_SHIFT | TimingGranularity::Detailed.to_bits()
 }
 
 #[inline(always)]

@@ -1,192 +1,176 @@
-//! The call tree as it is recorded. Each thread finds a call's node in a thread-local structure by walking
-//! the few children of its caller's node; a new path is shared once, under a lock, with its counters. A
-//! call of a name already active on the path is folded into that active node (its time is inside the
-//! outer call's already), so the tree is bounded by the distinct call paths without repeats, however deep
-//! the recursion.
+//! The call tree as it is recorded. Each thread finds a call's edge (its name called from its caller's
+//! node) in a thread-local structure by walking the few edges out of the caller's node; a new edge is
+//! shared once, under a lock, with its counters. A call of a name already on the path is an edge back to
+//! that name's node (its time is inside the outer call's already), so the tree is bounded by the distinct
+//! call paths without repeats, however deep the recursion.
+//!
+//! Counters are kept per edge, not per node, so that a node's self time need not be counted per call: it is
+//! the time of the calls into the node less the time of the calls out of it, worked out when a report reads
+//! the tree.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::counters::{NodeCounters, Totals};
+use crate::counters::{self, EdgeCounters, Totals, UNUSED};
 
 /// The local id of the node above every top-level call.
 pub(crate) const ROOT: u32 = 0;
 /// No node: granularity below `Detailed`, or the thread's tree is full.
 pub(crate) const NO_NODE: u32 = u32::MAX;
-const MAX_NODES: usize = 16_384;
+const MAX_EDGES: usize = 16_384;
 
-/// A path as shared with reports: its caller's shared id and its span name id.
-struct SharedNode {
+/// An edge as shared with reports. An edge whose target is itself is a node; edge ids are the same on the
+/// thread and in its shared tree.
+struct SharedEdge {
+    /// The node it leaves.
     parent: u32,
     name: u32,
-    counters: Arc<NodeCounters>,
+    /// The node it enters: itself, or a node of the same name on its path.
+    target: u32,
+    counters: &'static EdgeCounters,
 }
 
-/// What a thread shares of its tree; shared id 0 is the root.
+/// What a thread shares of its tree; id 0 is the root.
 pub(crate) struct SharedTree {
-    nodes: Mutex<Vec<SharedNode>>,
+    edges: Mutex<Vec<SharedEdge>>,
 }
 
 impl SharedTree {
     pub fn new() -> Self {
-        let root = SharedNode { parent: 0, name: u32::MAX, counters: Arc::new(NodeCounters::new()) };
-        SharedTree { nodes: Mutex::new(vec![root]) }
+        let root = SharedEdge { parent: ROOT, name: u32::MAX, target: ROOT, counters: &UNUSED };
+        SharedTree { edges: Mutex::new(vec![root]) }
     }
 
-    fn add(&self, parent: u32, name: u32) -> (u32, Arc<NodeCounters>) {
-        let counters = Arc::new(NodeCounters::new());
-        let mut nodes = self.nodes.lock();
-        nodes.push(SharedNode { parent, name, counters: Arc::clone(&counters) });
-        (u32::try_from(nodes.len() - 1).unwrap_or(u32::MAX), counters)
+    fn add(&self, edge: SharedEdge) {
+        self.edges.lock().push(edge);
     }
 
-    /// Zeroes every node's counters, for a new epoch; the paths stay, as the local tree mirrors them.
+    /// Zeroes every edge's counters, for a new epoch; the paths stay, as the local tree mirrors them.
     pub fn clear(&self) {
-        for node in self.nodes.lock().iter() {
-            node.counters.clear();
+        for edge in self.edges.lock().iter().skip(1) {
+            edge.counters.clear();
         }
     }
 
-    /// `(parent, name, counters)` of each node, read without holding the lock while counters are read.
-    pub fn read(&self) -> Vec<(u32, u32, Totals)> {
-        let nodes: Vec<(u32, u32, Arc<NodeCounters>)> =
-            self.nodes.lock().iter().map(|node| (node.parent, node.name, Arc::clone(&node.counters))).collect();
-        nodes.into_iter().map(|(parent, name, counters)| (parent, name, counters.read())).collect()
+    /// `(parent, name, totals)` of each node, parents first, with self time worked out from the edges:
+    /// the ticks of calls into a node less those of calls out of it and, for each call out of it, the
+    /// `charged` ticks of its instrumentation.
+    pub fn read(&self, charged: u64) -> Vec<(u32, u32, Totals)> {
+        let edges: Vec<(u32, u32, u32, &'static EdgeCounters)> =
+            self.edges.lock().iter().map(|edge| (edge.parent, edge.name, edge.target, edge.counters)).collect();
+        let mut nodes: Vec<(u32, u32, Totals)> = Vec::new();
+        // Per edge id: the node's index in `nodes`, for nodes.
+        let mut index: Vec<u32> = vec![u32::MAX; edges.len()];
+        let mut inward = Vec::new();
+        let mut outward = Vec::new();
+        for (id, (parent, name, target, _)) in edges.iter().enumerate() {
+            if *target as usize == id {
+                index[id] = u32::try_from(nodes.len()).unwrap_or(u32::MAX);
+                let parent = index.get(*parent as usize).copied().unwrap_or(0);
+                nodes.push((if id == 0 { ROOT } else { parent }, *name, Totals::default()));
+                inward.push(0u64);
+                outward.push(0u64);
+            }
+        }
+        for (parent, _, target, counters) in edges.iter().skip(1) {
+            let edge = counters.read();
+            let (Some(&target), Some(&parent)) = (index.get(*target as usize), index.get(*parent as usize)) else {
+                continue;
+            };
+            let (target, parent) = (target as usize, parent as usize);
+            if let (Some(node), Some(sum)) = (nodes.get_mut(target), inward.get_mut(target)) {
+                node.2.merge(&edge.totals);
+                *sum = sum.wrapping_add(edge.all_ticks());
+            }
+            if let Some(sum) = outward.get_mut(parent) {
+                *sum = sum.wrapping_add(edge.all_ticks()).wrapping_add(edge.closes.wrapping_mul(charged));
+            }
+        }
+        for ((node, inward), outward) in nodes.iter_mut().zip(&inward).zip(&outward) {
+            node.2.self_ticks = inward.saturating_sub(*outward);
+        }
+        nodes
     }
 }
 
-struct LocalNode {
+impl Drop for SharedTree {
+    fn drop(&mut self) {
+        counters::give_back(self.edges.get_mut().drain(..).map(|edge| edge.counters));
+    }
+}
+
+struct LocalEdge {
     name: u32,
-    /// Local id of the caller's node.
+    /// The node it leaves.
     parent: u32,
     first_child: u32,
     next_sibling: u32,
-    /// Where a call on this path is counted: itself, or the active node of the same name it folds into.
+    /// The node it enters: itself, or the node of its name on its path.
     target: u32,
-    /// The target's shared id and counters.
-    shared: u32,
-    counters: Arc<NodeCounters>,
-    /// Calls counted by this node (as a target) now open on the thread's stack.
-    open: u32,
+    counters: &'static EdgeCounters,
 }
 
-/// The thread-local mirror of the shared tree, for finding a child without a lock.
+/// The thread-local mirror of the shared tree, for finding an edge without a lock.
 pub(crate) struct LocalTree {
-    nodes: Vec<LocalNode>,
+    edges: Vec<LocalEdge>,
 }
 
 impl LocalTree {
     pub const fn new() -> Self {
-        LocalTree { nodes: Vec::new() }
+        LocalTree { edges: Vec::new() }
     }
 
-    /// The node counting a call of `name` made from node `parent`.
-    #[inline(always)]
-    pub fn child(&mut self, parent: u32, name: u32, shared: &SharedTree) -> u32 {
-        if let Some(parent_node) = self.nodes.get(parent as usize) {
-            let mut next = parent_node.first_child;
-            while let Some(node) = self.nodes.get(next as usize) {
-                if node.name == name {
-                    return node.target;
+    /// The node a call of `name` made from node `parent` enters, and its edge's counters; `NO_NODE` when the
+    /// tree is full.
+    pub fn child(&mut self, parent: u32, name: u32, shared: &SharedTree) -> (u32, &'static EdgeCounters) {
+        if let Some(parent_edge) = self.edges.get(parent as usize) {
+            let mut next = parent_edge.first_child;
+            while let Some(edge) = self.edges.get(next as usize) {
+                if edge.name == name {
+                    return (edge.target, edge.counters);
                 }
-                next = node.next_sibling;
+                next = edge.next_sibling;
             }
         }
         self.add(parent, name, shared)
     }
 
-    /// Marks a call counted by `node` as open, and says whether another one already was: then this call is
-    /// inside it (recursion, direct or not) and its inclusive time is the outer call's already.
-    #[inline(always)]
-    pub fn open(&mut self, node: u32) -> bool {
-        match self.nodes.get_mut(node as usize) {
-            Some(node) => {
-                node.open = node.open.saturating_add(1);
-                node.open > 1
-            }
-            None => true,
-        }
-    }
-
-    /// Marks a call counted by `node` as closed.
-    #[inline(always)]
-    pub fn leave(&mut self, node: u32) {
-        if let Some(node) = self.nodes.get_mut(node as usize) {
-            node.open = node.open.saturating_sub(1);
-        }
-    }
-
-    /// Marks a short-path call counted by `node` as closed and counts it (all but its duration).
-    #[inline(always)]
-    pub fn leave_span(&mut self, node: u32, elapsed: u64, self_ticks: u64) {
-        if let Some(node) = self.nodes.get_mut(node as usize) {
-            node.open = node.open.saturating_sub(1);
-            node.counters.add_span(elapsed, self_ticks);
-        }
-    }
-
-    #[inline(always)]
-    pub fn counters(&self, node: u32) -> Option<&NodeCounters> {
-        self.nodes.get(node as usize).map(|node| &*node.counters)
-    }
-
     #[cold]
     #[inline(never)]
-    fn add(&mut self, parent: u32, name: u32, shared: &SharedTree) -> u32 {
-        if self.nodes.is_empty() {
-            let root = Arc::new(NodeCounters::new());
-            self.nodes.push(LocalNode {
+    fn add(&mut self, parent: u32, name: u32, shared: &SharedTree) -> (u32, &'static EdgeCounters) {
+        if self.edges.is_empty() {
+            self.edges.push(LocalEdge {
                 name: u32::MAX,
                 parent: ROOT,
                 first_child: NO_NODE,
                 next_sibling: NO_NODE,
                 target: ROOT,
-                shared: 0,
-                counters: root,
-                open: 0,
+                counters: &UNUSED,
             });
         }
-        let (Some(parent_node), Ok(id)) = (self.nodes.get(parent as usize), u32::try_from(self.nodes.len())) else {
-            return NO_NODE;
+        let (Some(_), Ok(id)) = (self.edges.get(parent as usize), u32::try_from(self.edges.len())) else {
+            return (NO_NODE, &UNUSED);
         };
-        if self.nodes.len() >= MAX_NODES {
-            return NO_NODE;
+        if self.edges.len() >= MAX_EDGES {
+            return (NO_NODE, &UNUSED);
         }
-        let parent_shared = parent_node.shared;
-        let (target, shared_id, counters) = match self.active_ancestor(parent, name) {
-            Some(ancestor) => {
-                let node = &self.nodes[ancestor as usize];
-                (ancestor, node.shared, Arc::clone(&node.counters))
-            }
-            None => {
-                let (shared_id, counters) = shared.add(parent_shared, name);
-                (id, shared_id, counters)
-            }
-        };
-        let next_sibling = std::mem::replace(&mut self.nodes[parent as usize].first_child, id);
-        self.nodes.push(LocalNode {
-            name,
-            parent,
-            first_child: NO_NODE,
-            next_sibling,
-            target,
-            shared: shared_id,
-            counters,
-            open: 0,
-        });
-        target
+        let target = self.node_on_path(parent, name).unwrap_or(id);
+        let counters = counters::take();
+        let next_sibling = std::mem::replace(&mut self.edges[parent as usize].first_child, id);
+        self.edges.push(LocalEdge { name, parent, first_child: NO_NODE, next_sibling, target, counters });
+        shared.add(SharedEdge { parent, name, target, counters });
+        (target, counters)
     }
 
     /// The node of `name` on the path from the root to `node`, if any.
-    fn active_ancestor(&self, mut node: u32, name: u32) -> Option<u32> {
+    fn node_on_path(&self, mut node: u32, name: u32) -> Option<u32> {
         while node != ROOT {
-            let local = self.nodes.get(node as usize)?;
-            if local.name == name {
+            let edge = self.edges.get(node as usize)?;
+            if edge.name == name {
                 return Some(node);
             }
-            node = local.parent;
+            node = edge.parent;
         }
         None
     }
@@ -229,8 +213,8 @@ impl MergedTree {
         }
     }
 
-    pub fn add_thread(&mut self, shared: &SharedTree) {
-        let nodes = shared.read();
+    pub fn add_thread(&mut self, shared: &SharedTree, charged: u64) {
+        let nodes = shared.read(charged);
         self.add(nodes.iter().map(|(parent, name, totals)| (*parent, *name, totals)));
     }
 

@@ -1,0 +1,307 @@
+//! The hot path: a thread's stack of open spans and what an ordinary span needs to open and close, in a
+//! `const`-initialised thread-local of plain cells. It has no destructor, so reaching it is one
+//! thread-pointer-relative address, with no lazy initialisation, registration or borrow flag to check.
+//!
+//! A span opens here when its call site's ids fit the tables, the thread is registered in the current
+//! epoch at granularity `Detailed` without timeline capture (all folded into one `key` compared with the
+//! global state), the stack has room and the edge from the caller's node is in the cache. It closes here
+//! when it is on top of the stack and needs nothing special (no step, batch, poll, recursion or capture).
+//! Everything else goes to the slow path in `record`, which keeps the same stack.
+//!
+//! Phase time is kept by switches: a span whose phase differs from its caller's adds its time to its own
+//! phase and takes it from its caller's, so that a span of the caller's phase (the common leaf) costs
+//! nothing here. Each closed span also counts one call against its caller's phase, so that the runtime's
+//! own cost per call can be taken out of phases when a step ends.
+
+use std::cell::Cell;
+
+use crate::callsite::{self, FAST, FAST_NAMES, FAST_PHASES};
+use crate::clock;
+use crate::counters::{EdgeCounters, UNUSED};
+
+/// Frames the fast stack holds, the root sentinel at index 0 included; deeper frames are kept by the slow
+/// path.
+pub(crate) const FAST_DEPTH: usize = 64;
+/// Entries in the cache of call-tree edges: enough for the paths of an optimizer's hot loop.
+const CACHE: usize = 512;
+const CACHE_BITS: u32 = CACHE.trailing_zeros();
+/// A `key` no state equals: the fast path is off for this thread.
+pub(crate) const POISON: u64 = u64::MAX;
+
+/// Why a frame must close on the slow path; a frame with none of these closes on the fast path.
+pub(crate) mod flags {
+    /// Inside an open call of the same name, which holds its inclusive time already.
+    pub const FOLDED: u32 = 1;
+    /// The outermost step on the thread.
+    pub const STEP: u32 = 1 << 1;
+    /// The outermost batch on the thread.
+    pub const BATCH: u32 = 1 << 2;
+    /// One poll of an `async fn`.
+    pub const POLL: u32 = 1 << 3;
+    /// Captured as a timeline event when it closes.
+    pub const TIMELINE: u32 = 1 << 4;
+    /// Not recorded beyond its role (granularity below `Detailed`).
+    pub const COARSE: u32 = 1 << 5;
+    /// No counters of its own (the thread's tree is full).
+    pub const UNCOUNTED: u32 = 1 << 6;
+    /// Its name or phase id is beyond the fast tables.
+    pub const LARGE_ID: u32 = 1 << 7;
+}
+
+/// An open span.
+#[derive(Clone, Copy)]
+pub(crate) struct Frame {
+    pub start: u64,
+    /// The counters of the edge the call came by.
+    pub counters: &'static EdgeCounters,
+    /// The call-tree node the call entered; `NO_NODE` when not recorded.
+    pub node: u32,
+    pub name: u32,
+    /// The innermost phase on the stack, this frame's own or inherited; 0 for none.
+    pub phase: u32,
+    pub flags: u32,
+}
+
+/// A frame as cells, each field read and written on its own.
+pub(crate) struct FrameCells {
+    start: Cell<u64>,
+    counters: Cell<&'static EdgeCounters>,
+    node: Cell<u32>,
+    name: Cell<u32>,
+    phase: Cell<u32>,
+    flags: Cell<u32>,
+}
+
+impl FrameCells {
+    const fn new() -> Self {
+        FrameCells {
+            start: Cell::new(0),
+            counters: Cell::new(&UNUSED),
+            node: Cell::new(0),
+            name: Cell::new(0),
+            phase: Cell::new(0),
+            flags: Cell::new(0),
+        }
+    }
+
+    pub fn get(&self) -> Frame {
+        Frame {
+            start: self.start.get(),
+            counters: self.counters.get(),
+            node: self.node.get(),
+            name: self.name.get(),
+            phase: self.phase.get(),
+            flags: self.flags.get(),
+        }
+    }
+
+    pub fn set(&self, frame: Frame) {
+        self.start.set(frame.start);
+        self.counters.set(frame.counters);
+        self.node.set(frame.node);
+        self.name.set(frame.name);
+        self.phase.set(frame.phase);
+        self.flags.set(frame.flags);
+    }
+
+    pub fn set_start(&self, start: u64) {
+        self.start.set(start);
+    }
+}
+
+/// A cached edge: the node a call of a name from a node enters, and the edge's counters.
+struct CachedEdge {
+    /// `parent << 32 | name`; 0 matches nothing, as no span name has id 0.
+    key: Cell<u64>,
+    node: Cell<u32>,
+    counters: Cell<&'static EdgeCounters>,
+}
+
+/// The thread's hot state.
+pub(crate) struct Hot {
+    /// The global state (granularity, timeline flag, epoch) for which the fast path may run, or `POISON`.
+    pub key: Cell<u64>,
+    /// Open frames; frame `depth` is the innermost, frame 0 the root.
+    pub depth: Cell<u32>,
+    pub frames: [FrameCells; FAST_DEPTH],
+    cache: [CachedEdge; CACHE],
+    /// Open calls by span name id.
+    pub open: [Cell<u32>; FAST_NAMES],
+    /// Phase time of the step in progress by phase id, as wrapping sums of switches.
+    pub phase_ticks: [Cell<u64>; FAST_PHASES],
+    /// Calls closed in the step in progress, by their caller's phase id.
+    pub phase_calls: [Cell<u64>; FAST_PHASES],
+    /// The latest duration closed on the hot path, not yet in its histogram: the histogram's bucket is a
+    /// function of the clock reading, and a store to an address that waits for `rdtsc` held every span up
+    /// by a third of its cost. Counted at the next close, when the address has long been known, and by
+    /// every slow path.
+    held_counters: Cell<Option<&'static EdgeCounters>>,
+    held_ticks: Cell<u64>,
+    /// A step is open on this thread.
+    pub step_active: Cell<bool>,
+}
+
+thread_local! {
+    static HOT: Hot = const { Hot::new() };
+}
+
+/// Runs `f` on this thread's hot state. `LocalKey::with` with the hot path in its closure is too large for
+/// the compiler to inline, which would leave an indirect call to the key's accessor on every span; taking
+/// the address is small enough to inline to one thread-pointer-relative address.
+#[inline(always)]
+pub(crate) fn with_hot<R>(f: impl FnOnce(&Hot) -> R) -> R {
+    let hot = HOT.with(std::ptr::from_ref);
+    #[allow(unsafe_code)]
+    // SAFETY: `HOT` has no destructor, so its storage is valid for as long as the thread runs (thread-local
+    // destructors included), and `Hot` is not `Sync`, so the reference cannot reach another thread; it lives
+    // only as long as `f`.
+    f(unsafe { &*hot })
+}
+
+#[inline(always)]
+fn cache_index(key: u64) -> usize {
+    // Fibonacci hashing: the top bits of the product spread small consecutive ids.
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - CACHE_BITS)) as usize
+}
+
+#[inline(always)]
+fn edge_key(parent: u32, name: u32) -> u64 {
+    u64::from(parent) << 32 | u64::from(name)
+}
+
+#[inline(always)]
+fn add(cell: &Cell<u64>, ticks: u64) {
+    cell.set(cell.get().wrapping_add(ticks));
+}
+
+impl Hot {
+    const fn new() -> Self {
+        Hot {
+            key: Cell::new(POISON),
+            depth: Cell::new(0),
+            frames: [const { FrameCells::new() }; FAST_DEPTH],
+            cache: [const { CachedEdge { key: Cell::new(0), node: Cell::new(0), counters: Cell::new(&UNUSED) } };
+                CACHE],
+            open: [const { Cell::new(0) }; FAST_NAMES],
+            phase_ticks: [const { Cell::new(0) }; FAST_PHASES],
+            phase_calls: [const { Cell::new(0) }; FAST_PHASES],
+            held_counters: Cell::new(None),
+            held_ticks: Cell::new(0),
+            step_active: Cell::new(false),
+        }
+    }
+
+    /// Holds `ticks` back from `counters`' histogram until the next close, counting the one held before.
+    #[inline(always)]
+    pub fn hold_duration(&self, counters: &'static EdgeCounters, ticks: u64) {
+        self.count_held();
+        self.held_counters.set(Some(counters));
+        self.held_ticks.set(ticks);
+    }
+
+    /// Counts the held-back duration, if any, in its histogram.
+    #[inline(always)]
+    pub fn count_held(&self) {
+        if let Some(counters) = self.held_counters.take() {
+            counters.add_duration(self.held_ticks.get());
+        }
+    }
+
+    /// Opens the outermost step of the thread as `try_enter` opens a span: its phase tables start at zero.
+    #[inline(always)]
+    pub fn try_enter_step(&self, packed: u64, state: u64) -> Option<(u32, u32)> {
+        let phases = callsite::phase_count();
+        // Phases beyond the tables are zeroed by the slow path.
+        if self.step_active.get() || packed & FAST == 0 || state != self.key.get() || phases > FAST_PHASES {
+            return None;
+        }
+        for (ticks, calls) in self.phase_ticks.iter().zip(&self.phase_calls).take(phases) {
+            ticks.set(0);
+            calls.set(0);
+        }
+        let frame = self.try_push(packed, flags::STEP)?;
+        self.step_active.set(true);
+        Some(frame)
+    }
+
+    /// Opens an ordinary span with call site ids `packed` and returns its depth and the low bits of its start
+    /// tick, or `None` for the slow path.
+    #[inline(always)]
+    pub fn try_enter(&self, packed: u64, state: u64) -> Option<(u32, u32)> {
+        if packed & FAST == 0 || state != self.key.get() {
+            return None;
+        }
+        self.try_push(packed, 0)
+    }
+
+    #[inline(always)]
+    fn try_push(&self, packed: u64, frame_flags: u32) -> Option<(u32, u32)> {
+        let depth = self.depth.get() as usize;
+        let (parent, frame) = (self.frames.get(depth)?, self.frames.get(depth + 1)?);
+        #[allow(clippy::cast_possible_truncation)]
+        let (name, own_phase) = (packed as u32, (packed >> 32) as u32 & (FAST_PHASES as u32 - 1));
+        let key = edge_key(parent.node.get(), name);
+        let edge = &self.cache[cache_index(key)];
+        if edge.key.get() != key {
+            return None;
+        }
+        let open = &self.open[name as usize % FAST_NAMES];
+        let outer = open.get();
+        open.set(outer.wrapping_add(1));
+        frame.counters.set(edge.counters.get());
+        frame.node.set(edge.node.get());
+        frame.name.set(name);
+        frame.phase.set(if own_phase != 0 { own_phase } else { parent.phase.get() });
+        frame.flags.set(frame_flags | if outer != 0 { flags::FOLDED } else { 0 });
+        #[allow(clippy::cast_possible_truncation)]
+        let depth = depth as u32 + 1;
+        self.depth.set(depth);
+        // Last, so that the bookkeeping above is not counted in the span.
+        let start = clock::now();
+        frame.start.set(start);
+        #[allow(clippy::cast_possible_truncation)]
+        Some((depth, start as u32))
+    }
+
+    /// Closes the frame at `depth` whose start tick has low bits `stamp`, if it is on top of the stack and
+    /// needs nothing special; says whether it did.
+    #[inline(always)]
+    pub fn try_exit(&self, depth: u32, stamp: u32, now: u64) -> bool {
+        if self.depth.get() != depth {
+            return false;
+        }
+        let index = depth as usize;
+        let (Some(parent), Some(frame)) = (self.frames.get(index.wrapping_sub(1)), self.frames.get(index)) else {
+            return false;
+        };
+        let start = frame.start.get();
+        #[allow(clippy::cast_possible_truncation)]
+        if start as u32 != stamp || frame.flags.get() != 0 {
+            return false;
+        }
+        self.depth.set(depth - 1);
+        let elapsed = now.saturating_sub(start);
+        let counters = frame.counters.get();
+        counters.add_span(elapsed);
+        self.hold_duration(counters, elapsed);
+        let open = &self.open[frame.name.get() as usize % FAST_NAMES];
+        open.set(open.get().wrapping_sub(1));
+        let (phase, parent_phase) =
+            (frame.phase.get() as usize % FAST_PHASES, parent.phase.get() as usize % FAST_PHASES);
+        add(&self.phase_calls[parent_phase], 1);
+        if phase != parent_phase {
+            add(&self.phase_ticks[phase], elapsed);
+            add(&self.phase_ticks[parent_phase], elapsed.wrapping_neg());
+        }
+        true
+    }
+
+    /// Remembers that a call of `name` from node `parent` enters `node` and counts in `counters`.
+    pub fn cache_edge(&self, parent: u32, name: u32, node: u32, counters: &'static EdgeCounters) {
+        let key = edge_key(parent, name);
+        let edge = &self.cache[cache_index(key)];
+        edge.key.set(key);
+        edge.node.set(node);
+        edge.counters.set(counters);
+    }
+}

@@ -1,0 +1,156 @@
+//! A thread's step totals, written by the thread at every step end without a lock and read whole by reports.
+//!
+//! A lock per step cost a third of a small step (its two atomic read-modify-writes wait for every store
+//! before them), so the totals are a sequence lock instead: the owner makes the sequence odd, writes, and
+//! makes it even again, all with plain stores; a report reads between two even, equal sequence numbers, and
+//! so sees each step whole or not at all. Phase ids beyond the fixed table, and the spread histograms, are
+//! not part of the whole-step guarantee's hot path: the former go through the slot's lock (only when a step
+//! has such a phase), the latter are only counted, never summed against the totals.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release, fence};
+
+use parking_lot::Mutex;
+
+use crate::callsite::FAST_PHASES;
+use crate::hist::{AtomicHistogram, Histogram};
+use crate::slot::StepAccount;
+
+/// Tries before a report takes the totals as they are: a step end takes nanoseconds, so two tries in a row
+/// overlap one only when steps are that short, and a thousand never in practice.
+const READ_TRIES: usize = 1_000;
+
+pub(crate) struct StepTotals {
+    /// Odd while the owner writes.
+    sequence: AtomicU64,
+    steps: AtomicU64,
+    step_ticks: AtomicU64,
+    /// By phase id, below `FAST_PHASES`.
+    phase_ticks: [AtomicU64; FAST_PHASES],
+    /// Step times.
+    step_histogram: AtomicHistogram,
+    /// Ticks per step by phase id, below `FAST_PHASES`; allocated when a phase is first seen.
+    phase_histograms: [OnceLock<Box<AtomicHistogram>>; FAST_PHASES],
+}
+
+/// What a report reads of the totals.
+pub(crate) struct StepReading {
+    pub steps: u64,
+    pub step_ticks: u64,
+    /// By phase id, all phases.
+    pub phase_ticks: Vec<u64>,
+}
+
+impl StepTotals {
+    pub const fn new() -> Self {
+        StepTotals {
+            sequence: AtomicU64::new(0),
+            steps: AtomicU64::new(0),
+            step_ticks: AtomicU64::new(0),
+            phase_ticks: [const { AtomicU64::new(0) }; FAST_PHASES],
+            step_histogram: AtomicHistogram::new(),
+            phase_histograms: [const { OnceLock::new() }; FAST_PHASES],
+        }
+    }
+
+    fn begin_write(&self) -> u64 {
+        let sequence = self.sequence.load(Relaxed);
+        self.sequence.store(sequence.wrapping_add(1), Relaxed);
+        // The odd number is seen before any of the writes that follow.
+        fence(Release);
+        sequence
+    }
+
+    fn end_write(&self, sequence: u64) {
+        self.sequence.store(sequence.wrapping_add(2), Release);
+    }
+
+    /// Counts a step of `ticks` with `phase_ticks` by phase id (owner only). `account` takes phases beyond
+    /// the table.
+    pub fn add_step(&self, ticks: u64, phase_ticks: &[u64], account: &Mutex<StepAccount>) {
+        let sequence = self.begin_write();
+        let add = |counter: &AtomicU64, value: u64| counter.store(counter.load(Relaxed).saturating_add(value), Relaxed);
+        add(&self.steps, 1);
+        add(&self.step_ticks, ticks);
+        for (total, step) in self.phase_ticks.iter().zip(phase_ticks) {
+            add(total, *step);
+        }
+        if let Some(large) = phase_ticks.get(FAST_PHASES..).filter(|large| large.iter().any(|ticks| *ticks > 0)) {
+            let mut account = account.lock();
+            if account.phase_ticks.len() < phase_ticks.len() {
+                account.phase_ticks.resize(phase_ticks.len(), 0);
+            }
+            for (total, step) in account.phase_ticks.iter_mut().skip(FAST_PHASES).zip(large) {
+                *total = total.saturating_add(*step);
+            }
+        }
+        self.end_write(sequence);
+    }
+
+    /// Counts a step's time and phase ticks in the spread histograms (owner only).
+    pub fn add_spread(&self, ticks: u64, phase_ticks: &[u64], account: &Mutex<StepAccount>) {
+        self.step_histogram.record(ticks);
+        for (histogram, step) in self.phase_histograms.iter().zip(phase_ticks).skip(1) {
+            histogram.get_or_init(|| Box::new(AtomicHistogram::new())).record(*step);
+        }
+        if phase_ticks.len() > FAST_PHASES {
+            let mut account = account.lock();
+            if account.phase_histograms.len() < phase_ticks.len() {
+                account.phase_histograms.resize(phase_ticks.len(), Histogram::default());
+            }
+            for (histogram, step) in account.phase_histograms.iter_mut().zip(phase_ticks).skip(FAST_PHASES) {
+                histogram.record(*step);
+            }
+        }
+    }
+
+    /// Zeroes everything (owner only), for a new epoch.
+    pub fn clear(&self, account: &Mutex<StepAccount>) {
+        let sequence = self.begin_write();
+        for counter in [&self.steps, &self.step_ticks].into_iter().chain(&self.phase_ticks) {
+            counter.store(0, Relaxed);
+        }
+        self.step_histogram.clear();
+        self.phase_histograms.iter().filter_map(OnceLock::get).for_each(|histogram| histogram.clear());
+        let mut account = account.lock();
+        account.phase_ticks.clear();
+        account.phase_histograms.clear();
+        drop(account);
+        self.end_write(sequence);
+    }
+
+    /// The totals, each step whole; `account` holds phases beyond the table.
+    pub fn read(&self, account: &Mutex<StepAccount>) -> StepReading {
+        let mut reading = StepReading { steps: 0, step_ticks: 0, phase_ticks: Vec::new() };
+        for _ in 0..READ_TRIES {
+            let before = self.sequence.load(Acquire);
+            reading.steps = self.steps.load(Relaxed);
+            reading.step_ticks = self.step_ticks.load(Relaxed);
+            reading.phase_ticks.clear();
+            reading.phase_ticks.extend(self.phase_ticks.iter().map(|ticks| ticks.load(Relaxed)));
+            {
+                let account = account.lock();
+                reading.phase_ticks.extend(account.phase_ticks.iter().skip(FAST_PHASES));
+            }
+            fence(Acquire);
+            if before % 2 == 0 && self.sequence.load(Relaxed) == before {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        reading
+    }
+
+    /// Adds the spread histograms to `account`'s.
+    pub fn add_spread_to(&self, account: &mut StepAccount) {
+        self.step_histogram.add_to(&mut account.step_histogram);
+        for (id, histogram) in self.phase_histograms.iter().enumerate() {
+            if let Some(histogram) = histogram.get() {
+                if account.phase_histograms.len() <= id {
+                    account.phase_histograms.resize(id + 1, Histogram::default());
+                }
+                histogram.add_to(&mut account.phase_histograms[id]);
+            }
+        }
+    }
+}
