@@ -22,7 +22,9 @@ pub(crate) fn bump(counter: &AtomicU64, value: u64) {
 /// `min` before the first call, so that a call's time is compared with it and nothing else.
 const NO_MIN: u64 = u64::MAX;
 
-/// One edge's counters on one thread, in ticks.
+/// One edge's counters on one thread, in ticks. Aligned to a pair of cache lines, so that two threads'
+/// counters never share one (adjacent lines are fetched together on x86-64).
+#[repr(align(128))]
 pub(crate) struct EdgeCounters {
     count: AtomicU64,
     /// Ticks of calls that are not inside another call of the same name (inclusive time).
