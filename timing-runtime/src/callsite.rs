@@ -42,9 +42,9 @@ const REGISTERED: u64 = 1 << 63;
 pub(crate) const FAST: u64 = 1 << 62;
 const PHASE_BITS: u64 = 0x3fff_ffff;
 /// Span name ids below this have a slot in the hot path's table of open calls.
-pub(crate) const FAST_NAMES: usize = 512;
+pub(crate) const FAST_NAMES: usize = 4096;
 /// Phase ids below this have a slot in the hot path's tables of phase time.
-pub(crate) const FAST_PHASES: usize = 64;
+pub(crate) const FAST_PHASES: usize = 256;
 
 /// The number of phase ids given out so far, the empty "no phase" (0) included.
 static PHASE_COUNT: AtomicUsize = AtomicUsize::new(1);

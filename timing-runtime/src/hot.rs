@@ -16,8 +16,9 @@
 use std::cell::Cell;
 
 use crate::callsite::{self, FAST, FAST_NAMES, FAST_PHASES};
-use crate::clock;
 use crate::counters::{EdgeCounters, UNUSED};
+use crate::steps::{self, StepTotals};
+use crate::{calibrate, clock};
 
 /// Frames the fast stack holds, the root sentinel at index 0 included; deeper frames are kept by the slow
 /// path.
@@ -139,6 +140,18 @@ pub(crate) struct Hot {
     held_ticks: Cell<u64>,
     /// A step is open on this thread.
     pub step_active: Cell<bool>,
+    /// Where steps closed on the hot path are counted; `None` when steps must close on the slow path (no
+    /// slot yet, or the batch in progress keeps a record of each step).
+    pub step_totals: Cell<Option<&'static StepTotals>>,
+    /// The phase ticks of the latest step, by phase id: held back from the spread histograms until the next
+    /// step ends, for the reason durations are (see `held_counters`).
+    pub step_phases: [Cell<u64>; FAST_PHASES],
+    /// The latest step's ticks while its spread is held back, and how many of `step_phases` it has.
+    held_step: Cell<Option<(u64, usize)>>,
+    /// Steps completed on this thread, for the step index of timeline events.
+    pub steps_done: Cell<u64>,
+    /// Steps completed since the batch in progress began.
+    pub batch_steps: Cell<u64>,
 }
 
 thread_local! {
@@ -188,6 +201,11 @@ impl Hot {
             held_counters: Cell::new(None),
             held_ticks: Cell::new(0),
             step_active: Cell::new(false),
+            step_totals: Cell::new(None),
+            step_phases: [const { Cell::new(0) }; FAST_PHASES],
+            held_step: Cell::new(None),
+            steps_done: Cell::new(0),
+            batch_steps: Cell::new(0),
         }
     }
 
@@ -294,6 +312,87 @@ impl Hot {
             add(&self.phase_ticks[parent_phase], elapsed.wrapping_neg());
         }
         true
+    }
+
+    /// Closes the thread's outermost step as `try_exit` closes a span, and counts the step, when it is on top
+    /// of the stack, needs nothing special and every phase id fits the tables.
+    #[inline(always)]
+    pub fn try_exit_step(&self, depth: u32, stamp: u32, now: u64) -> bool {
+        let Some(totals) = self.step_totals.get() else { return false };
+        let phases = callsite::phase_count();
+        if self.depth.get() != depth || phases > FAST_PHASES {
+            return false;
+        }
+        let Some(frame) = self.frames.get(depth as usize) else { return false };
+        let start = frame.start.get();
+        #[allow(clippy::cast_possible_truncation)]
+        if start as u32 != stamp || frame.flags.get() != flags::STEP {
+            return false;
+        }
+        self.depth.set(depth - 1);
+        let elapsed = now.saturating_sub(start);
+        let counters = frame.counters.get();
+        counters.add_span(elapsed);
+        self.hold_duration(counters, elapsed);
+        let open = &self.open[frame.name.get() as usize % FAST_NAMES];
+        open.set(open.get().wrapping_sub(1));
+        self.finish_step(totals, elapsed, frame.phase.get(), phases);
+        true
+    }
+
+    /// Counts the step of `ticks` (of phase `step_phase`) that just closed, with `phases` phase ids, all below
+    /// `FAST_PHASES`: its phase ticks from the switches, less the runtime's cost of the calls made in each
+    /// phase, go to `totals`, and the step before's spread to the histograms. The step's phase ticks are
+    /// left in `step_phases`.
+    pub fn finish_step(&self, totals: &StepTotals, ticks: u64, step_phase: u32, phases: usize) {
+        self.step_active.set(false);
+        let charged = calibrate::charged_ticks();
+        let (held_ticks, held_phases) = self.held_step.take().unwrap_or((0, 0));
+        if held_phases > 0 {
+            totals.add_step_spread(held_ticks);
+        }
+        let phase_ticks = self.step_phases.get(..phases).unwrap_or_default();
+        let mut in_phases = 0u64;
+        // One pass: the step before's phase ticks go to the spread histograms as this step's take their
+        // place and go to the totals.
+        let sequence = totals.begin_write();
+        totals.add_step_ticks(ticks);
+        let tables = self.phase_ticks.iter().zip(&self.phase_calls);
+        for (id, (value, (switched, calls))) in phase_ticks.iter().zip(tables).enumerate().skip(1) {
+            if id < held_phases {
+                totals.add_phase_spread(id, value.get());
+            }
+            let own = if id == step_phase as usize { ticks } else { 0 };
+            let ticks_in_phase = steps::phase_value(switched.get().wrapping_add(own), calls.get(), charged);
+            value.set(ticks_in_phase);
+            totals.add_phase_ticks(id, ticks_in_phase);
+            in_phases = in_phases.saturating_add(ticks_in_phase);
+        }
+        if in_phases > ticks {
+            for (id, value) in phase_ticks.iter().enumerate().skip(1) {
+                totals.add_phase_ticks(id, value.get().wrapping_neg());
+            }
+            steps::fit_phases(phase_ticks, ticks, in_phases);
+            for (id, value) in phase_ticks.iter().enumerate().skip(1) {
+                totals.add_phase_ticks(id, value.get());
+            }
+        }
+        totals.end_write(sequence);
+        self.held_step.set(Some((ticks, phases)));
+        self.steps_done.set(self.steps_done.get().wrapping_add(1));
+        self.batch_steps.set(self.batch_steps.get().wrapping_add(1));
+    }
+
+    /// Counts the held-back step, if any, in `totals`' spread histograms.
+    pub fn count_held_step(&self, totals: &StepTotals) {
+        if let Some((ticks, phases)) = self.held_step.take() {
+            totals.add_spread(ticks, self.step_phases.get(..phases).unwrap_or_default(), None);
+        }
+    }
+
+    /// Forgets the held-back step (it belongs to an epoch that ended).
+    pub fn discard_held_step(&self) {
+        self.held_step.set(None);
     }
 
     /// Remembers that a call of `name` from node `parent` enters `node` and counts in `counters`.

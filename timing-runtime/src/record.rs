@@ -2,7 +2,7 @@
 //! what the hot path does not (frames beyond its stack, steps, batches, polls, recursion, the timeline, the
 //! thread's call tree and its registration) in a thread-local that is told when the thread exits.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -14,12 +14,11 @@ use crate::slot::{self, ThreadSlot};
 use crate::timeline::{self, Event};
 use crate::timing::{BatchTiming, PhaseTime, StepTiming};
 use crate::tree::{self, LocalTree};
-use crate::{calibrate, callsite, clock};
+use crate::{calibrate, callsite, clock, steps};
 
 #[derive(Default)]
 struct BatchState {
     active: bool,
-    steps: usize,
     records: Option<Vec<StepTiming>>,
 }
 
@@ -37,19 +36,13 @@ struct Recorder {
     phase_overflow: Vec<(u64, u64)>,
     /// Open calls by span name id, for ids beyond the hot table.
     open_overflow: Vec<u32>,
-    /// The phase ticks of the step that just ended, by phase id; kept so that a step allocates nothing.
+    /// The phase ticks of the step that just ended, by phase id, when some phase id is beyond the hot tables
+    /// or the batch keeps step records; kept so that a step allocates nothing.
     step_phases: Vec<u64>,
-    /// The time and phase ticks of the step before, not yet in the step and phase histograms: as for span
-    /// durations (see `Hot`), counting them at once would wait for the clock. Counted when the next step
-    /// ends, and when the batch ends, a report is read on this thread or the thread exits.
-    held_step: Option<u64>,
-    held_phases: Vec<u64>,
     batch: BatchState,
     last_batch: Option<(u64, BatchTiming)>,
     /// Phase names by id, copied from the interned names when a step record meets a phase it cannot name.
     phase_names: Vec<&'static str>,
-    /// Steps completed on this thread, for the step index of timeline events.
-    steps_done: u64,
     /// Timeline events not yet handed over.
     pending: Vec<Event>,
     /// The calibration thread's recorder: its slot is not registered, so reports never see its spans.
@@ -60,17 +53,22 @@ impl Drop for Recorder {
     fn drop(&mut self) {
         // Spans still open, and any opened from here on, are not recorded: the slot goes to the retired
         // totals now, and its counters to other threads once no report reads them.
+        let current = self.epoch == slot::state().1;
         with_hot(|hot| {
             hot.key.set(POISON);
             hot.depth.set(0);
             hot.count_held();
+            hot.step_totals.set(None);
+            match &self.slot {
+                Some(slot) if current => hot.count_held_step(slot.step_totals),
+                _ => hot.discard_held_step(),
+            }
         });
         if self.detached {
             return;
         }
-        if self.epoch == slot::state().1 {
+        if current {
             self.flush_events();
-            self.count_held_step();
         }
         if let Some(slot) = &self.slot {
             slot::retire(slot);
@@ -89,12 +87,9 @@ thread_local! {
             phase_overflow: Vec::new(),
             open_overflow: Vec::new(),
             step_phases: Vec::new(),
-            held_step: None,
-            held_phases: Vec::new(),
-            batch: BatchState { active: false, steps: 0, records: None },
+            batch: BatchState { active: false, records: None },
             last_batch: None,
             phase_names: Vec::new(),
-            steps_done: 0,
             pending: Vec::new(),
             detached: false,
         })
@@ -160,11 +155,11 @@ impl Drop for Guard {
     }
 }
 
-/// Closes an ordinary span: on the hot path when it can, otherwise on the slow one.
+/// Closes an ordinary span or a step: on the hot path when it can, otherwise on the slow one.
 #[inline(never)]
 fn close_span(depth: u32, stamp: u32) {
     let now = clock::now();
-    if !with_hot(|hot| hot.try_exit(depth, stamp, now)) {
+    if !with_hot(|hot| hot.try_exit(depth, stamp, now) || hot.try_exit_step(depth, stamp, now)) {
         close_slow(depth, stamp, now, None);
     }
 }
@@ -251,10 +246,12 @@ impl Callsite {
 }
 
 impl Recorder {
-    /// The key under which the hot path may run on this thread now.
+    /// The key under which the hot path may run on this thread now, and where it may count steps.
     fn refresh_key(&self, hot: &Hot) {
         let usable = self.slot.is_some() && self.large_phases == 0;
         hot.key.set(if usable { slot::fast_key(self.epoch) } else { POISON });
+        let records = self.batch.active && self.batch.records.is_some();
+        hot.step_totals.set(self.slot.as_ref().filter(|_| !records).map(|slot| slot.step_totals));
     }
 
     fn ensure_epoch(&mut self, epoch: u64) {
@@ -268,7 +265,7 @@ impl Recorder {
     fn new_epoch(&mut self, epoch: u64) {
         // What is held back belongs to the epoch that ended.
         self.pending.clear();
-        self.held_step = None;
+        with_hot(Hot::discard_held_step);
         match &self.slot {
             Some(slot) => slot.start_epoch(epoch),
             None if self.detached => self.slot = Some(slot::detached(epoch)),
@@ -412,11 +409,9 @@ impl Recorder {
                 flags::STEP
             }
             Kind::Batch if !self.batch.active => {
-                self.batch = BatchState {
-                    active: true,
-                    steps: 0,
-                    records: (granularity >= TimingGranularity::Step).then(Vec::new),
-                };
+                hot.batch_steps.set(0);
+                self.batch =
+                    BatchState { active: true, records: (granularity >= TimingGranularity::Step).then(Vec::new) };
                 flags::BATCH
             }
             Kind::Step | Kind::Batch => 0,
@@ -516,14 +511,14 @@ impl Recorder {
             self.finish_step(hot, elapsed, step_phase);
         }
         if frame.flags & flags::BATCH != 0 {
-            self.finish_batch(elapsed);
+            self.finish_batch(hot, elapsed);
         }
         elapsed
     }
 
     #[inline(never)]
     fn capture(&mut self, frame: &Frame, now: u64) {
-        let step = if with_hot(|hot| hot.step_active.get()) { self.steps_done } else { u64::MAX };
+        let step = with_hot(|hot| if hot.step_active.get() { hot.steps_done.get() } else { u64::MAX });
         self.pending.push(Event { start: frame.start, end: now, name: frame.name, phase: frame.phase, step });
         if self.pending.len() >= timeline::BLOCK {
             self.flush_events();
@@ -539,69 +534,75 @@ impl Recorder {
         }
     }
 
-    /// The step's time by phase: the switches summed in the step, the step's own time in its own phase, and
-    /// the runtime's cost per call moved from the callers' phases to overhead (phase 0).
-    fn step_phase_ticks(&mut self, hot: &Hot, ticks: u64, step_phase: u32) {
+    /// The step's time by phase, into `step_phases`, when some phase id is beyond the hot tables: as
+    /// `Hot::finish_step` works it out, over all phases.
+    fn large_step_phase_ticks(&mut self, hot: &Hot, ticks: u64, step_phase: u32, phases: usize) {
         let charged = calibrate::charged_ticks();
-        let phases = callsite::phase_count();
         let mut phase_ticks = std::mem::take(&mut self.step_phases);
         phase_ticks.clear();
         phase_ticks.resize(phases.max(step_phase as usize + 1), 0);
         let mut in_phases = 0u64;
-        for (id, sum) in phase_ticks.iter_mut().enumerate().skip(1) {
+        for (id, value) in phase_ticks.iter_mut().enumerate().skip(1) {
             let (switched, calls) = self.phase(hot, id);
             let own = if id == step_phase as usize { ticks } else { 0 };
-            // Sums of switches are differences: read as signed, never below zero once the step is whole.
-            #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)]
-            let phase_ticks = (switched.wrapping_add(own) as i64).max(0) as u64;
-            *sum = phase_ticks.saturating_sub(calls.saturating_mul(charged));
-            in_phases = in_phases.saturating_add(*sum);
+            *value = steps::phase_value(switched.wrapping_add(own), calls, charged);
+            in_phases = in_phases.saturating_add(*value);
         }
         if in_phases > ticks {
-            // Clock reads on a migrating thread can disagree by a few ticks; phases never exceed the step.
-            for sum in phase_ticks.iter_mut().skip(1) {
-                *sum = u64::try_from(u128::from(*sum) * u128::from(ticks) / u128::from(in_phases)).unwrap_or(0);
-            }
+            steps::fit_phases(Cell::from_mut(phase_ticks.as_mut_slice()).as_slice_of_cells(), ticks, in_phases);
         }
         self.step_phases = phase_ticks;
     }
 
     fn finish_step(&mut self, hot: &Hot, ticks: u64, step_phase: u32) {
-        hot.step_active.set(false);
-        self.step_phase_ticks(hot, ticks, step_phase);
-        self.steps_done = self.steps_done.wrapping_add(1);
-        let Some(slot) = &self.slot else { return };
-        slot.step_totals.add_step(ticks, &self.step_phases, &slot.steps);
-        if let Some(held) = self.held_step.take() {
-            slot.step_totals.add_spread(held, &self.held_phases, &slot.steps);
+        let phases = callsite::phase_count();
+        if phases > FAST_PHASES {
+            self.large_step_phase_ticks(hot, ticks, step_phase, phases);
         }
-        self.held_step = Some(ticks);
-        self.held_phases.clone_from(&self.step_phases);
-        if self.batch.active {
-            self.batch.steps += 1;
-            if let Some(records) = &mut self.batch.records {
-                let unnamed = |(ticks, id): (&u64, usize)| {
-                    *ticks > 0 && self.phase_names.get(id).is_none_or(|name| name.is_empty())
-                };
-                if self.step_phases.iter().zip(0..).skip(1).any(unnamed) {
-                    self.phase_names = callsite::names().1;
-                }
-                records.push(step_timing(ticks, &self.step_phases, &self.phase_names));
+        let Some(slot) = &self.slot else {
+            hot.step_active.set(false);
+            return;
+        };
+        let totals = slot.step_totals;
+        let records = self.batch.active && self.batch.records.is_some();
+        if phases <= FAST_PHASES {
+            hot.finish_step(totals, ticks, step_phase, phases);
+            if records {
+                self.step_phases.clear();
+                self.step_phases.extend(hot.step_phases.iter().take(phases).map(Cell::get));
             }
+        } else {
+            // Rare enough (over 64 phase names) to count the spread at once rather than hold it back.
+            hot.step_active.set(false);
+            let phase_ticks = Cell::from_mut(self.step_phases.as_mut_slice()).as_slice_of_cells();
+            totals.add_step(ticks, phase_ticks, Some(&slot.steps));
+            totals.add_spread(ticks, phase_ticks, Some(&slot.steps));
+            hot.steps_done.set(hot.steps_done.get().wrapping_add(1));
+            hot.batch_steps.set(hot.batch_steps.get().wrapping_add(1));
+        }
+        if let (true, Some(records)) = (self.batch.active, &mut self.batch.records) {
+            let unnamed =
+                |(ticks, id): (&u64, usize)| *ticks > 0 && self.phase_names.get(id).is_none_or(|name| name.is_empty());
+            if self.step_phases.iter().zip(0..).skip(1).any(unnamed) {
+                self.phase_names = callsite::names().1;
+            }
+            records.push(step_timing(ticks, &self.step_phases, &self.phase_names));
         }
     }
 
     /// Counts the held-back step in the step and phase histograms.
-    fn count_held_step(&mut self) {
-        let (Some(held), Some(slot)) = (self.held_step.take(), &self.slot) else { return };
-        slot.step_totals.add_spread(held, &self.held_phases, &slot.steps);
+    fn count_held_step(&mut self, hot: &Hot) {
+        if let Some(slot) = &self.slot {
+            hot.count_held_step(slot.step_totals);
+        }
     }
 
-    fn finish_batch(&mut self, ticks: u64) {
-        self.count_held_step();
+    fn finish_batch(&mut self, hot: &Hot, ticks: u64) {
+        self.count_held_step(hot);
         let batch = std::mem::take(&mut self.batch);
         let epoch = slot::state().1;
-        let timing = BatchTiming::new(batch.steps, clock::to_ns(ticks), batch.records);
+        let steps = usize::try_from(hot.batch_steps.get()).unwrap_or(usize::MAX);
+        let timing = BatchTiming::new(steps, clock::to_ns(ticks), batch.records);
         if let Some(slot) = &self.slot {
             let mut account = slot.steps.lock();
             if account.epoch != epoch {
@@ -641,10 +642,10 @@ pub(crate) fn last_batch() -> Option<BatchTiming> {
 /// report read now includes it.
 pub(crate) fn flush_this_thread() {
     let epoch = slot::state().1;
-    with_recorder(|recorder, _| {
+    with_recorder(|recorder, hot| {
         if recorder.epoch == epoch {
             recorder.flush_events();
-            recorder.count_held_step();
+            recorder.count_held_step(hot);
         }
     });
 }

@@ -124,7 +124,7 @@ pub(crate) struct ThreadSlot {
     /// Timeline events handed over by the thread.
     pub events: Mutex<ThreadEvents>,
     pub tree: SharedTree,
-    pub step_totals: StepTotals,
+    pub step_totals: &'static StepTotals,
     pub steps: Mutex<StepAccount>,
 }
 
@@ -135,7 +135,7 @@ impl ThreadSlot {
             epoch: AtomicU64::new(epoch),
             events: Mutex::new(ThreadEvents::default()),
             tree: SharedTree::new(),
-            step_totals: StepTotals::new(),
+            step_totals: crate::steps::take(),
             steps: Mutex::new(StepAccount { epoch, ..StepAccount::default() }),
         }
     }
@@ -147,6 +147,12 @@ impl ThreadSlot {
         self.step_totals.clear(&self.steps);
         *self.steps.lock() = StepAccount { epoch, ..StepAccount::default() };
         self.epoch.store(epoch, Release);
+    }
+}
+
+impl Drop for ThreadSlot {
+    fn drop(&mut self) {
+        crate::steps::give_back(self.step_totals);
     }
 }
 

@@ -7,14 +7,50 @@
 //! not part of the whole-step guarantee's hot path: the former go through the slot's lock (only when a step
 //! has such a phase), the latter are only counted, never summed against the totals.
 
+use std::cell::Cell;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release, fence};
 
 use parking_lot::Mutex;
 
 use crate::callsite::FAST_PHASES;
+use crate::counters::bump;
 use crate::hist::{AtomicHistogram, Histogram};
 use crate::slot::StepAccount;
+
+/// Totals given back by slots that are gone, for new threads.
+static POOL: Mutex<Vec<&'static StepTotals>> = Mutex::new(Vec::new());
+
+/// Zeroed totals that live for the process, so that the hot path can hold a plain reference to them.
+pub(crate) fn take() -> &'static StepTotals {
+    let reused = POOL.lock().pop();
+    reused.unwrap_or_else(|| Box::leak(Box::new(StepTotals::new())))
+}
+
+/// Gives totals back once nothing writes or reads them.
+pub(crate) fn give_back(totals: &'static StepTotals) {
+    totals.zero();
+    POOL.lock().push(totals);
+}
+
+/// A phase's ticks in a step: its sum of switches (a wrapping difference, never below zero once the step
+/// is whole) less the runtime's cost, `charged` ticks, of each of the `calls` closed in it.
+#[inline(always)]
+pub(crate) fn phase_value(switched: u64, calls: u64, charged: u64) -> u64 {
+    #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)]
+    let ticks = (switched as i64).max(0) as u64;
+    ticks.saturating_sub(calls.saturating_mul(charged))
+}
+
+/// Scales phase ticks down to `ticks` when they add up to more (`in_phases`): clock reads on a thread that
+/// moved between cores can disagree by a few ticks, and phases never exceed their step.
+#[cold]
+pub(crate) fn fit_phases(phase_ticks: &[Cell<u64>], ticks: u64, in_phases: u64) {
+    for value in phase_ticks.iter().skip(1) {
+        let scaled = u128::from(value.get()) * u128::from(ticks) / u128::from(in_phases.max(1));
+        value.set(u64::try_from(scaled).unwrap_or(0));
+    }
+}
 
 /// Tries before a report takes the totals as they are: a step end takes nanoseconds, so two tries in a row
 /// overlap one only when steps are that short, and a thousand never in practice.
@@ -53,7 +89,8 @@ impl StepTotals {
         }
     }
 
-    fn begin_write(&self) -> u64 {
+    /// Starts a change that reports see whole or not at all (owner only); returns what `end_write` takes.
+    pub fn begin_write(&self) -> u64 {
         let sequence = self.sequence.load(Relaxed);
         self.sequence.store(sequence.wrapping_add(1), Relaxed);
         // The odd number is seen before any of the writes that follow.
@@ -61,45 +98,77 @@ impl StepTotals {
         sequence
     }
 
-    fn end_write(&self, sequence: u64) {
+    pub fn end_write(&self, sequence: u64) {
         self.sequence.store(sequence.wrapping_add(2), Release);
     }
 
+    /// Counts one more step of `ticks`, inside a write (owner only).
+    #[inline(always)]
+    pub fn add_step_ticks(&self, ticks: u64) {
+        bump(&self.steps, 1);
+        bump(&self.step_ticks, ticks);
+    }
+
+    /// Adds `ticks` (wrapping: a negative correction is a wrapped number) to a phase below `FAST_PHASES`,
+    /// inside a write (owner only).
+    #[inline(always)]
+    pub fn add_phase_ticks(&self, phase: usize, ticks: u64) {
+        if let Some(total) = self.phase_ticks.get(phase) {
+            total.store(total.load(Relaxed).wrapping_add(ticks), Relaxed);
+        }
+    }
+
+    /// Counts a step's time in the spread histogram (owner only).
+    #[inline(always)]
+    pub fn add_step_spread(&self, ticks: u64) {
+        self.step_histogram.record(ticks);
+    }
+
+    /// Counts a step's ticks in a phase below `FAST_PHASES` in the spread histograms (owner only).
+    #[inline(always)]
+    pub fn add_phase_spread(&self, phase: usize, ticks: u64) {
+        if let Some(histogram) = self.phase_histograms.get(phase) {
+            histogram.get_or_init(|| Box::new(AtomicHistogram::new())).record(ticks);
+        }
+    }
+
     /// Counts a step of `ticks` with `phase_ticks` by phase id (owner only). `account` takes phases beyond
-    /// the table.
-    pub fn add_step(&self, ticks: u64, phase_ticks: &[u64], account: &Mutex<StepAccount>) {
+    /// the table; without it there must be none.
+    pub fn add_step(&self, ticks: u64, phase_ticks: &[Cell<u64>], account: Option<&Mutex<StepAccount>>) {
         let sequence = self.begin_write();
         let add = |counter: &AtomicU64, value: u64| counter.store(counter.load(Relaxed).saturating_add(value), Relaxed);
         add(&self.steps, 1);
         add(&self.step_ticks, ticks);
         for (total, step) in self.phase_ticks.iter().zip(phase_ticks) {
-            add(total, *step);
+            add(total, step.get());
         }
-        if let Some(large) = phase_ticks.get(FAST_PHASES..).filter(|large| large.iter().any(|ticks| *ticks > 0)) {
+        let large = phase_ticks.get(FAST_PHASES..).filter(|large| large.iter().any(|ticks| ticks.get() > 0));
+        if let (Some(large), Some(account)) = (large, account) {
             let mut account = account.lock();
             if account.phase_ticks.len() < phase_ticks.len() {
                 account.phase_ticks.resize(phase_ticks.len(), 0);
             }
             for (total, step) in account.phase_ticks.iter_mut().skip(FAST_PHASES).zip(large) {
-                *total = total.saturating_add(*step);
+                *total = total.saturating_add(step.get());
             }
         }
         self.end_write(sequence);
     }
 
-    /// Counts a step's time and phase ticks in the spread histograms (owner only).
-    pub fn add_spread(&self, ticks: u64, phase_ticks: &[u64], account: &Mutex<StepAccount>) {
+    /// Counts a step's time and phase ticks in the spread histograms (owner only). `account` takes phases
+    /// beyond the table; without it there must be none.
+    pub fn add_spread(&self, ticks: u64, phase_ticks: &[Cell<u64>], account: Option<&Mutex<StepAccount>>) {
         self.step_histogram.record(ticks);
         for (histogram, step) in self.phase_histograms.iter().zip(phase_ticks).skip(1) {
-            histogram.get_or_init(|| Box::new(AtomicHistogram::new())).record(*step);
+            histogram.get_or_init(|| Box::new(AtomicHistogram::new())).record(step.get());
         }
-        if phase_ticks.len() > FAST_PHASES {
+        if let (true, Some(account)) = (phase_ticks.len() > FAST_PHASES, account) {
             let mut account = account.lock();
             if account.phase_histograms.len() < phase_ticks.len() {
                 account.phase_histograms.resize(phase_ticks.len(), Histogram::default());
             }
             for (histogram, step) in account.phase_histograms.iter_mut().zip(phase_ticks).skip(FAST_PHASES) {
-                histogram.record(*step);
+                histogram.record(step.get());
             }
         }
     }
@@ -107,16 +176,20 @@ impl StepTotals {
     /// Zeroes everything (owner only), for a new epoch.
     pub fn clear(&self, account: &Mutex<StepAccount>) {
         let sequence = self.begin_write();
-        for counter in [&self.steps, &self.step_ticks].into_iter().chain(&self.phase_ticks) {
-            counter.store(0, Relaxed);
-        }
-        self.step_histogram.clear();
-        self.phase_histograms.iter().filter_map(OnceLock::get).for_each(|histogram| histogram.clear());
+        self.zero();
         let mut account = account.lock();
         account.phase_ticks.clear();
         account.phase_histograms.clear();
         drop(account);
         self.end_write(sequence);
+    }
+
+    fn zero(&self) {
+        for counter in [&self.steps, &self.step_ticks].into_iter().chain(&self.phase_ticks) {
+            counter.store(0, Relaxed);
+        }
+        self.step_histogram.clear();
+        self.phase_histograms.iter().filter_map(OnceLock::get).for_each(|histogram| histogram.clear());
     }
 
     /// The totals, each step whole; `account` holds phases beyond the table.
