@@ -601,3 +601,97 @@ fn a_live_threads_durations_reach_reports_at_once_and_never_cross_a_reset() {
     // Five calls of 100 µs from before the reset would put the median there.
     assert!(leaf.p50_ns >= 1_900_000, "{leaf:?}");
 }
+
+#[timed]
+fn served(micros: u64) {
+    spin(micros);
+}
+
+#[test]
+fn a_span_open_across_a_reset_is_counted_whole_after_it() {
+    let _exclusive = exclusive();
+    let (to_main, from_thread) = std::sync::mpsc::channel();
+    let (to_thread, from_main) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        // Warm: the thread is registered and the span's path is known, so it opens and closes on the hot path.
+        served(1);
+        let scope = timing_runtime::scope!("serve");
+        to_main.send(()).unwrap();
+        from_main.recv().unwrap();
+        spin(300);
+        drop(scope);
+        to_main.send(()).unwrap();
+        from_main.recv().unwrap();
+    });
+    from_thread.recv().unwrap();
+    reset();
+    to_thread.send(()).unwrap();
+    from_thread.recv().unwrap();
+    let run = summary();
+    to_thread.send(()).unwrap();
+    thread.join().unwrap();
+    let serve = run.span("serve").unwrap_or_else(|| panic!("{run:#?}"));
+    assert_eq!(serve.count, 1);
+    assert!(serve.total_ns >= 300_000, "{serve:?}");
+}
+
+#[timed]
+fn child_of_a_reporter() {
+    spin(100);
+}
+
+#[timed]
+fn reports_from_inside(report: bool) -> Option<timing_runtime::TrainingSummary> {
+    spin(200);
+    for _ in 0..3 {
+        child_of_a_reporter();
+    }
+    report.then(summary)
+}
+
+#[test]
+fn self_time_is_exact_for_closed_calls_while_a_call_is_open() {
+    let _exclusive = exclusive();
+    reports_from_inside(false);
+    let run = reports_from_inside(true).unwrap();
+    let reporter = run.span("reports_from_inside").unwrap();
+    assert_eq!(reporter.count, 1);
+    // The closed call's own 200 µs, not less the children of the call still open.
+    assert!(reporter.self_ns >= 190_000, "{reporter:?}");
+    assert!(reporter.self_ns <= reporter.total_ns, "{reporter:?}");
+}
+
+#[timed(phase = "loading")]
+fn load_once(micros: u64) {
+    spin(micros);
+}
+
+#[timed(step)]
+fn idle_step(micros: u64) {
+    load_once(micros);
+}
+
+#[test]
+fn an_idle_threads_latest_span_and_step_are_in_the_percentiles() {
+    let _exclusive = exclusive();
+    let (to_main, from_thread) = std::sync::mpsc::channel();
+    let (to_thread, from_main) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        idle_step(50);
+        idle_step(2_000);
+        to_main.send(()).unwrap();
+        from_main.recv().unwrap();
+    });
+    from_thread.recv().unwrap();
+    let run = summary();
+    to_thread.send(()).unwrap();
+    thread.join().unwrap();
+    let load = run.span("load_once").unwrap();
+    assert_eq!(load.count, 2);
+    assert!(load.p99_ns >= 1_900_000, "{load:?}");
+    assert!(run.step_distribution.max_ns >= 1_900_000, "{:?}", run.step_distribution);
+    let loading = run.phase_breakdown.phases.iter().find(|share| share.phase == "loading").unwrap();
+    // Two steps, both with the phase: no step without it is made up.
+    assert!(loading.per_step.p50_ns >= 45_000, "{loading:?}");
+    assert!(loading.per_step.max_ns >= 1_900_000, "{loading:?}");
+}

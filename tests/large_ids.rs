@@ -61,3 +61,30 @@ fn names_and_phases_beyond_the_hot_tables_are_counted_exactly() {
     assert!(in_phases <= run.total_ns, "{in_phases} ns in phases of {} ns", run.total_ns);
     assert!(in_phases >= inner_stats.total_ns, "{in_phases} ns in phases, {} ns inside", inner_stats.total_ns);
 }
+
+#[test]
+fn a_span_with_a_small_phase_inside_one_with_a_large_phase_moves_its_time_out_of_it() {
+    use timing_runtime::__private::Kind;
+    let _exclusive = exclusive();
+    // Enough phases that the outer one's id is beyond the tables, whatever ran before.
+    for phase in 0..300 {
+        leaked_callsite(format!("filler {phase}"), Some(format!("filler phase {phase}")), Kind::Span).enter();
+    }
+    let inner = leaked_callsite("small inner".into(), Some("small phase".into()), Kind::Span);
+    let outer = leaked_callsite("large outer".into(), Some("large phase".into()), Kind::Span);
+    let step = leaked_callsite("large step".into(), None, Kind::Step);
+    timing_runtime::reset();
+    {
+        let _step = step.enter();
+        let _outer = outer.enter();
+        spin(100);
+        let _inner = inner.enter();
+        spin(500);
+    }
+    let run = summary();
+    let small = run.phase_breakdown.ns("small phase");
+    let large = run.phase_breakdown.ns("large phase");
+    assert!(small >= 500_000, "small {small} ns");
+    assert!((100_000..400_000).contains(&large), "large {large} ns (its own 100 µs, not the inner 500 µs)");
+    assert!(small + large <= run.total_ns);
+}

@@ -37,7 +37,7 @@ impl TrainingSummary {
                 // A thread records a phase's zeros only from the first step it used the phase in; the steps
                 // before it spent nothing in the phase too.
                 let mut histogram = histogram.clone();
-                histogram.add_zeros(steps.steps.saturating_sub(histogram.count()));
+                histogram.add_zeros(steps.step_histogram.count().saturating_sub(histogram.count()));
                 share.per_step = histogram.distribution(to_ns);
                 share.per_step.mean_ns = mean(share.ns, steps.steps);
             }

@@ -55,9 +55,10 @@ pub(crate) fn subtracting() -> bool {
     SUBTRACT.load(Relaxed)
 }
 
-/// Runs on the calibration thread, whose recorder keeps its spans to itself: inside a parent span, the
-/// time of `CHILDREN` empty timed calls less the time inside them, per call; the least of `ROUNDS` rounds
-/// (interruptions only ever add). The first round also fills the caches the hot path needs.
+/// Runs on the calibration thread, whose recorder keeps its spans to itself: the parent's self time over
+/// `CHILDREN` empty timed calls, the least of `ROUNDS` rounds (interruptions only ever add). Nothing is
+/// charged yet, so the self time is the calls' instrumentation. The first round also fills the caches the
+/// hot path needs.
 fn measure() -> u64 {
     static PARENT: Callsite = Callsite::new("timing calibration", None, Kind::Span, "", "", 0);
     static CHILD: Callsite = Callsite::new("timing calibration call", None, Kind::Span, "", "", 0);
@@ -65,14 +66,12 @@ fn measure() -> u64 {
     let mut best = u64::MAX;
     for _ in 0..ROUNDS {
         let parent = PARENT.enter_detailed();
-        let inside_before = crate::record::child_ticks(&CHILD);
-        let start = clock::now();
         for _ in 0..CHILDREN {
             drop(std::hint::black_box(CHILD.enter_detailed()));
         }
-        let end = clock::now();
-        let inside = crate::record::child_ticks(&CHILD).wrapping_sub(inside_before);
-        best = best.min(end.saturating_sub(start).saturating_sub(inside) / u64::from(CHILDREN));
+        if let Some(self_ticks) = crate::record::open_self_ticks(clock::now()) {
+            best = best.min(self_ticks / u64::from(CHILDREN));
+        }
         drop(parent);
     }
     if best == u64::MAX { 0 } else { best }

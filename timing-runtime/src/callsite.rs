@@ -1,7 +1,7 @@
 //! One `static` per timed function: its names, and the small ids they are interned to on first call.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 
 use parking_lot::Mutex;
 
@@ -51,7 +51,7 @@ static PHASE_COUNT: AtomicUsize = AtomicUsize::new(1);
 
 /// How many phase ids there are: every phase id in use is below it.
 pub(crate) fn phase_count() -> usize {
-    PHASE_COUNT.load(Relaxed)
+    PHASE_COUNT.load(Acquire)
 }
 
 /// A call site's interned ids. Phase id 0 means "no phase of its own"; span name id 0 is never given out,
@@ -91,7 +91,7 @@ impl Callsite {
     #[inline(always)]
     #[cfg_attr(not(feature = "timing"), allow(dead_code))]
     pub(crate) fn ids(&'static self) -> Ids {
-        let ids = self.ids.load(Relaxed);
+        let ids = self.ids.load(Acquire);
         if ids & REGISTERED != 0 {
             return Ids::unpack(ids);
         }
@@ -101,7 +101,7 @@ impl Callsite {
     /// The ids as stored: 0, or `Ids` packed with the `REGISTERED` and `FAST` bits.
     #[inline(always)]
     pub(crate) fn packed_ids(&self) -> u64 {
-        self.ids.load(Relaxed)
+        self.ids.load(Acquire)
     }
 
     #[cold]
@@ -113,7 +113,9 @@ impl Callsite {
             Ids { name: names.span_id(self.name), phase: self.phase.map_or(0, |phase| names.phase_id(phase)) }
         };
         let fast = if (ids.name as usize) < FAST_NAMES && (ids.phase as usize) < FAST_PHASES { FAST } else { 0 };
-        self.ids.store(REGISTERED | fast | u64::from(ids.phase) << 32 | u64::from(ids.name), Relaxed);
+        // Release, with the acquiring loads of the ids: a thread that records with these ids sees the phase
+        // count that includes them, so that a step zeroes and reads their phase's entries.
+        self.ids.store(REGISTERED | fast | u64::from(ids.phase) << 32 | u64::from(ids.name), Release);
         ids
     }
 

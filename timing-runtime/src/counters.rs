@@ -7,7 +7,7 @@
 //! hot path holds plain `&'static` references, and memory is bounded by the call paths of the threads
 //! alive at once.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release, fence};
 
 use parking_lot::Mutex;
 
@@ -29,12 +29,14 @@ pub(crate) struct EdgeCounters {
     count: AtomicU64,
     /// Ticks of calls that are not inside another call of the same name (inclusive time).
     total: AtomicU64,
-    /// Ticks of calls inside another call of the same name, which that call's time holds already.
-    folded: AtomicU64,
+    /// Ticks of calls less those of the timed calls they made and of their instrumentation.
+    self_ticks: AtomicU64,
     min: AtomicU64,
     max: AtomicU64,
-    /// Spans closed that are not calls (polls of an `async fn` that did not complete it).
-    polls: AtomicU64,
+    /// The latest call's duration plus one, not yet in the histogram (0 for none): the thread counts it at
+    /// its next close, as counting it at once would wait for the clock (see `Hot`), and reports count it
+    /// from here meanwhile, so that an idle thread's last call is not missing from them.
+    pending: AtomicU64,
     /// For `async fn`: first poll to completion, summed over completed calls.
     wall: AtomicU64,
     cancelled: AtomicU64,
@@ -66,10 +68,10 @@ impl EdgeCounters {
         EdgeCounters {
             count: AtomicU64::new(0),
             total: AtomicU64::new(0),
-            folded: AtomicU64::new(0),
+            self_ticks: AtomicU64::new(0),
             min: AtomicU64::new(NO_MIN),
             max: AtomicU64::new(0),
-            polls: AtomicU64::new(0),
+            pending: AtomicU64::new(0),
             wall: AtomicU64::new(0),
             cancelled: AtomicU64::new(0),
             histogram: AtomicHistogram::new(),
@@ -77,23 +79,40 @@ impl EdgeCounters {
     }
 
     /// Counts a completed call that is not inside a call of its name, all but its duration, which the
-    /// caller passes to `add_duration` later: the short path. Sums of ticks wrap rather than saturate, as a
-    /// `u64` of ticks lasts centuries, and a count of calls does not reach 2^64.
+    /// caller passes to `hold_duration`: the short path. Sums of ticks wrap rather than saturate, as a `u64`
+    /// of ticks lasts centuries, and a count of calls does not reach 2^64.
     #[inline(always)]
-    pub fn add_span(&self, ticks: u64) {
+    pub fn add_span(&self, ticks: u64, self_ticks: u64) {
         self.total.store(self.total.load(Relaxed).wrapping_add(ticks), Relaxed);
+        self.self_ticks.store(self.self_ticks.load(Relaxed).wrapping_add(self_ticks), Relaxed);
         self.add_call_but_duration(ticks);
     }
 
-    /// Counts a call's duration in the histogram.
+    /// Makes `ticks` the pending duration, to be counted by `count_pending`.
     #[inline(always)]
-    pub fn add_duration(&self, ticks: u64) {
-        self.histogram.record(ticks);
+    pub fn hold_duration(&self, ticks: u64) {
+        self.pending.store(ticks.saturating_add(1), Relaxed);
+    }
+
+    /// Counts the pending duration, if any, in the histogram.
+    #[inline(always)]
+    pub fn count_pending(&self) {
+        let pending = self.pending.load(Relaxed);
+        self.pending.store(0, Relaxed);
+        // Cleared before it is counted, and seen in that order (with the fence in `read`): a report may miss
+        // it for a moment, but never counts it twice.
+        fence(Release);
+        if pending != 0 {
+            self.histogram.record(pending - 1);
+        }
     }
 
     /// Adds a closed span's ticks: `outermost` is false inside another call of the same name.
-    pub fn add_time(&self, ticks: u64, outermost: bool) {
-        bump(if outermost { &self.total } else { &self.folded }, ticks);
+    pub fn add_time(&self, ticks: u64, self_ticks: u64, outermost: bool) {
+        if outermost {
+            bump(&self.total, ticks);
+        }
+        bump(&self.self_ticks, self_ticks);
     }
 
     /// Counts one completed call that took `ticks`, all but its duration (its time is added by `add_time`).
@@ -109,11 +128,6 @@ impl EdgeCounters {
         }
     }
 
-    /// Counts a span closed without completing a call (a poll of an `async fn`).
-    pub fn add_poll(&self) {
-        bump(&self.polls, 1);
-    }
-
     /// Counts a completed `async fn` call, all but its duration: `busy` ticks of polls, `wall` ticks from
     /// first poll.
     pub fn add_async_call_but_duration(&self, busy: u64, wall: u64) {
@@ -126,47 +140,35 @@ impl EdgeCounters {
     }
 
     pub fn clear(&self) {
-        for counter in [&self.count, &self.total, &self.folded, &self.max, &self.polls, &self.wall, &self.cancelled] {
+        for counter in
+            [&self.count, &self.total, &self.self_ticks, &self.max, &self.pending, &self.wall, &self.cancelled]
+        {
             counter.store(0, Relaxed);
         }
         self.min.store(NO_MIN, Relaxed);
         self.histogram.clear();
     }
 
-    pub fn read(&self) -> EdgeTotals {
+    pub fn read(&self) -> Totals {
         let mut histogram = Histogram::default();
         self.histogram.add_to(&mut histogram);
-        let (count, min, max) = (self.count.load(Relaxed), self.min.load(Relaxed), self.max.load(Relaxed));
-        EdgeTotals {
-            totals: Totals {
-                histogram,
-                count,
-                total: self.total.load(Relaxed),
-                self_ticks: 0,
-                // `min` may not be written yet when a report reads the first call's count.
-                min: if count == 0 { 0 } else { min.min(max) },
-                max,
-                wall: self.wall.load(Relaxed),
-                cancelled: self.cancelled.load(Relaxed),
-            },
-            folded: self.folded.load(Relaxed),
-            closes: count.wrapping_add(self.polls.load(Relaxed)),
+        fence(Acquire);
+        let pending = self.pending.load(Relaxed);
+        if pending != 0 {
+            histogram.record(pending - 1);
         }
-    }
-}
-
-/// An edge's counters as read: what its node gets, and what self time is made from.
-pub(crate) struct EdgeTotals {
-    pub totals: Totals,
-    pub folded: u64,
-    /// Spans closed on this edge: each charged its caller the instrumentation's cost.
-    pub closes: u64,
-}
-
-impl EdgeTotals {
-    /// All ticks spent in calls on this edge, folded or not.
-    pub fn all_ticks(&self) -> u64 {
-        self.totals.total.wrapping_add(self.folded)
+        let (count, min, max) = (self.count.load(Relaxed), self.min.load(Relaxed), self.max.load(Relaxed));
+        Totals {
+            histogram,
+            count,
+            total: self.total.load(Relaxed),
+            self_ticks: self.self_ticks.load(Relaxed),
+            // `min` may not be written yet when a report reads the first call's count.
+            min: if count == 0 { 0 } else { min.min(max) },
+            max,
+            wall: self.wall.load(Relaxed),
+            cancelled: self.cancelled.load(Relaxed),
+        }
     }
 }
 

@@ -53,6 +53,8 @@ pub(crate) mod flags {
 #[derive(Clone, Copy)]
 pub(crate) struct Frame {
     pub start: u64,
+    /// Ticks of the timed calls made inside this one, and of their instrumentation.
+    pub children: u64,
     /// The counters of the edge the call came by.
     pub counters: &'static EdgeCounters,
     /// The call-tree node the call entered; `NO_NODE` when not recorded.
@@ -66,6 +68,7 @@ pub(crate) struct Frame {
 /// A frame as cells, each field read and written on its own.
 pub(crate) struct FrameCells {
     start: Cell<u64>,
+    children: Cell<u64>,
     counters: Cell<&'static EdgeCounters>,
     node: Cell<u32>,
     name: Cell<u32>,
@@ -77,6 +80,7 @@ impl FrameCells {
     const fn new() -> Self {
         FrameCells {
             start: Cell::new(0),
+            children: Cell::new(0),
             counters: Cell::new(&UNUSED),
             node: Cell::new(0),
             name: Cell::new(0),
@@ -88,6 +92,7 @@ impl FrameCells {
     pub fn get(&self) -> Frame {
         Frame {
             start: self.start.get(),
+            children: self.children.get(),
             counters: self.counters.get(),
             node: self.node.get(),
             name: self.name.get(),
@@ -98,6 +103,7 @@ impl FrameCells {
 
     pub fn set(&self, frame: Frame) {
         self.start.set(frame.start);
+        self.children.set(frame.children);
         self.counters.set(frame.counters);
         self.node.set(frame.node);
         self.name.set(frame.name);
@@ -107,6 +113,12 @@ impl FrameCells {
 
     pub fn set_start(&self, start: u64) {
         self.start.set(start);
+    }
+
+    /// Adds a closed child's ticks and its instrumentation's cost to this frame's.
+    #[inline(always)]
+    pub fn add_child(&self, ticks: u64) {
+        self.children.set(self.children.get().wrapping_add(ticks).wrapping_add(calibrate::charged_ticks()));
     }
 }
 
@@ -132,12 +144,11 @@ pub(crate) struct Hot {
     pub phase_ticks: [Cell<u64>; FAST_PHASES],
     /// Calls closed in the step in progress, by their caller's phase id.
     pub phase_calls: [Cell<u64>; FAST_PHASES],
-    /// The latest duration closed on the hot path, not yet in its histogram: the histogram's bucket is a
+    /// The counters whose latest duration is not yet in their histogram: the histogram's bucket is a
     /// function of the clock reading, and a store to an address that waits for `rdtsc` held every span up
     /// by a third of its cost. Counted at the next close, when the address has long been known, and by
-    /// every slow path.
+    /// every slow path; reports count it meanwhile (`EdgeCounters::pending`).
     held_counters: Cell<Option<&'static EdgeCounters>>,
-    held_ticks: Cell<u64>,
     /// A step is open on this thread.
     pub step_active: Cell<bool>,
     /// Where steps closed on the hot path are counted; `None` when steps must close on the slow path (no
@@ -199,7 +210,6 @@ impl Hot {
             phase_ticks: [const { Cell::new(0) }; FAST_PHASES],
             phase_calls: [const { Cell::new(0) }; FAST_PHASES],
             held_counters: Cell::new(None),
-            held_ticks: Cell::new(0),
             step_active: Cell::new(false),
             step_totals: Cell::new(None),
             step_phases: [const { Cell::new(0) }; FAST_PHASES],
@@ -213,15 +223,15 @@ impl Hot {
     #[inline(always)]
     pub fn hold_duration(&self, counters: &'static EdgeCounters, ticks: u64) {
         self.count_held();
+        counters.hold_duration(ticks);
         self.held_counters.set(Some(counters));
-        self.held_ticks.set(ticks);
     }
 
     /// Counts the held-back duration, if any, in its histogram.
     #[inline(always)]
     pub fn count_held(&self) {
         if let Some(counters) = self.held_counters.take() {
-            counters.add_duration(self.held_ticks.get());
+            counters.count_pending();
         }
     }
 
@@ -267,6 +277,7 @@ impl Hot {
         let outer = open.get();
         open.set(outer.wrapping_add(1));
         frame.counters.set(edge.counters.get());
+        frame.children.set(0);
         frame.node.set(edge.node.get());
         frame.name.set(name);
         frame.phase.set(if own_phase != 0 { own_phase } else { parent.phase.get() });
@@ -282,10 +293,11 @@ impl Hot {
     }
 
     /// Closes the frame at `depth` whose start tick has low bits `stamp`, if it is on top of the stack and
-    /// needs nothing special; says whether it did.
+    /// needs nothing special, and the global `state` is still the one the hot path runs under (no reset,
+    /// no frame with a large phase id open below); says whether it did.
     #[inline(always)]
-    pub fn try_exit(&self, depth: u32, stamp: u32, now: u64) -> bool {
-        if self.depth.get() != depth {
+    pub fn try_exit(&self, depth: u32, stamp: u32, now: u64, state: u64) -> bool {
+        if self.depth.get() != depth || state != self.key.get() {
             return false;
         }
         let index = depth as usize;
@@ -300,7 +312,8 @@ impl Hot {
         self.depth.set(depth - 1);
         let elapsed = now.saturating_sub(start);
         let counters = frame.counters.get();
-        counters.add_span(elapsed);
+        counters.add_span(elapsed, elapsed.saturating_sub(frame.children.get()));
+        parent.add_child(elapsed);
         self.hold_duration(counters, elapsed);
         let open = &self.open[frame.name.get() as usize % FAST_NAMES];
         open.set(open.get().wrapping_sub(1));
@@ -317,13 +330,16 @@ impl Hot {
     /// Closes the thread's outermost step as `try_exit` closes a span, and counts the step, when it is on top
     /// of the stack, needs nothing special and every phase id fits the tables.
     #[inline(always)]
-    pub fn try_exit_step(&self, depth: u32, stamp: u32, now: u64) -> bool {
+    pub fn try_exit_step(&self, depth: u32, stamp: u32, now: u64, state: u64) -> bool {
         let Some(totals) = self.step_totals.get() else { return false };
         let phases = callsite::phase_count();
-        if self.depth.get() != depth || phases > FAST_PHASES {
+        if self.depth.get() != depth || phases > FAST_PHASES || state != self.key.get() {
             return false;
         }
-        let Some(frame) = self.frames.get(depth as usize) else { return false };
+        let index = depth as usize;
+        let (Some(parent), Some(frame)) = (self.frames.get(index.wrapping_sub(1)), self.frames.get(index)) else {
+            return false;
+        };
         let start = frame.start.get();
         #[allow(clippy::cast_possible_truncation)]
         if start as u32 != stamp || frame.flags.get() != flags::STEP {
@@ -332,7 +348,8 @@ impl Hot {
         self.depth.set(depth - 1);
         let elapsed = now.saturating_sub(start);
         let counters = frame.counters.get();
-        counters.add_span(elapsed);
+        counters.add_span(elapsed, elapsed.saturating_sub(frame.children.get()));
+        parent.add_child(elapsed);
         self.hold_duration(counters, elapsed);
         let open = &self.open[frame.name.get() as usize % FAST_NAMES];
         open.set(open.get().wrapping_sub(1));
@@ -348,14 +365,15 @@ impl Hot {
         self.step_active.set(false);
         let charged = calibrate::charged_ticks();
         let (held_ticks, held_phases) = self.held_step.take().unwrap_or((0, 0));
-        if held_phases > 0 {
-            totals.add_step_spread(held_ticks);
-        }
         let phase_ticks = self.step_phases.get(..phases).unwrap_or_default();
         let mut in_phases = 0u64;
         // One pass: the step before's phase ticks go to the spread histograms as this step's take their
-        // place and go to the totals.
+        // place, here and as the pending step that reports read, and go to the totals.
         let sequence = totals.begin_write();
+        if held_phases > 0 {
+            totals.add_step_spread(held_ticks);
+        }
+        totals.set_pending_step(Some(ticks));
         totals.add_step_ticks(ticks);
         let tables = self.phase_ticks.iter().zip(&self.phase_calls);
         for (id, (value, (switched, calls))) in phase_ticks.iter().zip(tables).enumerate().skip(1) {
@@ -366,6 +384,7 @@ impl Hot {
             let ticks_in_phase = steps::phase_value(switched.get().wrapping_add(own), calls.get(), charged);
             value.set(ticks_in_phase);
             totals.add_phase_ticks(id, ticks_in_phase);
+            totals.set_pending_phase(id, ticks_in_phase);
             in_phases = in_phases.saturating_add(ticks_in_phase);
         }
         if in_phases > ticks {
@@ -375,6 +394,7 @@ impl Hot {
             steps::fit_phases(phase_ticks, ticks, in_phases);
             for (id, value) in phase_ticks.iter().enumerate().skip(1) {
                 totals.add_phase_ticks(id, value.get());
+                totals.set_pending_phase(id, value.get());
             }
         }
         totals.end_write(sequence);
@@ -386,7 +406,10 @@ impl Hot {
     /// Counts the held-back step, if any, in `totals`' spread histograms.
     pub fn count_held_step(&self, totals: &StepTotals) {
         if let Some((ticks, phases)) = self.held_step.take() {
+            let sequence = totals.begin_write();
+            totals.set_pending_step(None);
             totals.add_spread(ticks, self.step_phases.get(..phases).unwrap_or_default(), None);
+            totals.end_write(sequence);
         }
     }
 

@@ -159,7 +159,8 @@ impl Drop for Guard {
 #[inline(never)]
 fn close_span(depth: u32, stamp: u32) {
     let now = clock::now();
-    if !with_hot(|hot| hot.try_exit(depth, stamp, now) || hot.try_exit_step(depth, stamp, now)) {
+    let state = slot::raw_state();
+    if !with_hot(|hot| hot.try_exit(depth, stamp, now, state) || hot.try_exit_step(depth, stamp, now, state)) {
         close_slow(depth, stamp, now, None);
     }
 }
@@ -239,8 +240,10 @@ impl Callsite {
         with_recorder(|recorder, hot| {
             recorder.ensure_epoch(epoch);
             let parent = recorder.frame(hot, hot.depth.get() as usize).map_or(tree::ROOT, |frame| frame.node);
-            let (_, counters) = recorder.child(hot, parent, ids.name);
-            counters.add_cancelled();
+            let (node, counters) = recorder.child(hot, parent, ids.name);
+            if node != tree::NO_NODE {
+                counters.add_cancelled();
+            }
         });
     }
 }
@@ -292,6 +295,18 @@ impl Recorder {
             None => {
                 self.overflow.truncate(depth - FAST_DEPTH);
                 self.overflow.push(frame);
+            }
+        }
+    }
+
+    /// Adds a closed child's ticks (and its instrumentation's cost) to the frame at `depth`.
+    fn add_child(&mut self, hot: &Hot, depth: usize, ticks: u64) {
+        match hot.frames.get(depth) {
+            Some(cells) => cells.add_child(ticks),
+            None => {
+                if let Some(frame) = self.overflow.get_mut(depth - FAST_DEPTH) {
+                    frame.children = frame.children.wrapping_add(ticks).wrapping_add(calibrate::charged_ticks());
+                }
             }
         }
     }
@@ -424,11 +439,13 @@ impl Recorder {
             self.large_phases += 1;
             frame_flags |= flags::LARGE_ID;
         }
-        if ids.name as usize >= FAST_NAMES {
+        // The hot path would count the call against its caller's phase in its tables.
+        if ids.name as usize >= FAST_NAMES || parent.phase as usize >= FAST_PHASES {
             frame_flags |= flags::LARGE_ID;
         }
         let depth = depth + 1;
-        self.put_frame(hot, depth, Frame { start: 0, counters, node, name: ids.name, phase, flags: frame_flags });
+        let frame = Frame { start: 0, children: 0, counters, node, name: ids.name, phase, flags: frame_flags };
+        self.put_frame(hot, depth, frame);
         let depth32 = u32::try_from(depth).ok()?;
         hot.depth.set(depth32);
         self.refresh_key(hot);
@@ -474,12 +491,16 @@ impl Recorder {
             self.overflow.truncate(depth - FAST_DEPTH);
         }
         let elapsed = now.saturating_sub(frame.start);
+        if let Some(parent) = depth.checked_sub(1).filter(|parent| *parent > 0) {
+            self.add_child(hot, parent, elapsed);
+        }
         if frame.flags & flags::COARSE == 0 {
             self.close_call(hot, frame.name);
             if frame.flags & flags::UNCOUNTED == 0 {
-                frame.counters.add_time(elapsed, frame.flags & flags::FOLDED == 0);
+                let self_ticks = elapsed.saturating_sub(frame.children);
+                frame.counters.add_time(elapsed, self_ticks, frame.flags & flags::FOLDED == 0);
                 match (frame.flags & flags::POLL != 0, completed) {
-                    (true, None) => frame.counters.add_poll(),
+                    (true, None) => {}
                     (true, Some((busy, first_poll))) => {
                         let busy = busy.saturating_add(elapsed);
                         frame.counters.add_async_call_but_duration(busy, now.saturating_sub(first_poll));
@@ -600,7 +621,8 @@ impl Recorder {
     fn finish_batch(&mut self, hot: &Hot, ticks: u64) {
         self.count_held_step(hot);
         let batch = std::mem::take(&mut self.batch);
-        let epoch = slot::state().1;
+        // The epoch this thread records in, which a reset since the frame closed has not changed yet.
+        let epoch = self.epoch;
         let steps = usize::try_from(hot.batch_steps.get()).unwrap_or(usize::MAX);
         let timing = BatchTiming::new(steps, clock::to_ns(ticks), batch.records);
         if let Some(slot) = &self.slot {
@@ -655,16 +677,13 @@ pub(crate) fn detach_this_thread() {
     with_recorder(|recorder, _| recorder.detached = true);
 }
 
-/// The ticks so far of every call of `callsite` made from the innermost open span on this thread.
-pub(crate) fn child_ticks(callsite: &'static Callsite) -> u64 {
-    let ids = callsite.ids();
+/// The self time so far of the innermost open span on this thread, at `now`.
+pub(crate) fn open_self_ticks(now: u64) -> Option<u64> {
     with_recorder(|recorder, hot| {
-        let parent = recorder.frame(hot, hot.depth.get() as usize)?.node;
-        let (_, counters) = recorder.child(hot, parent, ids.name);
-        Some(counters.read().all_ticks())
+        let frame = recorder.frame(hot, hot.depth.get() as usize)?;
+        Some(now.saturating_sub(frame.start).saturating_sub(frame.children))
     })
     .flatten()
-    .unwrap_or(0)
 }
 
 #[cfg(test)]

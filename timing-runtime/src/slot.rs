@@ -78,16 +78,22 @@ pub(crate) struct Aggregate {
 impl Aggregate {
     fn merge_slot(&mut self, slot: &ThreadSlot, epoch: u64) {
         if slot.epoch.load(Acquire) == epoch {
-            self.tree.add_thread(&slot.tree, crate::calibrate::charged_ticks());
-            let reading = slot.step_totals.read(&slot.steps);
-            let mut account = StepAccount {
-                epoch,
-                steps: reading.steps,
-                step_ticks: reading.step_ticks,
-                phase_ticks: reading.phase_ticks,
-                ..StepAccount::default()
-            };
+            self.tree.add_thread(&slot.tree);
+            let mut account = StepAccount { epoch, ..StepAccount::default() };
             slot.step_totals.add_spread_to(&mut account);
+            let reading = slot.step_totals.read(&slot.steps);
+            account.steps = reading.steps;
+            account.step_ticks = reading.step_ticks;
+            account.phase_ticks = reading.phase_ticks;
+            if let Some((ticks, phase_ticks)) = reading.pending {
+                account.step_histogram.record(ticks);
+                if account.phase_histograms.len() < phase_ticks.len() {
+                    account.phase_histograms.resize(phase_ticks.len(), Histogram::default());
+                }
+                for (histogram, ticks) in account.phase_histograms.iter_mut().zip(&phase_ticks).skip(1) {
+                    histogram.record(*ticks);
+                }
+            }
             {
                 let locked = slot.steps.lock();
                 if locked.epoch == epoch {
@@ -104,8 +110,9 @@ impl Aggregate {
                 }
             }
             self.steps.merge(&account);
+            // Threads that recorded since the last reset; an idle or exiting thread of an earlier epoch is not one.
+            self.threads += 1;
         }
-        self.threads += 1;
     }
 
     fn merge(&mut self, other: &Aggregate) {

@@ -67,6 +67,11 @@ pub(crate) struct StepTotals {
     step_histogram: AtomicHistogram,
     /// Ticks per step by phase id, below `FAST_PHASES`; allocated when a phase is first seen.
     phase_histograms: [OnceLock<Box<AtomicHistogram>>; FAST_PHASES],
+    /// The latest step's ticks plus one (0 for none) and phase ticks, not yet in the histograms: the thread
+    /// counts them when its next step ends (see `Hot::finish_step`), and reports count them from here
+    /// meanwhile. Changed inside writes, so a report sees them whole and never counted twice.
+    pending_step: AtomicU64,
+    pending_phases: [AtomicU64; FAST_PHASES],
 }
 
 /// What a report reads of the totals.
@@ -75,6 +80,8 @@ pub(crate) struct StepReading {
     pub step_ticks: u64,
     /// By phase id, all phases.
     pub phase_ticks: Vec<u64>,
+    /// The step not yet in the histograms: its ticks and phase ticks by phase id.
+    pub pending: Option<(u64, Vec<u64>)>,
 }
 
 impl StepTotals {
@@ -86,6 +93,8 @@ impl StepTotals {
             phase_ticks: [const { AtomicU64::new(0) }; FAST_PHASES],
             step_histogram: AtomicHistogram::new(),
             phase_histograms: [const { OnceLock::new() }; FAST_PHASES],
+            pending_step: AtomicU64::new(0),
+            pending_phases: [const { AtomicU64::new(0) }; FAST_PHASES],
         }
     }
 
@@ -122,6 +131,21 @@ impl StepTotals {
     #[inline(always)]
     pub fn add_step_spread(&self, ticks: u64) {
         self.step_histogram.record(ticks);
+    }
+
+    /// Makes a step of `ticks` pending, inside a write (owner only); its phases follow through
+    /// `set_pending_phase`.
+    #[inline(always)]
+    pub fn set_pending_step(&self, ticks: Option<u64>) {
+        self.pending_step.store(ticks.map_or(0, |ticks| ticks.saturating_add(1)), Relaxed);
+    }
+
+    /// Sets a pending phase's ticks, inside a write (owner only).
+    #[inline(always)]
+    pub fn set_pending_phase(&self, phase: usize, ticks: u64) {
+        if let Some(pending) = self.pending_phases.get(phase) {
+            pending.store(ticks, Relaxed);
+        }
     }
 
     /// Counts a step's ticks in a phase below `FAST_PHASES` in the spread histograms (owner only).
@@ -185,22 +209,32 @@ impl StepTotals {
     }
 
     fn zero(&self) {
-        for counter in [&self.steps, &self.step_ticks].into_iter().chain(&self.phase_ticks) {
+        let counters = [&self.steps, &self.step_ticks, &self.pending_step].into_iter();
+        for counter in counters.chain(&self.phase_ticks).chain(&self.pending_phases) {
             counter.store(0, Relaxed);
         }
         self.step_histogram.clear();
         self.phase_histograms.iter().filter_map(OnceLock::get).for_each(|histogram| histogram.clear());
     }
 
-    /// The totals, each step whole; `account` holds phases beyond the table.
+    /// The totals, each step whole; `account` holds phases beyond the table. Read after the histograms
+    /// (`add_spread_to`), so that the pending step is in one or the other, never both.
     pub fn read(&self, account: &Mutex<StepAccount>) -> StepReading {
-        let mut reading = StepReading { steps: 0, step_ticks: 0, phase_ticks: Vec::new() };
+        let mut reading = StepReading { steps: 0, step_ticks: 0, phase_ticks: Vec::new(), pending: None };
+        fence(Acquire);
         for _ in 0..READ_TRIES {
             let before = self.sequence.load(Acquire);
             reading.steps = self.steps.load(Relaxed);
             reading.step_ticks = self.step_ticks.load(Relaxed);
             reading.phase_ticks.clear();
             reading.phase_ticks.extend(self.phase_ticks.iter().map(|ticks| ticks.load(Relaxed)));
+            reading.pending = match self.pending_step.load(Relaxed) {
+                0 => None,
+                ticks => {
+                    let phases = self.pending_phases.iter().take(crate::callsite::phase_count());
+                    Some((ticks - 1, phases.map(|ticks| ticks.load(Relaxed)).collect()))
+                }
+            };
             {
                 let account = account.lock();
                 reading.phase_ticks.extend(account.phase_ticks.iter().skip(FAST_PHASES));

@@ -4,9 +4,8 @@
 //! that name's node (its time is inside the outer call's already), so the tree is bounded by the distinct
 //! call paths without repeats, however deep the recursion.
 //!
-//! Counters are kept per edge, not per node, so that a node's self time need not be counted per call: it is
-//! the time of the calls into the node less the time of the calls out of it, worked out when a report reads
-//! the tree.
+//! Counters are kept per edge, so that a call path's node reached by recursion from further down (an edge
+//! back up the tree) needs no lookup beyond the edge; a node's figures are the sums of its edges'.
 
 use std::collections::HashMap;
 
@@ -53,42 +52,25 @@ impl SharedTree {
         }
     }
 
-    /// `(parent, name, totals)` of each node, parents first, with self time worked out from the edges:
-    /// the ticks of calls into a node less those of calls out of it and, for each call out of it, the
-    /// `charged` ticks of its instrumentation.
-    pub fn read(&self, charged: u64) -> Vec<(u32, u32, Totals)> {
+    /// `(parent, name, totals)` of each node, parents first: the sums of the edges into it.
+    pub fn read(&self) -> Vec<(u32, u32, Totals)> {
         let edges: Vec<(u32, u32, u32, &'static EdgeCounters)> =
             self.edges.lock().iter().map(|edge| (edge.parent, edge.name, edge.target, edge.counters)).collect();
         let mut nodes: Vec<(u32, u32, Totals)> = Vec::new();
         // Per edge id: the node's index in `nodes`, for nodes.
         let mut index: Vec<u32> = vec![u32::MAX; edges.len()];
-        let mut inward = Vec::new();
-        let mut outward = Vec::new();
         for (id, (parent, name, target, _)) in edges.iter().enumerate() {
             if *target as usize == id {
                 index[id] = u32::try_from(nodes.len()).unwrap_or(u32::MAX);
                 let parent = index.get(*parent as usize).copied().unwrap_or(0);
                 nodes.push((if id == 0 { ROOT } else { parent }, *name, Totals::default()));
-                inward.push(0u64);
-                outward.push(0u64);
             }
         }
-        for (parent, _, target, counters) in edges.iter().skip(1) {
-            let edge = counters.read();
-            let (Some(&target), Some(&parent)) = (index.get(*target as usize), index.get(*parent as usize)) else {
-                continue;
-            };
-            let (target, parent) = (target as usize, parent as usize);
-            if let (Some(node), Some(sum)) = (nodes.get_mut(target), inward.get_mut(target)) {
-                node.2.merge(&edge.totals);
-                *sum = sum.wrapping_add(edge.all_ticks());
+        for (_, _, target, counters) in edges.iter().skip(1) {
+            let node = index.get(*target as usize).and_then(|node| nodes.get_mut(*node as usize));
+            if let Some(node) = node {
+                node.2.merge(&counters.read());
             }
-            if let Some(sum) = outward.get_mut(parent) {
-                *sum = sum.wrapping_add(edge.all_ticks()).wrapping_add(edge.closes.wrapping_mul(charged));
-            }
-        }
-        for ((node, inward), outward) in nodes.iter_mut().zip(&inward).zip(&outward) {
-            node.2.self_ticks = inward.saturating_sub(*outward);
         }
         nodes
     }
@@ -213,8 +195,8 @@ impl MergedTree {
         }
     }
 
-    pub fn add_thread(&mut self, shared: &SharedTree, charged: u64) {
-        let nodes = shared.read(charged);
+    pub fn add_thread(&mut self, shared: &SharedTree) {
+        let nodes = shared.read();
         self.add(nodes.iter().map(|(parent, name, totals)| (*parent, *name, totals)));
     }
 
