@@ -68,7 +68,7 @@ fn a_span_with_a_small_phase_inside_one_with_a_large_phase_moves_its_time_out_of
     let _exclusive = exclusive();
     // Enough phases that the outer one's id is beyond the tables, whatever ran before.
     for phase in 0..300 {
-        leaked_callsite(format!("filler {phase}"), Some(format!("filler phase {phase}")), Kind::Span).enter();
+        drop(leaked_callsite(format!("filler {phase}"), Some(format!("filler phase {phase}")), Kind::Span).enter());
     }
     let inner = leaked_callsite("small inner".into(), Some("small phase".into()), Kind::Span);
     let outer = leaked_callsite("large outer".into(), Some("large phase".into()), Kind::Span);
