@@ -1,9 +1,12 @@
-//! Opening and closing spans: the drop guard, the hot path's entry points, and the slow path, which keeps
-//! what the hot path does not (frames beyond its stack, steps, batches, polls, recursion, the timeline, the
-//! thread's call tree and its registration) in a thread-local that is told when the thread exits.
+//! The slow path, which keeps what the hot path does not (frames beyond its stack, steps, batches, polls,
+//! recursion, the timeline, the thread's call tree and its registration) in a thread-local that is told
+//! when the thread exits. The guard and the entry points are in `guard`, the ends of steps and batches in
+//! `finish`.
 
-use std::cell::{Cell, RefCell};
-use std::marker::PhantomData;
+mod finish;
+mod guard;
+
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use crate::callsite::{Callsite, FAST_NAMES, FAST_PHASES, Ids, Kind};
@@ -12,9 +15,9 @@ use crate::granularity::TimingGranularity;
 use crate::hot::{FAST_DEPTH, Frame, Hot, POISON, flags, with_hot};
 use crate::slot::{self, ThreadSlot};
 use crate::timeline::{self, Event};
-use crate::timing::{BatchTiming, PhaseTime, StepTiming};
+use crate::timing::{BatchTiming, StepTiming};
 use crate::tree::{self, LocalTree};
-use crate::{calibrate, callsite, clock, steps};
+use crate::{calibrate, callsite, clock};
 
 #[derive(Default)]
 struct BatchState {
@@ -113,139 +116,6 @@ fn with_recorder<R>(f: impl FnOnce(&mut Recorder, &Hot) -> R) -> Option<R> {
         })
         .ok()
         .flatten()
-}
-
-/// Closes its span when dropped: on return, on `?`, and while unwinding. `!Send`, because a span belongs to
-/// the thread's stack it was opened on.
-#[must_use = "the span closes when this guard is dropped"]
-#[derive(Debug)]
-pub struct Guard {
-    /// Stack depth with this guard's frame on it; 0 when nothing was opened.
-    depth: u32,
-    /// The low bits of the frame's start tick, so that a guard never closes another frame at its depth.
-    stamp: u32,
-    _not_send: PhantomData<*const ()>,
-}
-
-impl Guard {
-    const INERT: Guard = Guard { depth: 0, stamp: 0, _not_send: PhantomData };
-
-    fn opened(frame: Option<(u32, u32)>) -> Guard {
-        let (depth, stamp) = frame.unwrap_or((0, 0));
-        Guard { depth, stamp, _not_send: PhantomData }
-    }
-
-    /// Closes a poll's span and returns its ticks; `completed` carries the `async fn`'s busy ticks before this
-    /// poll and the tick of its first poll when this poll completed it.
-    pub(crate) fn close_poll(mut self, completed: Option<(u64, u64)>) -> u64 {
-        let depth = std::mem::take(&mut self.depth);
-        if depth == 0 {
-            return 0;
-        }
-        close_slow(depth, self.stamp, clock::now(), completed)
-    }
-}
-
-impl Drop for Guard {
-    #[inline(always)]
-    fn drop(&mut self) {
-        if self.depth != 0 {
-            close_span(self.depth, self.stamp);
-        }
-    }
-}
-
-/// Closes an ordinary span or a step: on the hot path when it can, otherwise on the slow one.
-#[inline(never)]
-fn close_span(depth: u32, stamp: u32) {
-    let now = clock::now();
-    let state = slot::raw_state();
-    if !with_hot(|hot| hot.try_exit(depth, stamp, now, state) || hot.try_exit_step(depth, stamp, now, state)) {
-        close_slow(depth, stamp, now, None);
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn close_slow(depth: u32, stamp: u32, now: u64, completed: Option<(u64, u64)>) -> u64 {
-    let epoch = slot::epoch_of(slot::raw_state());
-    with_recorder(|recorder, hot| recorder.pop(hot, depth, stamp, epoch, now, completed)).unwrap_or(0)
-}
-
-impl Callsite {
-    /// Opens a span of this call site on the calling thread; it closes when the guard drops.
-    #[inline(always)]
-    pub fn enter(&'static self) -> Guard {
-        let state = slot::raw_state();
-        if state & 3 < self.min_level {
-            return Guard::INERT;
-        }
-        match self.kind {
-            Kind::Span => self.open_span(state),
-            Kind::Step => self.open_step(state),
-            Kind::Batch => self.open(state, false),
-        }
-    }
-
-    /// Every ordinary span at granularity `Detailed`: on the hot path when it can.
-    #[inline(never)]
-    fn open_span(&'static self, state: u64) -> Guard {
-        let packed = self.packed_ids();
-        match with_hot(|hot| hot.try_enter(packed, state)) {
-            Some(frame) => Guard::opened(Some(frame)),
-            None => self.open(state, false),
-        }
-    }
-
-    /// A step at granularity `Detailed`: opened on the hot path when it can (it closes on the slow one).
-    #[inline(never)]
-    fn open_step(&'static self, state: u64) -> Guard {
-        let packed = self.packed_ids();
-        match with_hot(|hot| hot.try_enter_step(packed, state)) {
-            Some(frame) => Guard::opened(Some(frame)),
-            None => self.open(state, false),
-        }
-    }
-
-    /// Opens a span as `enter` does at granularity `Detailed` without timeline capture, whatever the
-    /// settings: for the calibration, which must measure the path that user spans take.
-    pub(crate) fn enter_detailed(&'static self) -> Guard {
-        let state = (slot::raw_state() & !slot::TIMELINE) | TimingGranularity::Detailed.to_bits();
-        self.open_span(state)
-    }
-
-    /// Opens one poll of an `async fn` of this call site.
-    pub(crate) fn enter_poll(&'static self) -> Guard {
-        let state = slot::raw_state();
-        if TimingGranularity::from_bits(state) != TimingGranularity::Detailed {
-            return Guard::INERT;
-        }
-        self.open(state, true)
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn open(&'static self, state: u64, poll: bool) -> Guard {
-        let ids = self.ids();
-        Guard::opened(with_recorder(|recorder, hot| recorder.push(hot, self, ids, state, poll)).flatten())
-    }
-
-    /// Counts an `async fn` call dropped before it completed, on the path it would have run on here.
-    pub(crate) fn cancel_async(&'static self) {
-        let (granularity, epoch) = slot::state();
-        if granularity != TimingGranularity::Detailed {
-            return;
-        }
-        let ids = self.ids();
-        with_recorder(|recorder, hot| {
-            recorder.ensure_epoch(epoch);
-            let parent = recorder.frame(hot, hot.depth.get() as usize).map_or(tree::ROOT, |frame| frame.node);
-            let (node, counters) = recorder.child(hot, parent, ids.name);
-            if node != tree::NO_NODE {
-                counters.add_cancelled();
-            }
-        });
-    }
 }
 
 impl Recorder {
@@ -554,100 +424,6 @@ impl Recorder {
             }
         }
     }
-
-    /// The step's time by phase, into `step_phases`, when some phase id is beyond the hot tables: as
-    /// `Hot::finish_step` works it out, over all phases.
-    fn large_step_phase_ticks(&mut self, hot: &Hot, ticks: u64, step_phase: u32, phases: usize) {
-        let charged = calibrate::charged_ticks();
-        let mut phase_ticks = std::mem::take(&mut self.step_phases);
-        phase_ticks.clear();
-        phase_ticks.resize(phases.max(step_phase as usize + 1), 0);
-        let mut in_phases = 0u64;
-        for (id, value) in phase_ticks.iter_mut().enumerate().skip(1) {
-            let (switched, calls) = self.phase(hot, id);
-            let own = if id == step_phase as usize { ticks } else { 0 };
-            *value = steps::phase_value(switched.wrapping_add(own), calls, charged);
-            in_phases = in_phases.saturating_add(*value);
-        }
-        if in_phases > ticks {
-            steps::fit_phases(Cell::from_mut(phase_ticks.as_mut_slice()).as_slice_of_cells(), ticks, in_phases);
-        }
-        self.step_phases = phase_ticks;
-    }
-
-    fn finish_step(&mut self, hot: &Hot, ticks: u64, step_phase: u32) {
-        let phases = callsite::phase_count();
-        if phases > FAST_PHASES {
-            self.large_step_phase_ticks(hot, ticks, step_phase, phases);
-        }
-        let Some(slot) = &self.slot else {
-            hot.step_active.set(false);
-            return;
-        };
-        let totals = slot.step_totals;
-        let records = self.batch.active && self.batch.records.is_some();
-        if phases <= FAST_PHASES {
-            hot.finish_step(totals, ticks, step_phase, phases);
-            if records {
-                self.step_phases.clear();
-                self.step_phases.extend(hot.step_phases.iter().take(phases).map(Cell::get));
-            }
-        } else {
-            // Rare enough (over 64 phase names) to count the spread at once rather than hold it back.
-            hot.step_active.set(false);
-            let phase_ticks = Cell::from_mut(self.step_phases.as_mut_slice()).as_slice_of_cells();
-            totals.add_step(ticks, phase_ticks, Some(&slot.steps));
-            totals.add_spread(ticks, phase_ticks, Some(&slot.steps));
-            hot.steps_done.set(hot.steps_done.get().wrapping_add(1));
-            hot.batch_steps.set(hot.batch_steps.get().wrapping_add(1));
-        }
-        if let (true, Some(records)) = (self.batch.active, &mut self.batch.records) {
-            let unnamed =
-                |(ticks, id): (&u64, usize)| *ticks > 0 && self.phase_names.get(id).is_none_or(|name| name.is_empty());
-            if self.step_phases.iter().zip(0..).skip(1).any(unnamed) {
-                self.phase_names = callsite::names().1;
-            }
-            records.push(step_timing(ticks, &self.step_phases, &self.phase_names));
-        }
-    }
-
-    /// Counts the held-back step in the step and phase histograms.
-    fn count_held_step(&mut self, hot: &Hot) {
-        if let Some(slot) = &self.slot {
-            hot.count_held_step(slot.step_totals);
-        }
-    }
-
-    fn finish_batch(&mut self, hot: &Hot, ticks: u64) {
-        self.count_held_step(hot);
-        let batch = std::mem::take(&mut self.batch);
-        // The epoch this thread records in, which a reset since the frame closed has not changed yet.
-        let epoch = self.epoch;
-        let steps = usize::try_from(hot.batch_steps.get()).unwrap_or(usize::MAX);
-        let timing = BatchTiming::new(steps, clock::to_ns(ticks), batch.records);
-        if let Some(slot) = &self.slot {
-            let mut account = slot.steps.lock();
-            if account.epoch != epoch {
-                *account = slot::StepAccount { epoch, ..slot::StepAccount::default() };
-            }
-            account.batches = account.batches.saturating_add(1);
-            account.batch_ticks = account.batch_ticks.saturating_add(ticks);
-            account.keep_slow_steps(&timing.slow_steps);
-        }
-        self.last_batch = Some((epoch, timing));
-        self.flush_events();
-    }
-}
-
-fn step_timing(ticks: u64, phase_ticks: &[u64], phase_names: &[&'static str]) -> StepTiming {
-    let phases = phase_ticks
-        .iter()
-        .zip(phase_names)
-        .skip(1)
-        .filter(|(ticks, _)| **ticks > 0)
-        .map(|(ticks, name)| PhaseTime { phase: (*name).into(), ns: clock::to_ns(*ticks) })
-        .collect();
-    StepTiming { total_ns: clock::to_ns(ticks), phases }
 }
 
 /// The latest batch completed on this thread in the current epoch.

@@ -1,0 +1,106 @@
+//! The end of a step (its phase ticks, totals and spread, and its record when the batch keeps one) and of a
+//! batch.
+
+use std::cell::Cell;
+
+use super::Recorder;
+use crate::callsite::{self, FAST_PHASES};
+use crate::hot::Hot;
+use crate::timing::{BatchTiming, PhaseTime, StepTiming};
+use crate::{calibrate, clock, slot, steps};
+
+impl Recorder {
+    /// The step's time by phase, into `step_phases`, when some phase id is beyond the hot tables: as
+    /// `Hot::finish_step` works it out, over all phases.
+    fn large_step_phase_ticks(&mut self, hot: &Hot, ticks: u64, step_phase: u32, phases: usize) {
+        let charged = calibrate::charged_ticks();
+        let mut phase_ticks = std::mem::take(&mut self.step_phases);
+        phase_ticks.clear();
+        phase_ticks.resize(phases.max(step_phase as usize + 1), 0);
+        let mut in_phases = 0u64;
+        for (id, value) in phase_ticks.iter_mut().enumerate().skip(1) {
+            let (switched, calls) = self.phase(hot, id);
+            let own = if id == step_phase as usize { ticks } else { 0 };
+            *value = steps::phase_value(switched.wrapping_add(own), calls, charged);
+            in_phases = in_phases.saturating_add(*value);
+        }
+        if in_phases > ticks {
+            steps::fit_phases(Cell::from_mut(phase_ticks.as_mut_slice()).as_slice_of_cells(), ticks, in_phases);
+        }
+        self.step_phases = phase_ticks;
+    }
+
+    pub(super) fn finish_step(&mut self, hot: &Hot, ticks: u64, step_phase: u32) {
+        let phases = callsite::phase_count();
+        if phases > FAST_PHASES {
+            self.large_step_phase_ticks(hot, ticks, step_phase, phases);
+        }
+        let Some(slot) = &self.slot else {
+            hot.step_active.set(false);
+            return;
+        };
+        let totals = slot.step_totals;
+        let records = self.batch.active && self.batch.records.is_some();
+        if phases <= FAST_PHASES {
+            hot.finish_step(totals, ticks, step_phase, phases);
+            if records {
+                self.step_phases.clear();
+                self.step_phases.extend(hot.step_phases.iter().take(phases).map(Cell::get));
+            }
+        } else {
+            // Rare enough (over 64 phase names) to count the spread at once rather than hold it back.
+            hot.step_active.set(false);
+            let phase_ticks = Cell::from_mut(self.step_phases.as_mut_slice()).as_slice_of_cells();
+            totals.add_step(ticks, phase_ticks, Some(&slot.steps));
+            totals.add_spread(ticks, phase_ticks, Some(&slot.steps));
+            hot.steps_done.set(hot.steps_done.get().wrapping_add(1));
+            hot.batch_steps.set(hot.batch_steps.get().wrapping_add(1));
+        }
+        if let (true, Some(records)) = (self.batch.active, &mut self.batch.records) {
+            let unnamed =
+                |(ticks, id): (&u64, usize)| *ticks > 0 && self.phase_names.get(id).is_none_or(|name| name.is_empty());
+            if self.step_phases.iter().zip(0..).skip(1).any(unnamed) {
+                self.phase_names = callsite::names().1;
+            }
+            records.push(step_timing(ticks, &self.step_phases, &self.phase_names));
+        }
+    }
+
+    /// Counts the held-back step in the step and phase histograms.
+    pub(super) fn count_held_step(&mut self, hot: &Hot) {
+        if let Some(slot) = &self.slot {
+            hot.count_held_step(slot.step_totals);
+        }
+    }
+
+    pub(super) fn finish_batch(&mut self, hot: &Hot, ticks: u64) {
+        self.count_held_step(hot);
+        let batch = std::mem::take(&mut self.batch);
+        // The epoch this thread records in, which a reset since the frame closed has not changed yet.
+        let epoch = self.epoch;
+        let steps = usize::try_from(hot.batch_steps.get()).unwrap_or(usize::MAX);
+        let timing = BatchTiming::new(steps, clock::to_ns(ticks), batch.records);
+        if let Some(slot) = &self.slot {
+            let mut account = slot.steps.lock();
+            if account.epoch != epoch {
+                *account = slot::StepAccount { epoch, ..slot::StepAccount::default() };
+            }
+            account.batches = account.batches.saturating_add(1);
+            account.batch_ticks = account.batch_ticks.saturating_add(ticks);
+            account.keep_slow_steps(&timing.slow_steps);
+        }
+        self.last_batch = Some((epoch, timing));
+        self.flush_events();
+    }
+}
+
+fn step_timing(ticks: u64, phase_ticks: &[u64], phase_names: &[&'static str]) -> StepTiming {
+    let phases = phase_ticks
+        .iter()
+        .zip(phase_names)
+        .skip(1)
+        .filter(|(ticks, _)| **ticks > 0)
+        .map(|(ticks, name)| PhaseTime { phase: (*name).into(), ns: clock::to_ns(*ticks) })
+        .collect();
+    StepTiming { total_ns: clock::to_ns(ticks), phases }
+}

@@ -1,0 +1,143 @@
+//! The drop guard that closes a span, and the entry points that `#[timed]` and `scope!` call: the hot path
+//! first, the slow path when it cannot.
+
+use std::marker::PhantomData;
+
+use super::with_recorder;
+use crate::callsite::{Callsite, Kind};
+use crate::granularity::TimingGranularity;
+use crate::hot::with_hot;
+use crate::{clock, slot, tree};
+
+/// Closes its span when dropped: on return, on `?`, and while unwinding. `!Send`, because a span belongs to
+/// the thread's stack it was opened on.
+#[must_use = "the span closes when this guard is dropped"]
+#[derive(Debug)]
+pub struct Guard {
+    /// Stack depth with this guard's frame on it; 0 when nothing was opened.
+    depth: u32,
+    /// The low bits of the frame's start tick, so that a guard never closes another frame at its depth.
+    stamp: u32,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Guard {
+    const INERT: Guard = Guard { depth: 0, stamp: 0, _not_send: PhantomData };
+
+    fn opened(frame: Option<(u32, u32)>) -> Guard {
+        let (depth, stamp) = frame.unwrap_or((0, 0));
+        Guard { depth, stamp, _not_send: PhantomData }
+    }
+
+    /// Closes a poll's span and returns its ticks; `completed` carries the `async fn`'s busy ticks before this
+    /// poll and the tick of its first poll when this poll completed it.
+    pub(crate) fn close_poll(mut self, completed: Option<(u64, u64)>) -> u64 {
+        let depth = std::mem::take(&mut self.depth);
+        if depth == 0 {
+            return 0;
+        }
+        close_slow(depth, self.stamp, clock::now(), completed)
+    }
+}
+
+impl Drop for Guard {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if self.depth != 0 {
+            close_span(self.depth, self.stamp);
+        }
+    }
+}
+
+/// Closes an ordinary span or a step: on the hot path when it can, otherwise on the slow one.
+#[inline(never)]
+fn close_span(depth: u32, stamp: u32) {
+    let now = clock::now();
+    let state = slot::raw_state();
+    if !with_hot(|hot| hot.try_exit(depth, stamp, now, state) || hot.try_exit_step(depth, stamp, now, state)) {
+        close_slow(depth, stamp, now, None);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn close_slow(depth: u32, stamp: u32, now: u64, completed: Option<(u64, u64)>) -> u64 {
+    let epoch = slot::epoch_of(slot::raw_state());
+    with_recorder(|recorder, hot| recorder.pop(hot, depth, stamp, epoch, now, completed)).unwrap_or(0)
+}
+
+impl Callsite {
+    /// Opens a span of this call site on the calling thread; it closes when the guard drops.
+    #[inline(always)]
+    pub fn enter(&'static self) -> Guard {
+        let state = slot::raw_state();
+        if state & 3 < self.min_level {
+            return Guard::INERT;
+        }
+        match self.kind {
+            Kind::Span => self.open_span(state),
+            Kind::Step => self.open_step(state),
+            Kind::Batch => self.open(state, false),
+        }
+    }
+
+    /// Every ordinary span at granularity `Detailed`: on the hot path when it can.
+    #[inline(never)]
+    fn open_span(&'static self, state: u64) -> Guard {
+        let packed = self.packed_ids();
+        match with_hot(|hot| hot.try_enter(packed, state)) {
+            Some(frame) => Guard::opened(Some(frame)),
+            None => self.open(state, false),
+        }
+    }
+
+    /// A step at granularity `Detailed`: opened on the hot path when it can (it closes on the slow one).
+    #[inline(never)]
+    fn open_step(&'static self, state: u64) -> Guard {
+        let packed = self.packed_ids();
+        match with_hot(|hot| hot.try_enter_step(packed, state)) {
+            Some(frame) => Guard::opened(Some(frame)),
+            None => self.open(state, false),
+        }
+    }
+
+    /// Opens a span as `enter` does at granularity `Detailed` without timeline capture, whatever the
+    /// settings: for the calibration, which must measure the path that user spans take.
+    pub(crate) fn enter_detailed(&'static self) -> Guard {
+        let state = (slot::raw_state() & !slot::TIMELINE) | TimingGranularity::Detailed.to_bits();
+        self.open_span(state)
+    }
+
+    /// Opens one poll of an `async fn` of this call site.
+    pub(crate) fn enter_poll(&'static self) -> Guard {
+        let state = slot::raw_state();
+        if TimingGranularity::from_bits(state) != TimingGranularity::Detailed {
+            return Guard::INERT;
+        }
+        self.open(state, true)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn open(&'static self, state: u64, poll: bool) -> Guard {
+        let ids = self.ids();
+        Guard::opened(with_recorder(|recorder, hot| recorder.push(hot, self, ids, state, poll)).flatten())
+    }
+
+    /// Counts an `async fn` call dropped before it completed, on the path it would have run on here.
+    pub(crate) fn cancel_async(&'static self) {
+        let (granularity, epoch) = slot::state();
+        if granularity != TimingGranularity::Detailed {
+            return;
+        }
+        let ids = self.ids();
+        with_recorder(|recorder, hot| {
+            recorder.ensure_epoch(epoch);
+            let parent = recorder.frame(hot, hot.depth.get() as usize).map_or(tree::ROOT, |frame| frame.node);
+            let (node, counters) = recorder.child(hot, parent, ids.name);
+            if node != tree::NO_NODE {
+                counters.add_cancelled();
+            }
+        });
+    }
+}
