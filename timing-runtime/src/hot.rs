@@ -297,26 +297,7 @@ impl Hot {
     /// no frame with a large phase id open below); says whether it did.
     #[inline(always)]
     pub fn try_exit(&self, depth: u32, stamp: u32, now: u64, state: u64) -> bool {
-        if self.depth.get() != depth || state != self.key.get() {
-            return false;
-        }
-        let index = depth as usize;
-        let (Some(parent), Some(frame)) = (self.frames.get(index.wrapping_sub(1)), self.frames.get(index)) else {
-            return false;
-        };
-        let start = frame.start.get();
-        #[allow(clippy::cast_possible_truncation)]
-        if start as u32 != stamp || frame.flags.get() != 0 {
-            return false;
-        }
-        self.depth.set(depth - 1);
-        let elapsed = now.saturating_sub(start);
-        let counters = frame.counters.get();
-        counters.add_span(elapsed, elapsed.saturating_sub(frame.children.get()));
-        parent.add_child(elapsed);
-        self.hold_duration(counters, elapsed);
-        let open = &self.open[frame.name.get() as usize % FAST_NAMES];
-        open.set(open.get().wrapping_sub(1));
+        let Some((parent, frame, elapsed)) = self.pop(depth, stamp, now, state, 0) else { return false };
         let (phase, parent_phase) =
             (frame.phase.get() as usize % FAST_PHASES, parent.phase.get() as usize % FAST_PHASES);
         add(&self.phase_calls[parent_phase], 1);
@@ -333,17 +314,35 @@ impl Hot {
     pub fn try_exit_step(&self, depth: u32, stamp: u32, now: u64, state: u64) -> bool {
         let Some(totals) = self.step_totals.get() else { return false };
         let phases = callsite::phase_count();
-        if self.depth.get() != depth || phases > FAST_PHASES || state != self.key.get() {
+        if phases > FAST_PHASES {
             return false;
         }
+        let Some((_, frame, elapsed)) = self.pop(depth, stamp, now, state, flags::STEP) else { return false };
+        self.finish_step(totals, elapsed, frame.phase.get(), phases);
+        true
+    }
+
+    /// Takes the frame at `depth` off the stack and counts its call, if it is on top, has start tick low bits
+    /// `stamp` and exactly `frame_flags`, and `state` is the key; returns its caller's frame, it and its
+    /// ticks.
+    #[inline(always)]
+    fn pop(
+        &self,
+        depth: u32,
+        stamp: u32,
+        now: u64,
+        state: u64,
+        frame_flags: u32,
+    ) -> Option<(&FrameCells, &FrameCells, u64)> {
+        if self.depth.get() != depth || state != self.key.get() {
+            return None;
+        }
         let index = depth as usize;
-        let (Some(parent), Some(frame)) = (self.frames.get(index.wrapping_sub(1)), self.frames.get(index)) else {
-            return false;
-        };
+        let (parent, frame) = (self.frames.get(index.wrapping_sub(1))?, self.frames.get(index)?);
         let start = frame.start.get();
         #[allow(clippy::cast_possible_truncation)]
-        if start as u32 != stamp || frame.flags.get() != flags::STEP {
-            return false;
+        if start as u32 != stamp || frame.flags.get() != frame_flags {
+            return None;
         }
         self.depth.set(depth - 1);
         let elapsed = now.saturating_sub(start);
@@ -353,8 +352,7 @@ impl Hot {
         self.hold_duration(counters, elapsed);
         let open = &self.open[frame.name.get() as usize % FAST_NAMES];
         open.set(open.get().wrapping_sub(1));
-        self.finish_step(totals, elapsed, frame.phase.get(), phases);
-        true
+        Some((parent, frame, elapsed))
     }
 
     /// Counts the step of `ticks` (of phase `step_phase`) that just closed, with `phases` phase ids, all below

@@ -91,7 +91,7 @@ impl Callsite {
         }
     }
 
-    /// A step at granularity `Detailed`: opened on the hot path when it can (it closes on the slow one).
+    /// A step at granularity `Detailed`: on the hot path when it can, as it closes.
     #[inline(never)]
     fn open_step(&'static self, state: u64) -> Guard {
         let packed = self.packed_ids();
