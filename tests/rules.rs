@@ -113,11 +113,15 @@ fn total_time_is_the_sum_of_step_times_and_the_rate_follows() {
     assert!(batch.compute_ns + 10 >= run.total_ns && batch.compute_ns <= wall + wall / 1000, "{batch:?} {wall}");
     assert!(near(batch.steps_per_second, batch.steps_per_second(), 1e-12));
     for step in steps {
-        assert!(near(step.phase_ns("gradient") as f64, 400_000.0, 0.25), "{step:?}");
+        // A preempted thread only adds time, so every step holds its 400 µs and most hold no more.
+        assert!(step.phase_ns("gradient") >= 300_000, "{step:?}");
         assert_eq!(step.phase_ns("update"), 0);
         let phased: u64 = step.phases.iter().map(|phase| phase.ns).sum();
         assert!(phased <= step.total_ns);
     }
+    let mut gradients: Vec<u64> = steps.iter().map(|step| step.phase_ns("gradient")).collect();
+    gradients.sort_unstable();
+    assert!(near(gradients[gradients.len() / 2] as f64, 400_000.0, 0.25), "{gradients:?}");
 }
 
 #[timed(name = "descend")]
