@@ -453,10 +453,11 @@ pub(crate) fn detach_this_thread() {
     with_recorder(|recorder, _| recorder.detached = true);
 }
 
-/// The self time so far of the innermost open span on this thread, at `now`.
+/// The self time so far of the innermost open span on this thread, at `now`; `None` outside every span.
 pub(crate) fn open_self_ticks(now: u64) -> Option<u64> {
     with_recorder(|recorder, hot| {
-        let frame = recorder.frame(hot, hot.depth.get() as usize)?;
+        let depth = hot.depth.get() as usize;
+        let frame = recorder.frame(hot, depth).filter(|_| depth > 0)?;
         Some(now.saturating_sub(frame.start).saturating_sub(frame.children))
     })
     .flatten()

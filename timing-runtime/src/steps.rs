@@ -52,9 +52,9 @@ pub(crate) fn fit_phases(phase_ticks: &[Cell<u64>], ticks: u64, in_phases: u64) 
     }
 }
 
-/// Tries before a report takes the totals as they are: a step end takes nanoseconds, so two tries in a row
-/// overlap one only when steps are that short, and a thousand never in practice.
-const READ_TRIES: usize = 1_000;
+/// Tries before a report takes the totals as they are: about a second of waiting for a writer that was
+/// preempted in a write (a write itself takes nanoseconds), so that a report never hangs.
+const READ_TRIES: usize = 20_000;
 
 pub(crate) struct StepTotals {
     /// Odd while the owner writes.
@@ -222,7 +222,7 @@ impl StepTotals {
     pub fn read(&self, account: &Mutex<StepAccount>) -> StepReading {
         let mut reading = StepReading { steps: 0, step_ticks: 0, phase_ticks: Vec::new(), pending: None };
         fence(Acquire);
-        for _ in 0..READ_TRIES {
+        for attempt in 0..READ_TRIES {
             let before = self.sequence.load(Acquire);
             reading.steps = self.steps.load(Relaxed);
             reading.step_ticks = self.step_ticks.load(Relaxed);
@@ -241,10 +241,18 @@ impl StepTotals {
             }
             fence(Acquire);
             if before % 2 == 0 && self.sequence.load(Relaxed) == before {
-                break;
+                return reading;
             }
-            std::thread::yield_now();
+            // A write takes nanoseconds unless its thread was preempted in it: then wait for the scheduler.
+            match attempt {
+                0..64 => std::hint::spin_loop(),
+                64..128 => std::thread::yield_now(),
+                _ => std::thread::sleep(std::time::Duration::from_micros(50)),
+            }
         }
+        // Not one whole reading in a second: the totals as they are, and the pending step left out, as it
+        // may be in the histograms already (a report may miss a step's spread, never count it twice).
+        reading.pending = None;
         reading
     }
 

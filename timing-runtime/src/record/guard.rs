@@ -29,6 +29,15 @@ impl Guard {
         Guard { depth, stamp, _not_send: PhantomData }
     }
 
+    /// Closes a span opened by `Callsite::enter_detailed` as it was opened: on the hot path, whatever the
+    /// settings.
+    pub(crate) fn close_detailed(mut self) {
+        let depth = std::mem::take(&mut self.depth);
+        if depth != 0 {
+            close_under(depth, self.stamp, detailed_state());
+        }
+    }
+
     /// Closes a poll's span and returns its ticks; `completed` carries the `async fn`'s busy ticks before this
     /// poll and the tick of its first poll when this poll completed it.
     pub(crate) fn close_poll(mut self, completed: Option<(u64, u64)>) -> u64 {
@@ -52,11 +61,21 @@ impl Drop for Guard {
 /// Closes an ordinary span or a step: on the hot path when it can, otherwise on the slow one.
 #[inline(never)]
 fn close_span(depth: u32, stamp: u32) {
+    close_under(depth, stamp, slot::raw_state());
+}
+
+/// Closes as `close_span` does, with the global state taken as `state`.
+#[inline(always)]
+fn close_under(depth: u32, stamp: u32, state: u64) {
     let now = clock::now();
-    let state = slot::raw_state();
     if !with_hot(|hot| hot.try_exit(depth, stamp, now, state) || hot.try_exit_step(depth, stamp, now, state)) {
         close_slow(depth, stamp, now, None);
     }
+}
+
+/// The state as it is, at granularity `Detailed` and without timeline capture.
+fn detailed_state() -> u64 {
+    (slot::raw_state() & !slot::TIMELINE) | TimingGranularity::Detailed.to_bits()
 }
 
 #[cold]
@@ -102,10 +121,10 @@ impl Callsite {
     }
 
     /// Opens a span as `enter` does at granularity `Detailed` without timeline capture, whatever the
-    /// settings: for the calibration, which must measure the path that user spans take.
+    /// settings: for the calibration, which must measure the path that user spans take. Close it with
+    /// `Guard::close_detailed`.
     pub(crate) fn enter_detailed(&'static self) -> Guard {
-        let state = (slot::raw_state() & !slot::TIMELINE) | TimingGranularity::Detailed.to_bits();
-        self.open_span(state)
+        self.open_span(detailed_state())
     }
 
     /// Opens one poll of an `async fn` of this call site.
