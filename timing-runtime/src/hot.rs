@@ -8,10 +8,8 @@
 //! when it is on top of the stack and needs nothing special (no step, batch, poll, recursion or capture).
 //! Everything else goes to the slow path in `record`, which keeps the same stack.
 //!
-//! Phase time is kept by switches: a span whose phase differs from its caller's adds its time to its own
-//! phase and takes it from its caller's, so that a span of the caller's phase (the common leaf) costs
-//! nothing here. Each closed span also counts one call against its caller's phase, so that the runtime's
-//! own cost per call can be taken out of phases when a step ends.
+//! A phase's time is the self time of its spans (their time less that of the timed calls they made and,
+//! as calibrated, of those calls' instrumentation, which goes to overhead): one addition per span.
 
 use std::cell::Cell;
 
@@ -140,10 +138,8 @@ pub(crate) struct Hot {
     cache: [CachedEdge; CACHE],
     /// Open calls by span name id.
     pub open: [Cell<u32>; FAST_NAMES],
-    /// Phase time of the step in progress by phase id, as wrapping sums of switches.
+    /// Phase time of the step in progress by phase id: the self time of its spans.
     pub phase_ticks: [Cell<u64>; FAST_PHASES],
-    /// Calls closed in the step in progress, by their caller's phase id.
-    pub phase_calls: [Cell<u64>; FAST_PHASES],
     /// The counters whose latest duration is not yet in their histogram: the histogram's bucket is a
     /// function of the clock reading, and a store to an address that waits for `rdtsc` held every span up
     /// by a third of its cost. Counted at the next close, when the address has long been known, and by
@@ -208,7 +204,6 @@ impl Hot {
                 CACHE],
             open: [const { Cell::new(0) }; FAST_NAMES],
             phase_ticks: [const { Cell::new(0) }; FAST_PHASES],
-            phase_calls: [const { Cell::new(0) }; FAST_PHASES],
             held_counters: Cell::new(None),
             step_active: Cell::new(false),
             step_totals: Cell::new(None),
@@ -243,9 +238,8 @@ impl Hot {
         if self.step_active.get() || packed & FAST == 0 || state != self.key.get() || phases > FAST_PHASES {
             return None;
         }
-        for (ticks, calls) in self.phase_ticks.iter().zip(&self.phase_calls).take(phases) {
+        for ticks in self.phase_ticks.iter().take(phases) {
             ticks.set(0);
-            calls.set(0);
         }
         let frame = self.try_push(packed, flags::STEP)?;
         self.step_active.set(true);
@@ -297,14 +291,8 @@ impl Hot {
     /// no frame with a large phase id open below); says whether it did.
     #[inline(always)]
     pub fn try_exit(&self, depth: u32, stamp: u32, now: u64, state: u64) -> bool {
-        let Some((parent, frame, elapsed)) = self.pop(depth, stamp, now, state, 0) else { return false };
-        let (phase, parent_phase) =
-            (frame.phase.get() as usize % FAST_PHASES, parent.phase.get() as usize % FAST_PHASES);
-        add(&self.phase_calls[parent_phase], 1);
-        if phase != parent_phase {
-            add(&self.phase_ticks[phase], elapsed);
-            add(&self.phase_ticks[parent_phase], elapsed.wrapping_neg());
-        }
+        let Some((frame, _, self_ticks)) = self.pop(depth, stamp, now, state, 0) else { return false };
+        add(&self.phase_ticks[frame.phase.get() as usize % FAST_PHASES], self_ticks);
         true
     }
 
@@ -317,23 +305,17 @@ impl Hot {
         if phases > FAST_PHASES {
             return false;
         }
-        let Some((_, frame, elapsed)) = self.pop(depth, stamp, now, state, flags::STEP) else { return false };
-        self.finish_step(totals, elapsed, frame.phase.get(), phases);
+        let Some((frame, elapsed, self_ticks)) = self.pop(depth, stamp, now, state, flags::STEP) else {
+            return false;
+        };
+        self.finish_step(totals, elapsed, self_ticks, frame.phase.get(), phases);
         true
     }
 
     /// Takes the frame at `depth` off the stack and counts its call, if it is on top, has start tick low bits
-    /// `stamp` and exactly `frame_flags`, and `state` is the key; returns its caller's frame, it and its
-    /// ticks.
+    /// `stamp` and exactly `frame_flags`, and `state` is the key; returns it, its ticks and its self ticks.
     #[inline(always)]
-    fn pop(
-        &self,
-        depth: u32,
-        stamp: u32,
-        now: u64,
-        state: u64,
-        frame_flags: u32,
-    ) -> Option<(&FrameCells, &FrameCells, u64)> {
+    fn pop(&self, depth: u32, stamp: u32, now: u64, state: u64, frame_flags: u32) -> Option<(&FrameCells, u64, u64)> {
         if self.depth.get() != depth || state != self.key.get() {
             return None;
         }
@@ -347,21 +329,20 @@ impl Hot {
         self.depth.set(depth - 1);
         let elapsed = now.saturating_sub(start);
         let counters = frame.counters.get();
-        counters.add_span(elapsed, elapsed.saturating_sub(frame.children.get()));
+        let self_ticks = elapsed.saturating_sub(frame.children.get());
+        counters.add_span(elapsed, self_ticks);
         parent.add_child(elapsed);
         self.hold_duration(counters, elapsed);
         let open = &self.open[frame.name.get() as usize % FAST_NAMES];
         open.set(open.get().wrapping_sub(1));
-        Some((parent, frame, elapsed))
+        Some((frame, elapsed, self_ticks))
     }
 
-    /// Counts the step of `ticks` (of phase `step_phase`) that just closed, with `phases` phase ids, all below
-    /// `FAST_PHASES`: its phase ticks from the switches, less the runtime's cost of the calls made in each
-    /// phase, go to `totals`, and the step before's spread to the histograms. The step's phase ticks are
-    /// left in `step_phases`.
-    pub fn finish_step(&self, totals: &StepTotals, ticks: u64, step_phase: u32, phases: usize) {
+    /// Counts the step of `ticks` (`self_ticks` of them its own, of phase `step_phase`) that just closed, with
+    /// `phases` phase ids, all below `FAST_PHASES`: its phase ticks go to `totals`, and the step before's
+    /// spread to the histograms. The step's phase ticks are left in `step_phases`.
+    pub fn finish_step(&self, totals: &StepTotals, ticks: u64, self_ticks: u64, step_phase: u32, phases: usize) {
         self.step_active.set(false);
-        let charged = calibrate::charged_ticks();
         let (held_ticks, held_phases) = self.held_step.take().unwrap_or((0, 0));
         let phase_ticks = self.step_phases.get(..phases).unwrap_or_default();
         let mut in_phases = 0u64;
@@ -373,13 +354,12 @@ impl Hot {
         }
         totals.set_pending_step(Some(ticks));
         totals.add_step_ticks(ticks);
-        let tables = self.phase_ticks.iter().zip(&self.phase_calls);
-        for (id, (value, (switched, calls))) in phase_ticks.iter().zip(tables).enumerate().skip(1) {
+        for (id, (value, spans)) in phase_ticks.iter().zip(&self.phase_ticks).enumerate().skip(1) {
             if id < held_phases {
                 totals.add_phase_spread(id, value.get());
             }
-            let own = if id == step_phase as usize { ticks } else { 0 };
-            let ticks_in_phase = steps::phase_value(switched.get().wrapping_add(own), calls.get(), charged);
+            let own = if id == step_phase as usize { self_ticks } else { 0 };
+            let ticks_in_phase = spans.get().wrapping_add(own);
             value.set(ticks_in_phase);
             totals.add_phase_ticks(id, ticks_in_phase);
             totals.set_pending_phase(id, ticks_in_phase);

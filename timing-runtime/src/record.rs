@@ -35,8 +35,8 @@ struct Recorder {
     /// Open frames with a phase id beyond the hot tables; the hot path is off while there are any, as its
     /// spans would inherit that phase.
     large_phases: u32,
-    /// Phase ticks and calls, as in the hot tables, for phase ids beyond them.
-    phase_overflow: Vec<(u64, u64)>,
+    /// Phase ticks, as in the hot tables, for phase ids beyond them.
+    phase_overflow: Vec<u64>,
     /// Open calls by span name id, for ids beyond the hot table.
     open_overflow: Vec<u32>,
     /// The phase ticks of the step that just ended, by phase id, when some phase id is beyond the hot tables
@@ -232,27 +232,25 @@ impl Recorder {
         }
     }
 
-    /// Adds `ticks` (wrapping) to a phase's time and `calls` to its count of calls in the step in progress.
-    fn add_phase(&mut self, hot: &Hot, phase: u32, ticks: u64, calls: u64) {
+    /// Adds `ticks` (wrapping) to a phase's time in the step in progress.
+    fn add_phase(&mut self, hot: &Hot, phase: u32, ticks: u64) {
         let phase = phase as usize;
-        if let (Some(sum), Some(count)) = (hot.phase_ticks.get(phase), hot.phase_calls.get(phase)) {
+        if let Some(sum) = hot.phase_ticks.get(phase) {
             sum.set(sum.get().wrapping_add(ticks));
-            count.set(count.get().wrapping_add(calls));
             return;
         }
         let index = phase - FAST_PHASES;
         if self.phase_overflow.len() <= index {
-            self.phase_overflow.resize(index + 1, (0, 0));
+            self.phase_overflow.resize(index + 1, 0);
         }
-        let (sum, count) = &mut self.phase_overflow[index];
+        let sum = &mut self.phase_overflow[index];
         *sum = sum.wrapping_add(ticks);
-        *count = count.wrapping_add(calls);
     }
 
-    fn phase(&self, hot: &Hot, phase: usize) -> (u64, u64) {
-        match (hot.phase_ticks.get(phase), hot.phase_calls.get(phase)) {
-            (Some(sum), Some(count)) => (sum.get(), count.get()),
-            _ => self.phase_overflow.get(phase - FAST_PHASES).copied().unwrap_or_default(),
+    fn phase(&self, hot: &Hot, phase: usize) -> u64 {
+        match hot.phase_ticks.get(phase) {
+            Some(sum) => sum.get(),
+            None => self.phase_overflow.get(phase - FAST_PHASES).copied().unwrap_or_default(),
         }
     }
 
@@ -260,11 +258,10 @@ impl Recorder {
         hot.step_active.set(true);
         // Spans add phase time whether a step is open or not; a step starts at zero.
         let phases = callsite::phase_count();
-        for (sum, count) in hot.phase_ticks.iter().zip(&hot.phase_calls).take(phases) {
+        for sum in hot.phase_ticks.iter().take(phases) {
             sum.set(0);
-            count.set(0);
         }
-        self.phase_overflow.iter_mut().for_each(|phase| *phase = (0, 0));
+        self.phase_overflow.iter_mut().for_each(|phase| *phase = 0);
     }
 
     fn push(&mut self, hot: &Hot, callsite: &'static Callsite, ids: Ids, state: u64, poll: bool) -> Option<(u32, u32)> {
@@ -309,8 +306,7 @@ impl Recorder {
             self.large_phases += 1;
             frame_flags |= flags::LARGE_ID;
         }
-        // The hot path would count the call against its caller's phase in its tables.
-        if ids.name as usize >= FAST_NAMES || parent.phase as usize >= FAST_PHASES {
+        if ids.name as usize >= FAST_NAMES {
             frame_flags |= flags::LARGE_ID;
         }
         let depth = depth + 1;
@@ -352,7 +348,7 @@ impl Recorder {
     /// batches.
     fn close_top(&mut self, hot: &Hot, now: u64, completed: Option<(u64, u64)>) -> u64 {
         let depth = hot.depth.get() as usize;
-        let (Some(frame), Some(parent)) = (self.frame(hot, depth), self.frame(hot, depth.wrapping_sub(1))) else {
+        let (Some(frame), true) = (self.frame(hot, depth), depth > 0) else {
             return 0;
         };
         #[allow(clippy::cast_possible_truncation)]
@@ -361,13 +357,13 @@ impl Recorder {
             self.overflow.truncate(depth - FAST_DEPTH);
         }
         let elapsed = now.saturating_sub(frame.start);
+        let self_ticks = elapsed.saturating_sub(frame.children);
         if let Some(parent) = depth.checked_sub(1).filter(|parent| *parent > 0) {
             self.add_child(hot, parent, elapsed);
         }
         if frame.flags & flags::COARSE == 0 {
             self.close_call(hot, frame.name);
             if frame.flags & flags::UNCOUNTED == 0 {
-                let self_ticks = elapsed.saturating_sub(frame.children);
                 frame.counters.add_time(elapsed, self_ticks, frame.flags & flags::FOLDED == 0);
                 match (frame.flags & flags::POLL != 0, completed) {
                     (true, None) => {}
@@ -384,11 +380,7 @@ impl Recorder {
             }
             // A step's own time is taken when it ends; its caller is outside every step.
             if frame.flags & flags::STEP == 0 {
-                self.add_phase(hot, parent.phase, 0, 1);
-                if frame.phase != parent.phase {
-                    self.add_phase(hot, frame.phase, elapsed, 0);
-                    self.add_phase(hot, parent.phase, elapsed.wrapping_neg(), 0);
-                }
+                self.add_phase(hot, frame.phase, self_ticks);
             }
             if frame.flags & flags::TIMELINE != 0 {
                 self.capture(&frame, now);
@@ -399,7 +391,7 @@ impl Recorder {
         }
         if frame.flags & flags::STEP != 0 {
             let step_phase = if frame.flags & flags::COARSE == 0 { frame.phase } else { 0 };
-            self.finish_step(hot, elapsed, step_phase);
+            self.finish_step(hot, elapsed, self_ticks, step_phase);
         }
         if frame.flags & flags::BATCH != 0 {
             self.finish_batch(hot, elapsed);

@@ -33,15 +33,6 @@ pub(crate) fn give_back(totals: &'static StepTotals) {
     POOL.lock().push(totals);
 }
 
-/// A phase's ticks in a step: its sum of switches (a wrapping difference, never below zero once the step
-/// is whole) less the runtime's cost, `charged` ticks, of each of the `calls` closed in it.
-#[inline(always)]
-pub(crate) fn phase_value(switched: u64, calls: u64, charged: u64) -> u64 {
-    #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)]
-    let ticks = (switched as i64).max(0) as u64;
-    ticks.saturating_sub(calls.saturating_mul(charged))
-}
-
 /// Scales phase ticks down to `ticks` when they add up to more (`in_phases`): clock reads on a thread that
 /// moved between cores can disagree by a few ticks, and phases never exceed their step.
 #[cold]

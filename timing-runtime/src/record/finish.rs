@@ -7,21 +7,19 @@ use super::Recorder;
 use crate::callsite::{self, FAST_PHASES};
 use crate::hot::Hot;
 use crate::timing::{BatchTiming, PhaseTime, StepTiming};
-use crate::{calibrate, clock, slot, steps};
+use crate::{clock, slot, steps};
 
 impl Recorder {
     /// The step's time by phase, into `step_phases`, when some phase id is beyond the hot tables: as
     /// `Hot::finish_step` works it out, over all phases.
-    fn large_step_phase_ticks(&mut self, hot: &Hot, ticks: u64, step_phase: u32, phases: usize) {
-        let charged = calibrate::charged_ticks();
+    fn large_step_phase_ticks(&mut self, hot: &Hot, ticks: u64, self_ticks: u64, step_phase: u32, phases: usize) {
         let mut phase_ticks = std::mem::take(&mut self.step_phases);
         phase_ticks.clear();
         phase_ticks.resize(phases.max(step_phase as usize + 1), 0);
         let mut in_phases = 0u64;
         for (id, value) in phase_ticks.iter_mut().enumerate().skip(1) {
-            let (switched, calls) = self.phase(hot, id);
-            let own = if id == step_phase as usize { ticks } else { 0 };
-            *value = steps::phase_value(switched.wrapping_add(own), calls, charged);
+            let own = if id == step_phase as usize { self_ticks } else { 0 };
+            *value = self.phase(hot, id).wrapping_add(own);
             in_phases = in_phases.saturating_add(*value);
         }
         if in_phases > ticks {
@@ -30,10 +28,10 @@ impl Recorder {
         self.step_phases = phase_ticks;
     }
 
-    pub(super) fn finish_step(&mut self, hot: &Hot, ticks: u64, step_phase: u32) {
+    pub(super) fn finish_step(&mut self, hot: &Hot, ticks: u64, self_ticks: u64, step_phase: u32) {
         let phases = callsite::phase_count();
         if phases > FAST_PHASES {
-            self.large_step_phase_ticks(hot, ticks, step_phase, phases);
+            self.large_step_phase_ticks(hot, ticks, self_ticks, step_phase, phases);
         }
         let Some(slot) = &self.slot else {
             hot.step_active.set(false);
@@ -42,7 +40,7 @@ impl Recorder {
         let totals = slot.step_totals;
         let records = self.batch.active && self.batch.records.is_some();
         if phases <= FAST_PHASES {
-            hot.finish_step(totals, ticks, step_phase, phases);
+            hot.finish_step(totals, ticks, self_ticks, step_phase, phases);
             if records {
                 self.step_phases.clear();
                 self.step_phases.extend(hot.step_phases.iter().take(phases).map(Cell::get));
