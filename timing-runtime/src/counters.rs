@@ -1,4 +1,4 @@
-//! The counters of one call-tree edge (a name called from a node) on one thread, and their merged form.
+//! The counters of one call-tree node on one thread, and their merged form.
 //! Only the owning thread writes them, so an update is a relaxed load and store (plain moves on x86-64),
 //! never a read-modify-write.
 //!
@@ -22,10 +22,10 @@ pub(crate) fn bump(counter: &AtomicU64, value: u64) {
 /// `min` before the first call, so that a call's time is compared with it and nothing else.
 const NO_MIN: u64 = u64::MAX;
 
-/// One edge's counters on one thread, in ticks. Aligned to a pair of cache lines, so that two threads'
+/// One node's counters on one thread, in ticks. Aligned to a pair of cache lines, so that two threads'
 /// counters never share one (adjacent lines are fetched together on x86-64).
 #[repr(align(128))]
-pub(crate) struct EdgeCounters {
+pub(crate) struct NodeCounters {
     count: AtomicU64,
     /// Ticks of calls that are not inside another call of the same name (inclusive time).
     total: AtomicU64,
@@ -46,26 +46,26 @@ pub(crate) struct EdgeCounters {
 
 /// Where frames and cache entries without counters of their own point; never written, as such frames are
 /// never closed on the short path.
-pub(crate) static UNUSED: EdgeCounters = EdgeCounters::new();
+pub(crate) static UNUSED: NodeCounters = NodeCounters::new();
 
-static POOL: Mutex<Vec<&'static EdgeCounters>> = Mutex::new(Vec::new());
+static POOL: Mutex<Vec<&'static NodeCounters>> = Mutex::new(Vec::new());
 
 /// Zeroed counters: given back ones if there are any, otherwise new ones that live for the process.
-pub(crate) fn take() -> &'static EdgeCounters {
+pub(crate) fn take() -> &'static NodeCounters {
     let reused = POOL.lock().pop();
-    reused.unwrap_or_else(|| Box::leak(Box::new(EdgeCounters::new())))
+    reused.unwrap_or_else(|| Box::leak(Box::new(NodeCounters::new())))
 }
 
 /// Gives counters back for another thread to use; the caller guarantees that nothing writes or reads them.
-pub(crate) fn give_back(counters: impl Iterator<Item = &'static EdgeCounters>) {
+pub(crate) fn give_back(counters: impl Iterator<Item = &'static NodeCounters>) {
     let counters: Vec<_> = counters.filter(|counters| !std::ptr::eq(*counters, &UNUSED)).collect();
     counters.iter().for_each(|counters| counters.clear());
     POOL.lock().extend(counters);
 }
 
-impl EdgeCounters {
+impl NodeCounters {
     pub const fn new() -> Self {
-        EdgeCounters {
+        NodeCounters {
             count: AtomicU64::new(0),
             total: AtomicU64::new(0),
             self_ticks: AtomicU64::new(0),
@@ -172,7 +172,7 @@ impl EdgeCounters {
     }
 }
 
-/// Merged counters (of a node over edges and threads, or of a span name over nodes), in ticks.
+/// Merged counters (of a node over threads, or of a span name over nodes), in ticks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Totals {
     pub histogram: Histogram,

@@ -14,7 +14,7 @@
 use std::cell::Cell;
 
 use crate::callsite::{self, FAST, FAST_NAMES, FAST_PHASES};
-use crate::counters::{EdgeCounters, UNUSED};
+use crate::counters::{NodeCounters, UNUSED};
 use crate::steps::{self, StepTotals};
 use crate::{calibrate, clock};
 
@@ -53,8 +53,8 @@ pub(crate) struct Frame {
     pub start: u64,
     /// Ticks of the timed calls made inside this one, and of their instrumentation.
     pub children: u64,
-    /// The counters of the edge the call came by.
-    pub counters: &'static EdgeCounters,
+    /// The counters of the node the call entered.
+    pub counters: &'static NodeCounters,
     /// The call-tree node the call entered; `NO_NODE` when not recorded.
     pub node: u32,
     pub name: u32,
@@ -67,7 +67,7 @@ pub(crate) struct Frame {
 pub(crate) struct FrameCells {
     start: Cell<u64>,
     children: Cell<u64>,
-    counters: Cell<&'static EdgeCounters>,
+    counters: Cell<&'static NodeCounters>,
     node: Cell<u32>,
     name: Cell<u32>,
     phase: Cell<u32>,
@@ -116,16 +116,29 @@ impl FrameCells {
     /// Adds a closed child's ticks and its instrumentation's cost to this frame's.
     #[inline(always)]
     pub fn add_child(&self, ticks: u64) {
-        self.children.set(self.children.get().wrapping_add(ticks).wrapping_add(calibrate::charged_ticks()));
+        self.children.set(with_child(self.children.get(), ticks));
     }
 }
 
-/// A cached edge: the node a call of a name from a node enters, and the edge's counters.
+impl Frame {
+    /// Adds a closed child's ticks and its instrumentation's cost to this frame's.
+    pub fn add_child(&mut self, ticks: u64) {
+        self.children = with_child(self.children, ticks);
+    }
+}
+
+/// `children` ticks with those of one more closed child and of its instrumentation, as calibrated.
+#[inline(always)]
+fn with_child(children: u64, ticks: u64) -> u64 {
+    children.wrapping_add(ticks).wrapping_add(calibrate::charged_ticks())
+}
+
+/// A cached edge: the node a call of a name from a node enters, and its counters.
 struct CachedEdge {
     /// `parent << 32 | name`; 0 matches nothing, as no span name has id 0.
     key: Cell<u64>,
     node: Cell<u32>,
-    counters: Cell<&'static EdgeCounters>,
+    counters: Cell<&'static NodeCounters>,
 }
 
 /// The thread's hot state.
@@ -143,8 +156,8 @@ pub(crate) struct Hot {
     /// The counters whose latest duration is not yet in their histogram: the histogram's bucket is a
     /// function of the clock reading, and a store to an address that waits for `rdtsc` held every span up
     /// by a third of its cost. Counted at the next close, when the address has long been known, and by
-    /// every slow path; reports count it meanwhile (`EdgeCounters::pending`).
-    held_counters: Cell<Option<&'static EdgeCounters>>,
+    /// every slow path; reports count it meanwhile (`NodeCounters::pending`).
+    held_counters: Cell<Option<&'static NodeCounters>>,
     /// A step is open on this thread.
     pub step_active: Cell<bool>,
     /// Where steps closed on the hot path are counted; `None` when steps must close on the slow path (no
@@ -155,10 +168,8 @@ pub(crate) struct Hot {
     pub step_phases: [Cell<u64>; FAST_PHASES],
     /// The latest step's ticks while its spread is held back, and how many of `step_phases` it has.
     held_step: Cell<Option<(u64, usize)>>,
-    /// Steps completed on this thread, for the step index of timeline events.
+    /// Steps completed on this thread: the step index of timeline events, and a batch's count of steps.
     pub steps_done: Cell<u64>,
-    /// Steps completed since the batch in progress began.
-    pub batch_steps: Cell<u64>,
 }
 
 thread_local! {
@@ -210,13 +221,12 @@ impl Hot {
             step_phases: [const { Cell::new(0) }; FAST_PHASES],
             held_step: Cell::new(None),
             steps_done: Cell::new(0),
-            batch_steps: Cell::new(0),
         }
     }
 
     /// Holds `ticks` back from `counters`' histogram until the next close, counting the one held before.
     #[inline(always)]
-    pub fn hold_duration(&self, counters: &'static EdgeCounters, ticks: u64) {
+    pub fn hold_duration(&self, counters: &'static NodeCounters, ticks: u64) {
         self.count_held();
         counters.hold_duration(ticks);
         self.held_counters.set(Some(counters));
@@ -366,6 +376,7 @@ impl Hot {
             in_phases = in_phases.saturating_add(ticks_in_phase);
         }
         if in_phases > ticks {
+            // Rare: the totals took the unfitted ticks in the pass above, and take the fitted ones instead.
             for (id, value) in phase_ticks.iter().enumerate().skip(1) {
                 totals.add_phase_ticks(id, value.get().wrapping_neg());
             }
@@ -378,7 +389,6 @@ impl Hot {
         totals.end_write(sequence);
         self.held_step.set(Some((ticks, phases)));
         self.steps_done.set(self.steps_done.get().wrapping_add(1));
-        self.batch_steps.set(self.batch_steps.get().wrapping_add(1));
     }
 
     /// Counts the held-back step, if any, in `totals`' spread histograms.
@@ -397,7 +407,7 @@ impl Hot {
     }
 
     /// Remembers that a call of `name` from node `parent` enters `node` and counts in `counters`.
-    pub fn cache_edge(&self, parent: u32, name: u32, node: u32, counters: &'static EdgeCounters) {
+    pub fn cache_edge(&self, parent: u32, name: u32, node: u32, counters: &'static NodeCounters) {
         let key = edge_key(parent, name);
         let edge = &self.cache[cache_index(key)];
         edge.key.set(key);

@@ -6,11 +6,14 @@
 mod finish;
 mod guard;
 
+#[cfg(test)]
+pub(crate) use guard::slow_closes;
+
 use std::cell::RefCell;
 use std::sync::Arc;
 
 use crate::callsite::{Callsite, FAST_NAMES, FAST_PHASES, Ids, Kind};
-use crate::counters::{EdgeCounters, UNUSED};
+use crate::counters::{NodeCounters, UNUSED};
 use crate::granularity::TimingGranularity;
 use crate::hot::{FAST_DEPTH, Frame, Hot, POISON, flags, with_hot};
 use crate::slot::{self, ThreadSlot};
@@ -22,6 +25,8 @@ use crate::{calibrate, callsite, clock};
 #[derive(Default)]
 struct BatchState {
     active: bool,
+    /// The thread's count of steps done when the batch began.
+    first_step: u64,
     records: Option<Vec<StepTiming>>,
 }
 
@@ -90,7 +95,7 @@ thread_local! {
             phase_overflow: Vec::new(),
             open_overflow: Vec::new(),
             step_phases: Vec::new(),
-            batch: BatchState { active: false, records: None },
+            batch: BatchState { active: false, first_step: 0, records: None },
             last_batch: None,
             phase_names: Vec::new(),
             pending: Vec::new(),
@@ -175,7 +180,7 @@ impl Recorder {
             Some(cells) => cells.add_child(ticks),
             None => {
                 if let Some(frame) = self.overflow.get_mut(depth - FAST_DEPTH) {
-                    frame.children = frame.children.wrapping_add(ticks).wrapping_add(calibrate::charged_ticks());
+                    frame.add_child(ticks);
                 }
             }
         }
@@ -192,9 +197,9 @@ impl Recorder {
         }
     }
 
-    /// The node a call of `name` from node `parent` enters and its edge's counters, remembered in the hot
+    /// The node a call of `name` from node `parent` enters and its counters, remembered in the hot
     /// cache when the hot path can use them.
-    fn child(&mut self, hot: &Hot, parent: u32, name: u32) -> (u32, &'static EdgeCounters) {
+    fn child(&mut self, hot: &Hot, parent: u32, name: u32) -> (u32, &'static NodeCounters) {
         let Some(slot) = &self.slot else { return (tree::NO_NODE, &UNUSED) };
         let (node, counters) = self.tree.child(parent, name, &slot.tree);
         if node != tree::NO_NODE && parent != tree::NO_NODE && (name as usize) < FAST_NAMES {
@@ -291,9 +296,11 @@ impl Recorder {
                 flags::STEP
             }
             Kind::Batch if !self.batch.active => {
-                hot.batch_steps.set(0);
-                self.batch =
-                    BatchState { active: true, records: (granularity >= TimingGranularity::Step).then(Vec::new) };
+                self.batch = BatchState {
+                    active: true,
+                    first_step: hot.steps_done.get(),
+                    records: (granularity >= TimingGranularity::Step).then(Vec::new),
+                };
                 flags::BATCH
             }
             Kind::Step | Kind::Batch => 0,

@@ -97,16 +97,8 @@ impl Aggregate {
             {
                 let locked = slot.steps.lock();
                 if locked.epoch == epoch {
-                    account.batches = locked.batches;
-                    account.batch_ticks = locked.batch_ticks;
-                    account.keep_slow_steps(&locked.slow_steps);
-                    for (mine, theirs) in account.phase_histograms.iter_mut().zip(&locked.phase_histograms) {
-                        mine.merge(theirs);
-                    }
-                    if account.phase_histograms.len() < locked.phase_histograms.len() {
-                        let more = locked.phase_histograms.get(account.phase_histograms.len()..).unwrap_or_default();
-                        account.phase_histograms.extend_from_slice(more);
-                    }
+                    // Batches, slow steps and the spread of large phase ids; the reading has their ticks.
+                    account.merge(&StepAccount { phase_ticks: Vec::new(), ..locked.clone() });
                 }
             }
             self.steps.merge(&account);
@@ -151,7 +143,7 @@ impl ThreadSlot {
     #[cold]
     pub fn start_epoch(&self, epoch: u64) {
         self.tree.clear();
-        self.step_totals.clear(&self.steps);
+        self.step_totals.clear();
         *self.steps.lock() = StepAccount { epoch, ..StepAccount::default() };
         self.epoch.store(epoch, Release);
     }

@@ -1,17 +1,14 @@
 //! The call tree as it is recorded. Each thread finds a call's edge (its name called from its caller's
-//! node) in a thread-local structure by walking the few edges out of the caller's node; a new edge is
+//! node) in a thread-local structure by walking the few edges out of the caller's node; a new node is
 //! shared once, under a lock, with its counters. A call of a name already on the path is an edge back to
-//! that name's node (its time is inside the outer call's already), so the tree is bounded by the distinct
-//! call paths without repeats, however deep the recursion.
-//!
-//! Counters are kept per edge, so that a call path's node reached by recursion from further down (an edge
-//! back up the tree) needs no lookup beyond the edge; a node's figures are the sums of its edges'.
+//! that name's node, whose counters it shares (its time is inside the outer call's already), so the tree is
+//! bounded by the distinct call paths without repeats, however deep the recursion.
 
 use std::collections::HashMap;
 
 use parking_lot::Mutex;
 
-use crate::counters::{self, EdgeCounters, Totals, UNUSED};
+use crate::counters::{self, NodeCounters, Totals, UNUSED};
 
 /// The local id of the node above every top-level call.
 pub(crate) const ROOT: u32 = 0;
@@ -19,66 +16,49 @@ pub(crate) const ROOT: u32 = 0;
 pub(crate) const NO_NODE: u32 = u32::MAX;
 const MAX_EDGES: usize = 16_384;
 
-/// An edge as shared with reports. An edge whose target is itself is a node; edge ids are the same on the
-/// thread and in its shared tree.
-struct SharedEdge {
-    /// The node it leaves.
+/// A node as shared with reports, by the local ids of the thread's tree.
+struct SharedNode {
+    id: u32,
     parent: u32,
     name: u32,
-    /// The node it enters: itself, or a node of the same name on its path.
-    target: u32,
-    counters: &'static EdgeCounters,
+    counters: &'static NodeCounters,
 }
 
-/// What a thread shares of its tree; id 0 is the root.
+/// What a thread shares of its tree: its nodes in the order they were made, the root first.
 pub(crate) struct SharedTree {
-    edges: Mutex<Vec<SharedEdge>>,
+    nodes: Mutex<Vec<SharedNode>>,
 }
 
 impl SharedTree {
     pub fn new() -> Self {
-        let root = SharedEdge { parent: ROOT, name: u32::MAX, target: ROOT, counters: &UNUSED };
-        SharedTree { edges: Mutex::new(vec![root]) }
+        let root = SharedNode { id: ROOT, parent: ROOT, name: u32::MAX, counters: &UNUSED };
+        SharedTree { nodes: Mutex::new(vec![root]) }
     }
 
-    fn add(&self, edge: SharedEdge) {
-        self.edges.lock().push(edge);
+    fn add(&self, node: SharedNode) {
+        self.nodes.lock().push(node);
     }
 
-    /// Zeroes every edge's counters, for a new epoch; the paths stay, as the local tree mirrors them.
+    /// Zeroes every node's counters, for a new epoch; the paths stay, as the local tree mirrors them.
     pub fn clear(&self) {
-        for edge in self.edges.lock().iter().skip(1) {
-            edge.counters.clear();
+        for node in self.nodes.lock().iter().skip(1) {
+            node.counters.clear();
         }
     }
 
-    /// `(parent, name, totals)` of each node, parents first: the sums of the edges into it.
+    /// `(parent, name, totals)` of each node by its index here, parents first.
     pub fn read(&self) -> Vec<(u32, u32, Totals)> {
-        let edges: Vec<(u32, u32, u32, &'static EdgeCounters)> =
-            self.edges.lock().iter().map(|edge| (edge.parent, edge.name, edge.target, edge.counters)).collect();
-        let mut nodes: Vec<(u32, u32, Totals)> = Vec::new();
-        // Per edge id: the node's index in `nodes`, for nodes.
-        let mut index: Vec<u32> = vec![u32::MAX; edges.len()];
-        for (id, (parent, name, target, _)) in edges.iter().enumerate() {
-            if *target as usize == id {
-                index[id] = u32::try_from(nodes.len()).unwrap_or(u32::MAX);
-                let parent = index.get(*parent as usize).copied().unwrap_or(0);
-                nodes.push((if id == 0 { ROOT } else { parent }, *name, Totals::default()));
-            }
-        }
-        for (_, _, target, counters) in edges.iter().skip(1) {
-            let node = index.get(*target as usize).and_then(|node| nodes.get_mut(*node as usize));
-            if let Some(node) = node {
-                node.2.merge(&counters.read());
-            }
-        }
-        nodes
+        let nodes: Vec<(u32, u32, u32, &'static NodeCounters)> =
+            self.nodes.lock().iter().map(|node| (node.id, node.parent, node.name, node.counters)).collect();
+        // Local ids grow with the index, so a parent's index is found by binary search.
+        let index = |id: u32| u32::try_from(nodes.partition_point(|node| node.0 < id)).unwrap_or(ROOT);
+        nodes.iter().map(|(_, parent, name, counters)| (index(*parent), *name, counters.read())).collect()
     }
 }
 
 impl Drop for SharedTree {
     fn drop(&mut self) {
-        counters::give_back(self.edges.get_mut().drain(..).map(|edge| edge.counters));
+        counters::give_back(self.nodes.get_mut().drain(..).map(|node| node.counters));
     }
 }
 
@@ -90,7 +70,8 @@ struct LocalEdge {
     next_sibling: u32,
     /// The node it enters: itself, or the node of its name on its path.
     target: u32,
-    counters: &'static EdgeCounters,
+    /// The target's counters.
+    counters: &'static NodeCounters,
 }
 
 /// The thread-local mirror of the shared tree, for finding an edge without a lock.
@@ -103,9 +84,9 @@ impl LocalTree {
         LocalTree { edges: Vec::new() }
     }
 
-    /// The node a call of `name` made from node `parent` enters, and its edge's counters; `NO_NODE` when the
-    /// tree is full.
-    pub fn child(&mut self, parent: u32, name: u32, shared: &SharedTree) -> (u32, &'static EdgeCounters) {
+    /// The node a call of `name` made from node `parent` enters, and its counters; `NO_NODE` when the tree is
+    /// full.
+    pub fn child(&mut self, parent: u32, name: u32, shared: &SharedTree) -> (u32, &'static NodeCounters) {
         if let Some(parent_edge) = self.edges.get(parent as usize) {
             let mut next = parent_edge.first_child;
             while let Some(edge) = self.edges.get(next as usize) {
@@ -120,7 +101,7 @@ impl LocalTree {
 
     #[cold]
     #[inline(never)]
-    fn add(&mut self, parent: u32, name: u32, shared: &SharedTree) -> (u32, &'static EdgeCounters) {
+    fn add(&mut self, parent: u32, name: u32, shared: &SharedTree) -> (u32, &'static NodeCounters) {
         if self.edges.is_empty() {
             self.edges.push(LocalEdge {
                 name: u32::MAX,
@@ -137,11 +118,16 @@ impl LocalTree {
         if self.edges.len() >= MAX_EDGES {
             return (NO_NODE, &UNUSED);
         }
-        let target = self.node_on_path(parent, name).unwrap_or(id);
-        let counters = counters::take();
+        let (target, counters) = match self.node_on_path(parent, name) {
+            Some(node) => (node, self.edges[node as usize].counters),
+            None => {
+                let counters = counters::take();
+                shared.add(SharedNode { id, parent, name, counters });
+                (id, counters)
+            }
+        };
         let next_sibling = std::mem::replace(&mut self.edges[parent as usize].first_child, id);
         self.edges.push(LocalEdge { name, parent, first_child: NO_NODE, next_sibling, target, counters });
-        shared.add(SharedEdge { parent, name, target, counters });
         (target, counters)
     }
 

@@ -7,7 +7,7 @@ use super::Recorder;
 use crate::callsite::{self, FAST_PHASES};
 use crate::hot::Hot;
 use crate::timing::{BatchTiming, PhaseTime, StepTiming};
-use crate::{clock, slot, steps};
+use crate::{clock, steps};
 
 impl Recorder {
     /// The step's time by phase, into `step_phases`, when some phase id is beyond the hot tables: as
@@ -46,13 +46,12 @@ impl Recorder {
                 self.step_phases.extend(hot.step_phases.iter().take(phases).map(Cell::get));
             }
         } else {
-            // Rare enough (over 64 phase names) to count the spread at once rather than hold it back.
+            // Rare enough (over 256 phase names) to count the spread at once rather than hold it back.
             hot.step_active.set(false);
             let phase_ticks = Cell::from_mut(self.step_phases.as_mut_slice()).as_slice_of_cells();
             totals.add_step(ticks, phase_ticks, Some(&slot.steps));
             totals.add_spread(ticks, phase_ticks, Some(&slot.steps));
             hot.steps_done.set(hot.steps_done.get().wrapping_add(1));
-            hot.batch_steps.set(hot.batch_steps.get().wrapping_add(1));
         }
         if let (true, Some(records)) = (self.batch.active, &mut self.batch.records) {
             let unnamed =
@@ -76,13 +75,11 @@ impl Recorder {
         let batch = std::mem::take(&mut self.batch);
         // The epoch this thread records in, which a reset since the frame closed has not changed yet.
         let epoch = self.epoch;
-        let steps = usize::try_from(hot.batch_steps.get()).unwrap_or(usize::MAX);
+        let steps = usize::try_from(hot.steps_done.get().wrapping_sub(batch.first_step)).unwrap_or(usize::MAX);
         let timing = BatchTiming::new(steps, clock::to_ns(ticks), batch.records);
         if let Some(slot) = &self.slot {
+            // `start_epoch` began the account in this thread's epoch.
             let mut account = slot.steps.lock();
-            if account.epoch != epoch {
-                *account = slot::StepAccount { epoch, ..slot::StepAccount::default() };
-            }
             account.batches = account.batches.saturating_add(1);
             account.batch_ticks = account.batch_ticks.saturating_add(ticks);
             account.keep_slow_steps(&timing.slow_steps);

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use super::with_recorder;
 use crate::callsite::{Callsite, Kind};
 use crate::granularity::TimingGranularity;
-use crate::hot::with_hot;
+use crate::hot::{Hot, with_hot};
 use crate::{clock, slot, tree};
 
 /// Closes its span when dropped: on return, on `?`, and while unwinding. `!Send`, because a span belongs to
@@ -83,6 +83,8 @@ fn detailed_state() -> u64 {
 #[cold]
 #[inline(never)]
 fn close_slow(depth: u32, stamp: u32, now: u64, completed: Option<(u64, u64)>) -> u64 {
+    #[cfg(test)]
+    slow_closes::count();
     let epoch = slot::epoch_of(slot::raw_state());
     with_recorder(|recorder, hot| recorder.pop(hot, depth, stamp, epoch, now, completed)).unwrap_or(0)
 }
@@ -105,18 +107,20 @@ impl Callsite {
     /// Every ordinary span at granularity `Detailed`: on the hot path when it can.
     #[inline(never)]
     fn open_span(&'static self, state: u64) -> Guard {
-        let packed = self.packed_ids();
-        match with_hot(|hot| hot.try_enter(packed, state)) {
-            Some(frame) => Guard::opened(Some(frame)),
-            None => self.open(state, false),
-        }
+        self.open_hot(state, Hot::try_enter)
     }
 
     /// A step at granularity `Detailed`: on the hot path when it can, as it closes.
     #[inline(never)]
     fn open_step(&'static self, state: u64) -> Guard {
+        self.open_hot(state, Hot::try_enter_step)
+    }
+
+    /// Opens with `try_enter` on the hot path, or on the slow one when it cannot.
+    #[inline(always)]
+    fn open_hot(&'static self, state: u64, try_enter: impl FnOnce(&Hot, u64, u64) -> Option<(u32, u32)>) -> Guard {
         let packed = self.packed_ids();
-        match with_hot(|hot| hot.try_enter_step(packed, state)) {
+        match with_hot(|hot| try_enter(hot, packed, state)) {
             Some(frame) => Guard::opened(Some(frame)),
             None => self.open(state, false),
         }
@@ -160,5 +164,23 @@ impl Callsite {
                 counters.add_cancelled();
             }
         });
+    }
+}
+
+/// Spans closed on the slow path by this thread, for tests that must know which path a close took.
+#[cfg(test)]
+pub(crate) mod slow_closes {
+    use std::cell::Cell;
+
+    thread_local! {
+        static CLOSES: Cell<u64> = const { Cell::new(0) };
+    }
+
+    pub(crate) fn count() {
+        CLOSES.with(|closes| closes.set(closes.get() + 1));
+    }
+
+    pub(crate) fn so_far() -> u64 {
+        CLOSES.with(Cell::get)
     }
 }
