@@ -4,6 +4,7 @@
 //!
 //! `-- --callgrind` adds instructions per span, counted by `valgrind --tool=callgrind` (noise-free, so
 //! comparable across runs): the binary runs itself under valgrind once per contender and call count.
+//! `-- --rows Baseline,TscPair,Timed` measures only the contenders named.
 
 mod contenders;
 
@@ -39,7 +40,13 @@ fn main() {
         return;
     }
     let callgrind = args.iter().any(|arg| arg == "--callgrind");
-    let rows: Vec<Row> = Contender::ALL.into_iter().map(|contender| measure(contender, callgrind)).collect();
+    // `--rows Baseline,TscPair,Timed` measures only those, for a quick look while working on one contender.
+    let wanted = value("--rows").map(|rows| rows.split(',').map(str::to_owned).collect::<Vec<_>>());
+    let rows: Vec<Row> = Contender::ALL
+        .into_iter()
+        .filter(|contender| wanted.as_ref().is_none_or(|wanted| wanted.contains(&format!("{contender:?}"))))
+        .map(|contender| measure(contender, callgrind))
+        .collect();
     print_table(&rows);
     if let Ok(exe) = std::env::current_exe() {
         let _ = Command::new(exe).arg("--memory").status();
@@ -143,11 +150,12 @@ fn print_table(rows: &[Row]) {
             || "–".to_owned(),
             |count| format!("{:.0}", (count - base_nested_instructions) / SPANS_PER_STEP as f64),
         );
+        let against_peer =
+            if fastest_peer.is_finite() { format!("{:.2}", leaf / fastest_peer) } else { "–".to_owned() };
         println!(
-            "| {} | {leaf:.1} | {:.2} | {:.2} | {nested} | {:.1} | {instructions} | {nested_instructions} |",
+            "| {} | {leaf:.1} | {:.2} | {against_peer} | {nested} | {:.1} | {instructions} | {nested_instructions} |",
             row.contender.name(),
             leaf / floor,
-            leaf / fastest_peer,
             row.two_threads_ns - base_two,
         );
     }

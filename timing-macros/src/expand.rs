@@ -78,6 +78,7 @@ fn reassemble(function: TimedFn) -> TokenStream {
 fn expand(args: &Args, function: TimedFn) -> TokenStream {
     let TimedFn { attrs, vis, sig, brace, inner_attrs, body } = function;
     let callsite = callsite(args, &sig.ident);
+    let kind = kind(args);
     // The braces are the macro's: with the user's span, rustc would call them unnecessary (`unused_braces`).
     let user_block = braced(Span::call_site(), body);
     let timed_body = if sig.asyncness.is_some() {
@@ -94,7 +95,7 @@ fn expand(args: &Args, function: TimedFn) -> TokenStream {
         let guard = Ident::new("__timing_guard", Span::mixed_site());
         quote! {
             #(#inner_attrs)*
-            let #guard = { #callsite ::timing_runtime::__private::Callsite::enter(&__TIMING_CALLSITE) };
+            let #guard = { #callsite ::timing_runtime::__private::Callsite::enter_as(&__TIMING_CALLSITE, #kind) };
             #user_block
         }
     };
@@ -109,21 +110,28 @@ fn callsite(args: &Args, function: &Ident) -> TokenStream {
         Some(phase) => quote!(::core::option::Option::Some(#phase)),
         None => quote!(::core::option::Option::None),
     };
-    let kind = match args.kind {
-        Kind::Span => quote!(Span),
-        Kind::Step => quote!(Step),
-        Kind::Batch => quote!(Batch),
-    };
+    let kind = kind(args);
     quote! {
         static __TIMING_CALLSITE: ::timing_runtime::__private::Callsite = ::timing_runtime::__private::Callsite::new(
             #name,
             #phase,
-            ::timing_runtime::__private::Kind::#kind,
+            #kind,
             ::core::module_path!(),
             ::core::file!(),
             ::core::line!(),
         );
     }
+}
+
+/// The path of the call site's kind, given to the runtime both in the `static` and where the span opens,
+/// where it is a constant that selects the path at compile time.
+fn kind(args: &Args) -> TokenStream {
+    let kind = match args.kind {
+        Kind::Span => quote!(Span),
+        Kind::Step => quote!(Step),
+        Kind::Batch => quote!(Batch),
+    };
+    quote!(::timing_runtime::__private::Kind::#kind)
 }
 
 /// An `async` block's output type is inferred from its tail, so a tail that needs a coercion (`Box<T>` into

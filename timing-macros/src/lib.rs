@@ -56,7 +56,7 @@ use proc_macro::TokenStream;
 ///         static __TIMING_CALLSITE: ::timing_runtime::__private::Callsite =
 ///             ::timing_runtime::__private::Callsite::new(
 ///                 "compute_regions", Some("regions"), Kind::Span, module_path!(), file!(), line!());
-///         ::timing_runtime::__private::Callsite::enter(&__TIMING_CALLSITE)
+///         ::timing_runtime::__private::Callsite::enter_as(&__TIMING_CALLSITE, Kind::Span)
 ///     };
 ///     { radii.iter().map(|r| std::f64::consts::PI * r * r).sum() }
 /// }

@@ -19,6 +19,17 @@ pub enum Kind {
     Batch,
 }
 
+impl Kind {
+    /// The least granularity (as its bits) at which calls of this kind are recorded.
+    #[inline(always)]
+    pub(crate) const fn min_level(self) -> u64 {
+        match self {
+            Kind::Span => TimingGranularity::Detailed.to_bits(),
+            Kind::Step | Kind::Batch => TimingGranularity::Batch.to_bits(),
+        }
+    }
+}
+
 /// The data every call of one timed function shares. Made by `#[timed]` as a `static`; generic functions
 /// share one call site across their instantiations (give them a `name` to tell them apart).
 #[doc(hidden)]
@@ -30,8 +41,6 @@ pub struct Callsite {
     pub(crate) module: &'static str,
     pub(crate) file: &'static str,
     pub(crate) line: u32,
-    /// The least granularity (as its bits) at which calls of this site are recorded.
-    pub(crate) min_level: u64,
     /// `0` until first call, then `REGISTERED | phase_id << 32 | name_id`, with `FAST` too when both ids fit
     /// the hot path's tables.
     ids: AtomicU64,
@@ -81,11 +90,7 @@ impl Callsite {
         file: &'static str,
         line: u32,
     ) -> Self {
-        let min_level = match kind {
-            Kind::Span => TimingGranularity::Detailed.to_bits(),
-            Kind::Step | Kind::Batch => TimingGranularity::Batch.to_bits(),
-        };
-        Callsite { name, phase, kind, module, file, line, min_level, ids: AtomicU64::new(0) }
+        Callsite { name, phase, kind, module, file, line, ids: AtomicU64::new(0) }
     }
 
     #[inline(always)]

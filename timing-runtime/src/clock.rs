@@ -89,6 +89,21 @@ pub(crate) fn now() -> u64 {
     monotonic_ticks()
 }
 
+/// Whether ticks are TSC counts, for good: once the clock has started, this never changes.
+pub(crate) fn tsc_ready() -> bool {
+    TSC_READY.load(Acquire)
+}
+
+/// The current time in ticks once `tsc_ready` has said so: `rdtsc` alone, without the test of `now`.
+#[inline(always)]
+pub(crate) fn tsc_now() -> u64 {
+    #[cfg(test)]
+    if let Some(ticks) = fake::now() {
+        return ticks;
+    }
+    read_tsc()
+}
+
 #[cold]
 #[inline(never)]
 fn monotonic_ticks() -> u64 {

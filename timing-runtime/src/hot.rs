@@ -13,10 +13,10 @@
 
 use std::cell::Cell;
 
+use crate::calibrate;
 use crate::callsite::{self, FAST, FAST_NAMES, FAST_PHASES};
 use crate::counters::{NodeCounters, UNUSED};
 use crate::steps::{self, StepTotals};
-use crate::{calibrate, clock};
 
 /// Frames the fast stack holds, the root sentinel at index 0 included; deeper frames are kept by the slow
 /// path.
@@ -158,16 +158,18 @@ pub(crate) struct Hot {
     /// by a third of its cost. Counted at the next close, when the address has long been known, and by
     /// every slow path; reports count it meanwhile (`NodeCounters::pending`).
     held_counters: Cell<Option<&'static NodeCounters>>,
+    /// Ticks are TSC counts: the hot path reads the clock with `rdtsc` alone. Set with `key`.
+    pub tsc: Cell<bool>,
     /// A step is open on this thread.
     pub step_active: Cell<bool>,
     /// Where steps closed on the hot path are counted; `None` when steps must close on the slow path (no
     /// slot yet, or the batch in progress keeps a record of each step).
     pub step_totals: Cell<Option<&'static StepTotals>>,
-    /// The phase ticks of the latest step, by phase id: held back from the spread histograms until the next
-    /// step ends, for the reason durations are (see `held_counters`).
+    /// The phase ticks of the latest step, by phase id.
     pub step_phases: [Cell<u64>; FAST_PHASES],
-    /// The latest step's ticks while its spread is held back, and how many of `step_phases` it has.
-    held_step: Cell<Option<(u64, usize)>>,
+    /// The latest step's ticks while they are held back from the step histogram until the next step ends,
+    /// for the reason durations are (see `held_counters`).
+    held_step: Cell<Option<u64>>,
     /// Steps completed on this thread: the step index of timeline events, and a batch's count of steps.
     pub steps_done: Cell<u64>,
 }
@@ -216,6 +218,7 @@ impl Hot {
             open: [const { Cell::new(0) }; FAST_NAMES],
             phase_ticks: [const { Cell::new(0) }; FAST_PHASES],
             held_counters: Cell::new(None),
+            tsc: Cell::new(false),
             step_active: Cell::new(false),
             step_totals: Cell::new(None),
             step_phases: [const { Cell::new(0) }; FAST_PHASES],
@@ -242,7 +245,7 @@ impl Hot {
 
     /// Opens the outermost step of the thread as `try_enter` opens a span: its phase tables start at zero.
     #[inline(always)]
-    pub fn try_enter_step(&self, packed: u64, state: u64) -> Option<(u32, u32)> {
+    pub fn try_enter_step(&self, packed: u64, state: u64, now: impl FnOnce() -> u64) -> Option<(u32, u32)> {
         let phases = callsite::phase_count();
         // Phases beyond the tables are zeroed by the slow path.
         if self.step_active.get() || packed & FAST == 0 || state != self.key.get() || phases > FAST_PHASES {
@@ -251,25 +254,29 @@ impl Hot {
         for ticks in self.phase_ticks.iter().take(phases) {
             ticks.set(0);
         }
-        let frame = self.try_push(packed, flags::STEP)?;
+        let frame = self.try_push(packed, flags::STEP, now)?;
         self.step_active.set(true);
         Some(frame)
     }
 
-    /// Opens an ordinary span with call site ids `packed` and returns its depth and the low bits of its start
-    /// tick, or `None` for the slow path.
+    /// Opens an ordinary span with call site ids `packed`, its start read with `now`, and returns its depth
+    /// and the low bits of its start tick, or `None` for the slow path.
     #[inline(always)]
-    pub fn try_enter(&self, packed: u64, state: u64) -> Option<(u32, u32)> {
+    pub fn try_enter(&self, packed: u64, state: u64, now: impl FnOnce() -> u64) -> Option<(u32, u32)> {
         if packed & FAST == 0 || state != self.key.get() {
             return None;
         }
-        self.try_push(packed, 0)
+        self.try_push(packed, 0, now)
     }
 
     #[inline(always)]
-    fn try_push(&self, packed: u64, frame_flags: u32) -> Option<(u32, u32)> {
+    fn try_push(&self, packed: u64, frame_flags: u32, now: impl FnOnce() -> u64) -> Option<(u32, u32)> {
         let depth = self.depth.get() as usize;
-        let (parent, frame) = (self.frames.get(depth)?, self.frames.get(depth + 1)?);
+        if depth >= FAST_DEPTH - 1 {
+            return None;
+        }
+        // In bounds, as tested; the remainders tell the compiler so.
+        let (parent, frame) = (&self.frames[depth % FAST_DEPTH], &self.frames[(depth + 1) % FAST_DEPTH]);
         #[allow(clippy::cast_possible_truncation)]
         let (name, own_phase) = (packed as u32, (packed >> 32) as u32 & (FAST_PHASES as u32 - 1));
         let key = edge_key(parent.node.get(), name);
@@ -290,7 +297,7 @@ impl Hot {
         let depth = depth as u32 + 1;
         self.depth.set(depth);
         // Last, so that the bookkeeping above is not counted in the span.
-        let start = clock::now();
+        let start = now();
         frame.start.set(start);
         #[allow(clippy::cast_possible_truncation)]
         Some((depth, start as u32))
@@ -330,7 +337,11 @@ impl Hot {
             return None;
         }
         let index = depth as usize;
-        let (parent, frame) = (self.frames.get(index.wrapping_sub(1))?, self.frames.get(index)?);
+        if index.wrapping_sub(1) >= FAST_DEPTH - 1 {
+            return None;
+        }
+        // In bounds, as tested; the remainders tell the compiler so.
+        let (parent, frame) = (&self.frames[(index - 1) % FAST_DEPTH], &self.frames[index % FAST_DEPTH]);
         let start = frame.start.get();
         #[allow(clippy::cast_possible_truncation)]
         if start as u32 != stamp || frame.flags.get() != frame_flags {
@@ -349,54 +360,44 @@ impl Hot {
     }
 
     /// Counts the step of `ticks` (`self_ticks` of them its own, of phase `step_phase`) that just closed, with
-    /// `phases` phase ids, all below `FAST_PHASES`: its phase ticks go to `totals`, and the step before's
-    /// spread to the histograms. The step's phase ticks are left in `step_phases`.
+    /// `phases` phase ids, all below `FAST_PHASES`: its phase ticks go to `totals` and their spread
+    /// histograms, and the step before's ticks to the step histogram. The step's phase ticks are left in
+    /// `step_phases`.
     pub fn finish_step(&self, totals: &StepTotals, ticks: u64, self_ticks: u64, step_phase: u32, phases: usize) {
         self.step_active.set(false);
-        let (held_ticks, held_phases) = self.held_step.take().unwrap_or((0, 0));
-        let phase_ticks = self.step_phases.get(..phases).unwrap_or_default();
+        // Phase 0 ("no phase") is not reported, so the step's own time may go there as well as anywhere.
+        add(&self.phase_ticks[step_phase as usize % FAST_PHASES], self_ticks);
+        let step_phases = self.step_phases.get(..phases).unwrap_or_default();
         let mut in_phases = 0u64;
-        // One pass: the step before's phase ticks go to the spread histograms as this step's take their
-        // place, here and as the pending step that reports read, and go to the totals.
+        for (value, spans) in step_phases.iter().zip(&self.phase_ticks).skip(1) {
+            value.set(spans.get());
+            in_phases = in_phases.saturating_add(spans.get());
+        }
+        if in_phases > ticks {
+            steps::fit_phases(step_phases, ticks, in_phases);
+        }
+        let held = self.held_step.replace(Some(ticks));
         let sequence = totals.begin_write();
-        if held_phases > 0 {
-            totals.add_step_spread(held_ticks);
+        if let Some(held) = held {
+            totals.add_step_spread(held);
         }
         totals.set_pending_step(Some(ticks));
         totals.add_step_ticks(ticks);
-        for (id, (value, spans)) in phase_ticks.iter().zip(&self.phase_ticks).enumerate().skip(1) {
-            if id < held_phases {
-                totals.add_phase_spread(id, value.get());
-            }
-            let own = if id == step_phase as usize { self_ticks } else { 0 };
-            let ticks_in_phase = spans.get().wrapping_add(own);
-            value.set(ticks_in_phase);
-            totals.add_phase_ticks(id, ticks_in_phase);
-            totals.set_pending_phase(id, ticks_in_phase);
-            in_phases = in_phases.saturating_add(ticks_in_phase);
-        }
-        if in_phases > ticks {
-            // Rare: the totals took the unfitted ticks in the pass above, and take the fitted ones instead.
-            for (id, value) in phase_ticks.iter().enumerate().skip(1) {
-                totals.add_phase_ticks(id, value.get().wrapping_neg());
-            }
-            steps::fit_phases(phase_ticks, ticks, in_phases);
-            for (id, value) in phase_ticks.iter().enumerate().skip(1) {
-                totals.add_phase_ticks(id, value.get());
-                totals.set_pending_phase(id, value.get());
-            }
+        // The phase spreads are counted at once: unlike the step's, their histograms' addresses do not wait
+        // for the clock reading that ended the step (unless the step has a phase and time of its own).
+        for (id, value) in step_phases.iter().enumerate().skip(1) {
+            totals.add_phase(id, value.get());
         }
         totals.end_write(sequence);
-        self.held_step.set(Some((ticks, phases)));
         self.steps_done.set(self.steps_done.get().wrapping_add(1));
     }
 
-    /// Counts the held-back step, if any, in `totals`' spread histograms.
+    /// Counts the held-back step, if any, in `totals`' step histogram.
     pub fn count_held_step(&self, totals: &StepTotals) {
-        if let Some((ticks, phases)) = self.held_step.take() {
+        if let Some(ticks) = self.held_step.take() {
             let sequence = totals.begin_write();
             totals.set_pending_step(None);
-            totals.add_spread(ticks, self.step_phases.get(..phases).unwrap_or_default(), None);
+            totals.add_step_spread(ticks);
             totals.end_write(sequence);
         }
     }

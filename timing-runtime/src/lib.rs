@@ -144,7 +144,7 @@ macro_rules! scope {
             ::core::file!(),
             ::core::line!(),
         );
-        $crate::__private::Callsite::enter(&__TIMING_CALLSITE)
+        $crate::__private::Callsite::enter_as(&__TIMING_CALLSITE, $crate::__private::Kind::Span)
     }};
 }
 

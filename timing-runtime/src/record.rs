@@ -128,6 +128,8 @@ impl Recorder {
     fn refresh_key(&self, hot: &Hot) {
         let usable = self.slot.is_some() && self.large_phases == 0;
         hot.key.set(if usable { slot::fast_key(self.epoch) } else { POISON });
+        // Final by now: the clock started when the thread first registered.
+        hot.tsc.set(clock::tsc_ready());
         let records = self.batch.active && self.batch.records.is_some();
         hot.step_totals.set(self.slot.as_ref().filter(|_| !records).map(|slot| slot.step_totals));
     }

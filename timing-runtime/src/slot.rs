@@ -85,14 +85,8 @@ impl Aggregate {
             account.steps = reading.steps;
             account.step_ticks = reading.step_ticks;
             account.phase_ticks = reading.phase_ticks;
-            if let Some((ticks, phase_ticks)) = reading.pending {
+            if let Some(ticks) = reading.pending {
                 account.step_histogram.record(ticks);
-                if account.phase_histograms.len() < phase_ticks.len() {
-                    account.phase_histograms.resize(phase_ticks.len(), Histogram::default());
-                }
-                for (histogram, ticks) in account.phase_histograms.iter_mut().zip(&phase_ticks).skip(1) {
-                    histogram.record(*ticks);
-                }
             }
             {
                 let locked = slot.steps.lock();

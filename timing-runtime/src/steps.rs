@@ -59,11 +59,10 @@ pub(crate) struct StepTotals {
     step_histogram: AtomicHistogram,
     /// Ticks per step by phase id, below `FAST_PHASES`; allocated when a phase is first seen.
     phase_histograms: [OnceLock<Box<AtomicHistogram>>; FAST_PHASES],
-    /// The latest step's ticks plus one (0 for none) and phase ticks, not yet in the histograms: the thread
-    /// counts them when its next step ends (see `Hot::finish_step`), and reports count them from here
-    /// meanwhile. Changed inside writes, so a report sees them whole and never counted twice.
+    /// The latest step's ticks plus one (0 for none), not yet in the step histogram: the thread counts them
+    /// when its next step ends (see `Hot::finish_step`), and reports count them from here meanwhile.
+    /// Changed inside writes, so a report never counts them twice.
     pending_step: AtomicU64,
-    pending_phases: [AtomicU64; FAST_PHASES],
 }
 
 /// What a report reads of the totals.
@@ -72,8 +71,8 @@ pub(crate) struct StepReading {
     pub step_ticks: u64,
     /// By phase id, all phases.
     pub phase_ticks: Vec<u64>,
-    /// The step not yet in the histograms: its ticks and phase ticks by phase id.
-    pub pending: Option<(u64, Vec<u64>)>,
+    /// The ticks of the step not yet in the step histogram.
+    pub pending: Option<u64>,
 }
 
 impl StepTotals {
@@ -86,7 +85,6 @@ impl StepTotals {
             step_histogram: AtomicHistogram::new(),
             phase_histograms: [const { OnceLock::new() }; FAST_PHASES],
             pending_step: AtomicU64::new(0),
-            pending_phases: [const { AtomicU64::new(0) }; FAST_PHASES],
         }
     }
 
@@ -110,40 +108,24 @@ impl StepTotals {
         bump(&self.step_ticks, ticks);
     }
 
-    /// Adds `ticks` (wrapping: a negative correction is a wrapped number) to a phase below `FAST_PHASES`,
-    /// inside a write (owner only).
-    #[inline(always)]
-    pub fn add_phase_ticks(&self, phase: usize, ticks: u64) {
-        if let Some(total) = self.phase_ticks.get(phase) {
-            total.store(total.load(Relaxed).wrapping_add(ticks), Relaxed);
-        }
-    }
-
     /// Counts a step's time in the spread histogram (owner only).
     #[inline(always)]
     pub fn add_step_spread(&self, ticks: u64) {
         self.step_histogram.record(ticks);
     }
 
-    /// Makes a step of `ticks` pending, inside a write (owner only); its phases follow through
-    /// `set_pending_phase`.
+    /// Makes a step of `ticks` pending, inside a write (owner only).
     #[inline(always)]
     pub fn set_pending_step(&self, ticks: Option<u64>) {
         self.pending_step.store(ticks.map_or(0, |ticks| ticks.saturating_add(1)), Relaxed);
     }
 
-    /// Sets a pending phase's ticks, inside a write (owner only).
+    /// Adds a step's `ticks` in a phase below `FAST_PHASES` to its total, inside a write, and counts them in
+    /// its spread histogram (owner only).
     #[inline(always)]
-    pub fn set_pending_phase(&self, phase: usize, ticks: u64) {
-        if let Some(pending) = self.pending_phases.get(phase) {
-            pending.store(ticks, Relaxed);
-        }
-    }
-
-    /// Counts a step's ticks in a phase below `FAST_PHASES` in the spread histograms (owner only).
-    #[inline(always)]
-    pub fn add_phase_spread(&self, phase: usize, ticks: u64) {
-        if let Some(histogram) = self.phase_histograms.get(phase) {
+    pub fn add_phase(&self, phase: usize, ticks: u64) {
+        if let (Some(total), Some(histogram)) = (self.phase_ticks.get(phase), self.phase_histograms.get(phase)) {
+            total.store(total.load(Relaxed).wrapping_add(ticks), Relaxed);
             histogram.get_or_init(|| Box::new(AtomicHistogram::new())).record(ticks);
         }
     }
@@ -196,7 +178,7 @@ impl StepTotals {
 
     fn zero(&self) {
         let counters = [&self.steps, &self.step_ticks, &self.pending_step].into_iter();
-        for counter in counters.chain(&self.phase_ticks).chain(&self.pending_phases) {
+        for counter in counters.chain(&self.phase_ticks) {
             counter.store(0, Relaxed);
         }
         self.step_histogram.clear();
@@ -214,13 +196,7 @@ impl StepTotals {
             reading.step_ticks = self.step_ticks.load(Relaxed);
             reading.phase_ticks.clear();
             reading.phase_ticks.extend(self.phase_ticks.iter().map(|ticks| ticks.load(Relaxed)));
-            reading.pending = match self.pending_step.load(Relaxed) {
-                0 => None,
-                ticks => {
-                    let phases = self.pending_phases.iter().take(crate::callsite::phase_count());
-                    Some((ticks - 1, phases.map(|ticks| ticks.load(Relaxed)).collect()))
-                }
-            };
+            reading.pending = self.pending_step.load(Relaxed).checked_sub(1);
             {
                 let account = account.lock();
                 reading.phase_ticks.extend(account.phase_ticks.iter().skip(FAST_PHASES));

@@ -29,7 +29,9 @@ fn a_function_gets_a_guard_in_front_of_its_untouched_body() {
         #[inline]
         pub(crate) fn compute<T: Copy>(x: T) -> T where T: Default {
             #![allow(unused)]
-            let __timing_guard = { #site ::timing_runtime::__private::Callsite::enter(&__TIMING_CALLSITE) };
+            let __timing_guard = {
+                #site ::timing_runtime::__private::Callsite::enter_as(&__TIMING_CALLSITE, ::timing_runtime::__private::Kind::Span)
+            };
             { let y = x; y }
         }
     };
@@ -55,10 +57,12 @@ fn name_and_kind_are_passed_to_the_call_site() {
         (quote!(), "make_step", quote!(::core::option::Option::None), quote!(Span)),
     ];
     for (args, name, phase, kind) in cases {
-        let site = callsite(name, phase, kind);
+        let site = callsite(name, phase, kind.clone());
         let expected = quote! {
             fn make_step() {
-                let __timing_guard = { #site ::timing_runtime::__private::Callsite::enter(&__TIMING_CALLSITE) };
+                let __timing_guard = {
+                    #site ::timing_runtime::__private::Callsite::enter_as(&__TIMING_CALLSITE, ::timing_runtime::__private::Kind::#kind)
+                };
                 {}
             }
         };

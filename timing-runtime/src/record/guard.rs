@@ -68,11 +68,37 @@ fn close_span(depth: u32, stamp: u32) {
 /// an instance of its own that the compiler inlines whole (shared, it was not: 28 more instructions a span).
 #[inline(always)]
 fn close_under(depth: u32, stamp: u32, state: impl FnOnce() -> u64) {
+    with_hot(|hot| {
+        if hot.tsc.get() {
+            close_with(hot, depth, stamp, clock::tsc_now(), state);
+        } else {
+            close_monotonic(depth, stamp, state);
+        }
+    });
+}
+
+/// Closes as `close_under` does where ticks are not TSC counts. Apart, because reading that clock is a call,
+/// across which the TSC path would have to keep its values in registers it saves and restores.
+#[cold]
+#[inline(never)]
+fn close_monotonic(depth: u32, stamp: u32, state: impl FnOnce() -> u64) {
     let now = clock::now();
+    with_hot(|hot| close_with(hot, depth, stamp, now, state));
+}
+
+#[inline(always)]
+fn close_with(hot: &Hot, depth: u32, stamp: u32, now: u64, state: impl FnOnce() -> u64) {
     let state = state();
-    if !with_hot(|hot| hot.try_exit(depth, stamp, now, state) || hot.try_exit_step(depth, stamp, now, state)) {
-        close_slow(depth, stamp, now, None);
+    if !(hot.try_exit(depth, stamp, now, state) || hot.try_exit_step(depth, stamp, now, state)) {
+        close_slow_plain(depth, stamp, now);
     }
+}
+
+/// `close_slow` for a span that is not a poll: without an argument in memory, so that it is a tail call.
+#[cold]
+#[inline(never)]
+fn close_slow_plain(depth: u32, stamp: u32, now: u64) {
+    close_slow(depth, stamp, now, None);
 }
 
 /// The state as it is, at granularity `Detailed` and without timeline capture.
@@ -93,11 +119,20 @@ impl Callsite {
     /// Opens a span of this call site on the calling thread; it closes when the guard drops.
     #[inline(always)]
     pub fn enter(&'static self) -> Guard {
+        self.enter_as(self.kind)
+    }
+
+    /// Opens a span as `enter` does, given the call site's own kind: `#[timed]` passes it as a constant, so
+    /// that the choice of path is made at compile time rather than by a load and branches in every timed
+    /// function (a field of a `static` with interior mutability is never a constant to the compiler).
+    #[inline(always)]
+    pub fn enter_as(&'static self, kind: Kind) -> Guard {
+        debug_assert_eq!(kind, self.kind, "a call site entered as another kind");
         let state = slot::raw_state();
-        if state & 3 < self.min_level {
+        if state & 3 < kind.min_level() {
             return Guard::INERT;
         }
-        match self.kind {
+        match kind {
             Kind::Span => self.open_span(state),
             Kind::Step => self.open_step(state),
             Kind::Batch => self.open(state, false),
@@ -107,18 +142,46 @@ impl Callsite {
     /// Every ordinary span at granularity `Detailed`: on the hot path when it can.
     #[inline(never)]
     fn open_span(&'static self, state: u64) -> Guard {
-        self.open_hot(state, Hot::try_enter)
+        self.open_hot(state, Hot::try_enter, Self::open_span_monotonic)
     }
 
     /// A step at granularity `Detailed`: on the hot path when it can, as it closes.
     #[inline(never)]
     fn open_step(&'static self, state: u64) -> Guard {
-        self.open_hot(state, Hot::try_enter_step)
+        self.open_hot(state, Hot::try_enter_step, Self::open_step_monotonic)
     }
 
-    /// Opens with `try_enter` on the hot path, or on the slow one when it cannot.
+    /// `open_span` where ticks are not TSC counts, apart for the reason `close_monotonic` is.
+    #[cold]
+    #[inline(never)]
+    fn open_span_monotonic(&'static self, state: u64) -> Guard {
+        self.open_with(state, |hot, packed, state| hot.try_enter(packed, state, clock::now))
+    }
+
+    /// `open_step` where ticks are not TSC counts.
+    #[cold]
+    #[inline(never)]
+    fn open_step_monotonic(&'static self, state: u64) -> Guard {
+        self.open_with(state, |hot, packed, state| hot.try_enter_step(packed, state, clock::now))
+    }
+
+    /// Opens with `try_enter` on the hot path reading the TSC, with `monotonic` where ticks are not TSC
+    /// counts, or on the slow path when the hot one cannot.
     #[inline(always)]
-    fn open_hot(&'static self, state: u64, try_enter: impl FnOnce(&Hot, u64, u64) -> Option<(u32, u32)>) -> Guard {
+    fn open_hot(
+        &'static self,
+        state: u64,
+        try_enter: impl FnOnce(&Hot, u64, u64, fn() -> u64) -> Option<(u32, u32)>,
+        monotonic: fn(&'static Self, u64) -> Guard,
+    ) -> Guard {
+        if !with_hot(|hot| hot.tsc.get()) {
+            return monotonic(self, state);
+        }
+        self.open_with(state, |hot, packed, state| try_enter(hot, packed, state, clock::tsc_now))
+    }
+
+    #[inline(always)]
+    fn open_with(&'static self, state: u64, try_enter: impl FnOnce(&Hot, u64, u64) -> Option<(u32, u32)>) -> Guard {
         let packed = self.packed_ids();
         match with_hot(|hot| try_enter(hot, packed, state)) {
             Some(frame) => Guard::opened(Some(frame)),
