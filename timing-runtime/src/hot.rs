@@ -230,9 +230,10 @@ impl Hot {
     /// Holds `ticks` back from `counters`' histogram until the next close, counting the one held before.
     #[inline(always)]
     pub fn hold_duration(&self, counters: &'static NodeCounters, ticks: u64) {
-        self.count_held();
+        if let Some(held) = self.held_counters.replace(Some(counters)) {
+            held.count_pending();
+        }
         counters.hold_duration(ticks);
-        self.held_counters.set(Some(counters));
     }
 
     /// Counts the held-back duration, if any, in its histogram.
