@@ -4,7 +4,7 @@
 //!
 //! `-- --callgrind` adds instructions per span, counted by `valgrind --tool=callgrind` (noise-free, so
 //! comparable across runs): the binary runs itself under valgrind once per contender and call count.
-//! `-- --rows Baseline,TscPair,Timed` measures only the contenders named.
+//! `-- --rows Timed,TimeGraph` measures only the contenders named, beside the baseline and the floor.
 
 mod contenders;
 
@@ -40,11 +40,20 @@ fn main() {
         return;
     }
     let callgrind = args.iter().any(|arg| arg == "--callgrind");
-    // `--rows Baseline,TscPair,Timed` measures only those, for a quick look while working on one contender.
+    // `--rows Timed,TimeGraph` measures only those (and the baseline and floor that the others are given
+    // against), for a quick look while working on one contender.
     let wanted = value("--rows").map(|rows| rows.split(',').map(str::to_owned).collect::<Vec<_>>());
+    let known = |name: &String| Contender::ALL.into_iter().any(|contender| format!("{contender:?}") == *name);
+    if let Some(unknown) = wanted.iter().flatten().find(|name| !known(name)) {
+        eprintln!("unknown contender {unknown}");
+        std::process::exit(2);
+    }
     let rows: Vec<Row> = Contender::ALL
         .into_iter()
-        .filter(|contender| wanted.as_ref().is_none_or(|wanted| wanted.contains(&format!("{contender:?}"))))
+        .filter(|contender| {
+            let always = matches!(contender, Contender::Baseline | Contender::TscPair);
+            always || wanted.as_ref().is_none_or(|wanted| wanted.contains(&format!("{contender:?}")))
+        })
         .map(|contender| measure(contender, callgrind))
         .collect();
     print_table(&rows);

@@ -128,7 +128,7 @@ impl Recorder {
     fn refresh_key(&self, hot: &Hot) {
         let usable = self.slot.is_some() && self.large_phases == 0;
         hot.key.set(if usable { slot::fast_key(self.epoch) } else { POISON });
-        // Final by now: the clock started when the thread first registered.
+        // Final by now: the clock started before the thread's slot was made, and with it the choice of TSC.
         hot.tsc.set(clock::tsc_ready());
         let records = self.batch.active && self.batch.records.is_some();
         hot.step_totals.set(self.slot.as_ref().filter(|_| !records).map(|slot| slot.step_totals));
@@ -148,7 +148,10 @@ impl Recorder {
         with_hot(Hot::discard_held_step);
         match &self.slot {
             Some(slot) => slot.start_epoch(epoch),
-            None if self.detached => self.slot = Some(slot::detached(epoch)),
+            None if self.detached => {
+                clock::init();
+                self.slot = Some(slot::detached(epoch));
+            }
             None => {
                 clock::init();
                 calibrate::ensure();

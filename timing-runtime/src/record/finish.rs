@@ -63,7 +63,7 @@ impl Recorder {
         }
     }
 
-    /// Counts the held-back step in the step and phase histograms.
+    /// Counts the held-back step in the step histogram.
     pub(super) fn count_held_step(&mut self, hot: &Hot) {
         if let Some(slot) = &self.slot {
             hot.count_held_step(slot.step_totals);
