@@ -120,13 +120,14 @@ impl StepTotals {
         self.pending_step.store(ticks.map_or(0, |ticks| ticks.saturating_add(1)), Relaxed);
     }
 
-    /// Adds a step's `ticks` in a phase below `FAST_PHASES` to its total, inside a write, and counts them in
-    /// its spread histogram (owner only).
+    /// Adds a step's ticks by phase, from phase 1 on (all below `FAST_PHASES`), to the phases' totals, inside
+    /// a write, and counts them in their spread histograms (owner only).
     #[inline(always)]
-    pub fn add_phase(&self, phase: usize, ticks: u64) {
-        if let (Some(total), Some(histogram)) = (self.phase_ticks.get(phase), self.phase_histograms.get(phase)) {
-            total.store(total.load(Relaxed).wrapping_add(ticks), Relaxed);
-            histogram.get_or_init(|| Box::new(AtomicHistogram::new())).record(ticks);
+    pub fn add_phases(&self, from_phase_1: &[Cell<u64>]) {
+        let totals = self.phase_ticks.iter().zip(&self.phase_histograms).skip(1);
+        for ((total, histogram), ticks) in totals.zip(from_phase_1) {
+            total.store(total.load(Relaxed).wrapping_add(ticks.get()), Relaxed);
+            histogram.get_or_init(|| Box::new(AtomicHistogram::new())).record(ticks.get());
         }
     }
 
