@@ -494,6 +494,16 @@ mod tests {
     }
 
     #[test]
+    fn a_thread_reads_the_clock_on_its_hot_path_as_the_process_does() {
+        static SITE: Callsite = Callsite::new("clock_choice", None, Kind::Span, "m", "f", 3);
+        let on_thread = std::thread::spawn(|| {
+            drop(SITE.enter());
+            with_hot(|hot| hot.tsc.get())
+        });
+        assert_eq!(on_thread.join().ok(), Some(clock::tsc_ready()));
+    }
+
+    #[test]
     fn counters_saturate_instead_of_wrapping() {
         let counter = std::sync::atomic::AtomicU64::new(u64::MAX - 1);
         crate::counters::bump(&counter, 5);
