@@ -4,7 +4,8 @@
 //!
 //! `-- --callgrind` adds instructions per span, counted by `valgrind --tool=callgrind` (noise-free, so
 //! comparable across runs): the binary runs itself under valgrind once per contender and call count.
-//! `-- --rows Timed,TimeGraph` measures only the contenders named, beside the baseline and the floor.
+//! `-- --rows Timed,TimeGraph` measures only the contenders named, beside the baseline and the floor (the
+//! fastest peer is then the fastest of those named).
 
 mod contenders;
 

@@ -4,9 +4,10 @@
 //!
 //! A span opens here when its call site's ids fit the tables, the thread is registered in the current
 //! epoch at granularity `Detailed` without timeline capture (all folded into one `key` compared with the
-//! global state), the stack has room and the edge from the caller's node is in the cache. It closes here
-//! when it is on top of the stack and needs nothing special (no step, batch, poll, recursion or capture).
-//! Everything else goes to the slow path in `record`, which keeps the same stack.
+//! global state), the stack has room and the edge from the caller's node is in the cache; the thread's
+//! outermost step opens here too. It closes here when it is on top of the stack and needs nothing special
+//! (no batch, poll, recursion or capture; a step when its totals can take it). Everything else goes to the
+//! slow path in `record`, which keeps the same stack.
 //!
 //! A phase's time is the self time of its spans (their time less that of the timed calls they made and,
 //! as calibrated, of those calls' instrumentation, which goes to overhead): one addition per span.

@@ -126,7 +126,7 @@ impl StepTotals {
     pub fn add_phases(&self, from_phase_1: &[Cell<u64>]) {
         let totals = self.phase_ticks.iter().zip(&self.phase_histograms).skip(1);
         for ((total, histogram), ticks) in totals.zip(from_phase_1) {
-            total.store(total.load(Relaxed).wrapping_add(ticks.get()), Relaxed);
+            bump(total, ticks.get());
             histogram.get_or_init(|| Box::new(AtomicHistogram::new())).record(ticks.get());
         }
     }
