@@ -555,6 +555,52 @@ fn a_phase_used_in_few_steps_has_zeros_in_its_spread_and_a_name_on_every_thread(
     assert!(share.per_step.max_ns >= 49_000, "{share:?}");
 }
 
+/// A thread that runs some work and stops at each `pause()` in it until the main thread lets it go on, so
+/// that a test can report or reset at a known point of a live thread's work.
+struct PausedThread {
+    paused: std::sync::mpsc::Receiver<()>,
+    go_on: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// What the work of a `PausedThread` calls to stop.
+struct Pause {
+    paused: std::sync::mpsc::Sender<()>,
+    go_on: std::sync::mpsc::Receiver<()>,
+}
+
+impl Pause {
+    fn pause(&self) {
+        self.paused.send(()).unwrap();
+        self.go_on.recv().unwrap();
+    }
+}
+
+impl PausedThread {
+    fn spawn(work: impl FnOnce(&Pause) + Send + 'static) -> PausedThread {
+        let (paused_tx, paused) = std::sync::mpsc::channel();
+        let (go_on, go_on_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || work(&Pause { paused: paused_tx, go_on: go_on_rx }));
+        PausedThread { paused, go_on, thread }
+    }
+
+    /// Waits until the thread stops at its next pause.
+    fn wait(&self) {
+        self.paused.recv().unwrap();
+    }
+
+    /// Lets the thread go on from its pause.
+    fn go_on(&self) {
+        self.go_on.send(()).unwrap();
+    }
+
+    /// Lets the thread go on and waits for it to end.
+    fn finish(self) {
+        self.go_on();
+        self.thread.join().unwrap();
+    }
+}
+
 #[timed]
 fn held_leaf(micros: u64) {
     spin(micros);
@@ -570,32 +616,27 @@ fn holder(calls: u32, micros: u64) {
 #[test]
 fn a_live_threads_durations_reach_reports_at_once_and_never_cross_a_reset() {
     let _exclusive = exclusive();
-    let (to_main, from_thread) = std::sync::mpsc::channel();
-    let (to_thread, from_main) = std::sync::mpsc::channel::<()>();
-    let thread = std::thread::spawn(move || {
+    let thread = PausedThread::spawn(|pause| {
         // In the percentiles as soon as they close, though the thread lives on.
         holder(10, 100);
-        to_main.send(()).unwrap();
-        from_main.recv().unwrap();
+        pause.pause();
         // Durations recorded inside a span that is open when a reset comes belong to the epoch that ended.
         let _scope = timing_runtime::scope!("open across the reset");
         for _ in 0..5 {
             held_leaf(100);
         }
-        to_main.send(()).unwrap();
-        from_main.recv().unwrap();
+        pause.pause();
         held_leaf(2_000);
     });
-    from_thread.recv().unwrap();
+    thread.wait();
     let leaf = summary().span("held_leaf").cloned().expect("recorded");
     assert_eq!(leaf.count, 10);
     // Within the histogram's precision (0.8%) of the 100 µs calls.
     assert!(leaf.p50_ns >= 99_000 && leaf.p99_ns <= leaf.max_ns + leaf.max_ns / 50, "{leaf:?}");
-    to_thread.send(()).unwrap();
-    from_thread.recv().unwrap();
+    thread.go_on();
+    thread.wait();
     reset();
-    to_thread.send(()).unwrap();
-    thread.join().unwrap();
+    thread.finish();
     let leaf = summary().span("held_leaf").cloned().expect("recorded");
     assert_eq!(leaf.count, 1);
     // Five calls of 100 µs from before the reset would put the median there.
@@ -610,26 +651,21 @@ fn served(micros: u64) {
 #[test]
 fn a_span_open_across_a_reset_is_counted_whole_after_it() {
     let _exclusive = exclusive();
-    let (to_main, from_thread) = std::sync::mpsc::channel();
-    let (to_thread, from_main) = std::sync::mpsc::channel::<()>();
-    let thread = std::thread::spawn(move || {
+    let thread = PausedThread::spawn(|pause| {
         // Warm: the thread is registered and the span's path is known, so it opens and closes on the hot path.
         served(1);
         let scope = timing_runtime::scope!("serve");
-        to_main.send(()).unwrap();
-        from_main.recv().unwrap();
+        pause.pause();
         spin(300);
         drop(scope);
-        to_main.send(()).unwrap();
-        from_main.recv().unwrap();
+        pause.pause();
     });
-    from_thread.recv().unwrap();
+    thread.wait();
     reset();
-    to_thread.send(()).unwrap();
-    from_thread.recv().unwrap();
+    thread.go_on();
+    thread.wait();
     let run = summary();
-    to_thread.send(()).unwrap();
-    thread.join().unwrap();
+    thread.finish();
     let serve = run.span("serve").unwrap_or_else(|| panic!("{run:#?}"));
     assert_eq!(serve.count, 1);
     assert!(serve.total_ns >= 300_000, "{serve:?}");
@@ -674,18 +710,14 @@ fn idle_step(micros: u64) {
 #[test]
 fn an_idle_threads_latest_span_and_step_are_in_the_percentiles() {
     let _exclusive = exclusive();
-    let (to_main, from_thread) = std::sync::mpsc::channel();
-    let (to_thread, from_main) = std::sync::mpsc::channel::<()>();
-    let thread = std::thread::spawn(move || {
+    let thread = PausedThread::spawn(|pause| {
         idle_step(50);
         idle_step(2_000);
-        to_main.send(()).unwrap();
-        from_main.recv().unwrap();
+        pause.pause();
     });
-    from_thread.recv().unwrap();
+    thread.wait();
     let run = summary();
-    to_thread.send(()).unwrap();
-    thread.join().unwrap();
+    thread.finish();
     let load = run.span("load_once").unwrap();
     assert_eq!(load.count, 2);
     assert!(load.p99_ns >= 1_900_000, "{load:?}");

@@ -110,10 +110,6 @@ impl FrameCells {
         self.flags.set(frame.flags);
     }
 
-    pub fn set_start(&self, start: u64) {
-        self.start.set(start);
-    }
-
     /// Adds a closed child's ticks and its instrumentation's cost to this frame's.
     #[inline(always)]
     pub fn add_child(&self, ticks: u64) {
@@ -236,8 +232,9 @@ impl Hot {
         }
         counters.hold_duration(ticks);
         // Last: stored before the held counters' pending duration is read, it made that read wait in some
-        // processes (leaf spans at 28-30 ns instead of 19 in about one run in five), presumably where the
-        // two addresses are equal modulo 4 KiB and the load is taken to depend on the store.
+        // processes (leaf spans at 28-30 ns instead of 19 in about one run in five). Why is not known; not 4
+        // KiB aliasing, which would slow every process of a build alike: the addresses' page offsets were the
+        // same in each of 64 processes logged.
         self.held_counters.set(Some(counters));
     }
 
@@ -257,12 +254,19 @@ impl Hot {
         if self.step_active.get() || packed & FAST == 0 || state != self.key.get() || phases > FAST_PHASES {
             return None;
         }
-        for ticks in self.phase_ticks.iter().take(phases) {
-            ticks.set(0);
-        }
+        self.zero_phase_ticks(phases);
         let frame = self.try_push(packed, flags::STEP, now)?;
         self.step_active.set(true);
         Some(frame)
+    }
+
+    /// Zeroes the phase time of the `phases` phase ids in the tables, as a step starts: spans add phase time
+    /// whether a step is open or not.
+    #[inline(always)]
+    pub fn zero_phase_ticks(&self, phases: usize) {
+        for ticks in self.phase_ticks.iter().take(phases) {
+            ticks.set(0);
+        }
     }
 
     /// Opens an ordinary span with call site ids `packed`, its start read with `now`, and returns its depth

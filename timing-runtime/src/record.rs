@@ -179,24 +179,17 @@ impl Recorder {
         }
     }
 
-    /// Adds a closed child's ticks (and its instrumentation's cost) to the frame at `depth`.
-    fn add_child(&mut self, hot: &Hot, depth: usize, ticks: u64) {
+    /// Changes the frame at `depth` with `edit`, if there is one.
+    fn edit_frame(&mut self, hot: &Hot, depth: usize, edit: impl FnOnce(&mut Frame)) {
         match hot.frames.get(depth) {
-            Some(cells) => cells.add_child(ticks),
-            None => {
-                if let Some(frame) = self.overflow.get_mut(depth - FAST_DEPTH) {
-                    frame.add_child(ticks);
-                }
+            Some(cells) => {
+                let mut frame = cells.get();
+                edit(&mut frame);
+                cells.set(frame);
             }
-        }
-    }
-
-    fn set_start(&mut self, hot: &Hot, depth: usize, start: u64) {
-        match hot.frames.get(depth) {
-            Some(cells) => cells.set_start(start),
             None => {
                 if let Some(frame) = self.overflow.get_mut(depth - FAST_DEPTH) {
-                    frame.start = start;
+                    edit(frame);
                 }
             }
         }
@@ -266,11 +259,7 @@ impl Recorder {
 
     fn start_step(&mut self, hot: &Hot) {
         hot.step_active.set(true);
-        // Spans add phase time whether a step is open or not; a step starts at zero.
-        let phases = callsite::phase_count();
-        for sum in hot.phase_ticks.iter().take(phases) {
-            sum.set(0);
-        }
+        hot.zero_phase_ticks(callsite::phase_count());
         self.phase_overflow.iter_mut().for_each(|phase| *phase = 0);
     }
 
@@ -329,7 +318,7 @@ impl Recorder {
         self.refresh_key(hot);
         // Last, so that the bookkeeping above is not counted in the span.
         let start = clock::now();
-        self.set_start(hot, depth, start);
+        self.edit_frame(hot, depth, |frame| frame.start = start);
         #[allow(clippy::cast_possible_truncation)]
         Some((depth32, start as u32))
     }
@@ -371,7 +360,7 @@ impl Recorder {
         let elapsed = now.saturating_sub(frame.start);
         let self_ticks = elapsed.saturating_sub(frame.children);
         if let Some(parent) = depth.checked_sub(1).filter(|parent| *parent > 0) {
-            self.add_child(hot, parent, elapsed);
+            self.edit_frame(hot, parent, |frame| frame.add_child(elapsed));
         }
         if frame.flags & flags::COARSE == 0 {
             self.close_call(hot, frame.name);

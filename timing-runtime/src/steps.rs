@@ -131,42 +131,33 @@ impl StepTotals {
         }
     }
 
-    /// Counts a step of `ticks` with `phase_ticks` by phase id (owner only). `account` takes phases beyond
-    /// the table; without it there must be none.
-    pub fn add_step(&self, ticks: u64, phase_ticks: &[Cell<u64>], account: Option<&Mutex<StepAccount>>) {
+    /// Counts a step of `ticks` with `phase_ticks` by phase id, some beyond the table, in the totals and at
+    /// once in the spread histograms (owner only); `account` takes the phases beyond the table.
+    pub fn add_large_step(&self, ticks: u64, phase_ticks: &[Cell<u64>], account: &Mutex<StepAccount>) {
         let sequence = self.begin_write();
         self.add_step_ticks(ticks);
         for (total, step) in self.phase_ticks.iter().zip(phase_ticks) {
             bump(total, step.get());
         }
-        let large = phase_ticks.get(FAST_PHASES..).filter(|large| large.iter().any(|ticks| ticks.get() > 0));
-        if let (Some(large), Some(account)) = (large, account) {
-            let mut account = account.lock();
-            if account.phase_ticks.len() < phase_ticks.len() {
-                account.phase_ticks.resize(phase_ticks.len(), 0);
-            }
-            for (total, step) in account.phase_ticks.iter_mut().skip(FAST_PHASES).zip(large) {
-                *total = total.saturating_add(step.get());
-            }
-        }
         self.end_write(sequence);
-    }
-
-    /// Counts a step's time and phase ticks in the spread histograms (owner only). `account` takes phases
-    /// beyond the table; without it there must be none.
-    pub fn add_spread(&self, ticks: u64, phase_ticks: &[Cell<u64>], account: Option<&Mutex<StepAccount>>) {
         self.step_histogram.record(ticks);
         for (histogram, step) in self.phase_histograms.iter().zip(phase_ticks).skip(1) {
             histogram.get_or_init(|| Box::new(AtomicHistogram::new())).record(step.get());
         }
-        if let (true, Some(account)) = (phase_ticks.len() > FAST_PHASES, account) {
-            let mut account = account.lock();
-            if account.phase_histograms.len() < phase_ticks.len() {
-                account.phase_histograms.resize(phase_ticks.len(), Histogram::default());
-            }
-            for (histogram, step) in account.phase_histograms.iter_mut().zip(phase_ticks).skip(FAST_PHASES) {
-                histogram.record(step.get());
-            }
+        let Some(large) = phase_ticks.get(FAST_PHASES..).filter(|large| !large.is_empty()) else { return };
+        let mut account = account.lock();
+        if account.phase_ticks.len() < phase_ticks.len() {
+            account.phase_ticks.resize(phase_ticks.len(), 0);
+        }
+        if account.phase_histograms.len() < phase_ticks.len() {
+            account.phase_histograms.resize(phase_ticks.len(), Histogram::default());
+        }
+        let account = &mut *account;
+        let totals = account.phase_ticks.iter_mut().skip(FAST_PHASES);
+        let histograms = account.phase_histograms.iter_mut().skip(FAST_PHASES);
+        for ((total, histogram), step) in totals.zip(histograms).zip(large) {
+            *total = total.saturating_add(step.get());
+            histogram.record(step.get());
         }
     }
 

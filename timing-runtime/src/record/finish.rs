@@ -49,8 +49,7 @@ impl Recorder {
             // Rare enough (over 256 phase names) to count the spread at once rather than hold it back.
             hot.step_active.set(false);
             let phase_ticks = Cell::from_mut(self.step_phases.as_mut_slice()).as_slice_of_cells();
-            totals.add_step(ticks, phase_ticks, Some(&slot.steps));
-            totals.add_spread(ticks, phase_ticks, Some(&slot.steps));
+            totals.add_large_step(ticks, phase_ticks, &slot.steps);
             hot.steps_done.set(hot.steps_done.get().wrapping_add(1));
         }
         if let (true, Some(records)) = (self.batch.active, &mut self.batch.records) {
