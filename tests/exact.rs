@@ -629,10 +629,14 @@ fn a_live_threads_durations_reach_reports_at_once_and_never_cross_a_reset() {
         held_leaf(2_000);
     });
     thread.wait();
-    let leaf = summary().span("held_leaf").cloned().expect("recorded");
+    let run = summary();
+    let leaf = run.span("held_leaf").expect("recorded");
     assert_eq!(leaf.count, 10);
     // Within the histogram's precision (0.8%) of the 100 µs calls.
-    assert!(leaf.p50_ns >= 99_000 && leaf.p99_ns <= leaf.max_ns + leaf.max_ns / 50, "{leaf:?}");
+    assert!(leaf.p50_ns >= 99_000, "{leaf:?}");
+    // The thread's latest close, whose duration waits for the thread's next close: reports count it already.
+    let holder = run.span("holder").expect("recorded");
+    assert!(holder.count == 1 && holder.p50_ns >= 990_000, "{holder:?}");
     thread.go_on();
     thread.wait();
     reset();
@@ -643,21 +647,23 @@ fn a_live_threads_durations_reach_reports_at_once_and_never_cross_a_reset() {
     assert!(leaf.p50_ns >= 1_900_000, "{leaf:?}");
 }
 
+/// Opens its span, and with `pause`, stops inside it and then spins 300 µs.
 #[timed]
-fn served(micros: u64) {
-    spin(micros);
+fn serve(pause: Option<&Pause>) {
+    if let Some(pause) = pause {
+        pause.pause();
+        spin(300);
+    }
 }
 
 #[test]
 fn a_span_open_across_a_reset_is_counted_whole_after_it() {
     let _exclusive = exclusive();
     let thread = PausedThread::spawn(|pause| {
-        // Warm: the thread is registered and the span's path is known, so it opens and closes on the hot path.
-        served(1);
-        let scope = timing_runtime::scope!("serve");
-        pause.pause();
-        spin(300);
-        drop(scope);
+        // Warm: the thread is registered and the span's path is known, so the second call opens on the hot
+        // path (and closes on the slow one, which sees the reset).
+        serve(None);
+        serve(Some(pause));
         pause.pause();
     });
     thread.wait();
@@ -694,7 +700,6 @@ fn self_time_is_exact_for_closed_calls_while_a_call_is_open() {
     assert_eq!(reporter.count, 1);
     // The closed call's own 200 µs, not less the children of the call still open.
     assert!(reporter.self_ns >= 190_000, "{reporter:?}");
-    assert!(reporter.self_ns <= reporter.total_ns, "{reporter:?}");
 }
 
 #[timed(phase = "loading")]
@@ -718,12 +723,14 @@ fn an_idle_threads_latest_span_and_step_are_in_the_percentiles() {
     thread.wait();
     let run = summary();
     thread.finish();
-    let load = run.span("load_once").unwrap();
-    assert_eq!(load.count, 2);
-    assert!(load.p99_ns >= 1_900_000, "{load:?}");
-    assert!(run.step_distribution.max_ns >= 1_900_000, "{:?}", run.step_distribution);
+    assert_eq!(run.span("load_once").map(|load| load.count), Some(2));
+    // The thread's latest close, the long step, waits for a next close that does not come.
+    let step = run.span("idle_step").unwrap();
+    assert!(step.count == 2 && step.p99_ns >= 1_900_000, "{step:?}");
+    // Its step time, held back in the step totals, counted once: a second count would be the median.
+    let steps = &run.step_distribution;
+    assert!(steps.max_ns >= 1_900_000 && steps.p50_ns < 1_000_000, "{steps:?}");
+    // The phase spread of the latest step is counted when the step ends.
     let loading = run.phase_breakdown.phases.iter().find(|share| share.phase == "loading").unwrap();
-    // Two steps, both with the phase: no step without it is made up.
-    assert!(loading.per_step.p50_ns >= 45_000, "{loading:?}");
     assert!(loading.per_step.max_ns >= 1_900_000, "{loading:?}");
 }

@@ -24,7 +24,7 @@ impl Display for TrainingSummary {
             if self.instrumentation_subtracted && self.instrumentation_ns_per_call > 0.0 {
                 writeln!(
                     f,
-                    "    (timing costs {:.1}ns a call; counted in Overhead)",
+                    "    (timing adds {:.1}ns to each timed call's caller; counted in Overhead)",
                     self.instrumentation_ns_per_call
                 )?;
             }
