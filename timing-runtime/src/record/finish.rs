@@ -3,11 +3,12 @@
 
 use std::cell::Cell;
 
-use super::Recorder;
-use crate::callsite::{self, FAST_PHASES};
-use crate::hot::Hot;
-use crate::timing::{BatchTiming, PhaseTime, StepTiming};
-use crate::{clock, steps};
+use crate::model::{BatchTiming, PhaseTime, StepTiming};
+use crate::record::callsite::{self, FAST_PHASES};
+use crate::record::clock;
+use crate::record::hot::Hot;
+use crate::record::recorder::Recorder;
+use crate::store::steps;
 
 impl Recorder {
     /// The step's time by phase, into `step_phases`, when some phase id is beyond the hot tables: as

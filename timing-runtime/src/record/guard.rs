@@ -3,11 +3,13 @@
 
 use std::marker::PhantomData;
 
-use super::with_recorder;
-use crate::callsite::{Callsite, Kind};
-use crate::granularity::TimingGranularity;
-use crate::hot::{Hot, with_hot};
-use crate::{clock, slot, tree};
+use crate::model::TimingGranularity;
+use crate::record::callsite::{Callsite, Kind};
+use crate::record::clock;
+use crate::record::hot::{Hot, with_hot};
+use crate::record::recorder::with_recorder;
+use crate::store::registry;
+use crate::store::tree;
 
 /// Closes its span when dropped: on return, on `?`, and while unwinding. `!Send`, because a span belongs to
 /// the thread's stack it was opened on.
@@ -61,7 +63,7 @@ impl Drop for Guard {
 /// Closes an ordinary span or a step: on the hot path when it can, otherwise on the slow one.
 #[inline(never)]
 fn close_span(depth: u32, stamp: u32) {
-    close_under(depth, stamp, slot::raw_state);
+    close_under(depth, stamp, registry::raw_state);
 }
 
 /// Closes as `close_span` does, with the global state read by `state`. Generic, so that each caller has
@@ -103,7 +105,7 @@ fn close_slow_plain(depth: u32, stamp: u32, now: u64) {
 
 /// The state as it is, at granularity `Detailed` and without timeline capture.
 fn detailed_state() -> u64 {
-    (slot::raw_state() & !slot::TIMELINE) | TimingGranularity::Detailed.to_bits()
+    (registry::raw_state() & !registry::TIMELINE) | TimingGranularity::Detailed.to_bits()
 }
 
 #[cold]
@@ -111,7 +113,7 @@ fn detailed_state() -> u64 {
 fn close_slow(depth: u32, stamp: u32, now: u64, completed: Option<(u64, u64)>) -> u64 {
     #[cfg(test)]
     slow_closes::count();
-    let epoch = slot::epoch_of(slot::raw_state());
+    let epoch = registry::epoch_of(registry::raw_state());
     with_recorder(|recorder, hot| recorder.pop(hot, depth, stamp, epoch, now, completed)).unwrap_or(0)
 }
 
@@ -129,7 +131,7 @@ impl Callsite {
     /// the kind it wrote into the call site.
     #[inline(always)]
     pub fn enter_as(&'static self, kind: Kind) -> Guard {
-        let state = slot::raw_state();
+        let state = registry::raw_state();
         if state & 3 < kind.min_level() {
             return Guard::INERT;
         }
@@ -199,7 +201,7 @@ impl Callsite {
 
     /// Opens one poll of an `async fn` of this call site.
     pub(crate) fn enter_poll(&'static self) -> Guard {
-        let state = slot::raw_state();
+        let state = registry::raw_state();
         if TimingGranularity::from_bits(state) != TimingGranularity::Detailed {
             return Guard::INERT;
         }
@@ -215,7 +217,7 @@ impl Callsite {
 
     /// Counts an `async fn` call dropped before it completed, on the path it would have run on here.
     pub(crate) fn cancel_async(&'static self) {
-        let (granularity, epoch) = slot::state();
+        let (granularity, epoch) = registry::state();
         if granularity != TimingGranularity::Detailed {
             return;
         }

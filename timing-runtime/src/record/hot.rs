@@ -14,10 +14,10 @@
 
 use std::cell::Cell;
 
-use crate::calibrate;
-use crate::callsite::{self, FAST, FAST_NAMES, FAST_PHASES};
-use crate::counters::{NodeCounters, UNUSED};
-use crate::steps::{self, StepTotals};
+use crate::record::callsite::{self, FAST, FAST_NAMES, FAST_PHASES};
+use crate::record::charge;
+use crate::store::counters::{NodeCounters, UNUSED};
+use crate::store::steps::{self, StepTotals};
 
 /// Frames the fast stack holds, the root sentinel at index 0 included; deeper frames are kept by the slow
 /// path.
@@ -127,7 +127,7 @@ impl Frame {
 /// `children` ticks with those of one more closed child and of its instrumentation, as calibrated.
 #[inline(always)]
 fn with_child(children: u64, ticks: u64) -> u64 {
-    children.wrapping_add(ticks).wrapping_add(calibrate::charged_ticks())
+    children.wrapping_add(ticks).wrapping_add(charge::charged_ticks())
 }
 
 /// A cached edge: the node a call of a name from a node enters, and its counters.
@@ -244,6 +244,14 @@ impl Hot {
         if let Some(counters) = self.held_counters.take() {
             counters.count_pending();
         }
+    }
+
+    /// The self time so far of the innermost open span, at `now`; `None` outside every span or below the
+    /// fast stack. For the calibration, whose parent span is the thread's only one.
+    pub fn open_self_ticks(&self, now: u64) -> Option<u64> {
+        let depth = self.depth.get() as usize;
+        let frame = self.frames.get(depth).filter(|_| depth > 0)?.get();
+        Some(now.saturating_sub(frame.start).saturating_sub(frame.children))
     }
 
     /// Opens the outermost step of the thread as `try_enter` opens a span: its phase tables start at zero.

@@ -2,12 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::calltree::CallTree;
-use crate::granularity::TimingGranularity;
-use crate::timing::SlowStep;
+use crate::model::calltree::CallTree;
+use crate::model::granularity::TimingGranularity;
+use crate::model::step::SlowStep;
 
 /// Everything recorded since the last [`reset`](crate::reset), all threads merged. Made by
-/// [`summary`](crate::summary); prints as the report.
+/// [`summary`](crate::summary()); prints as the report.
 ///
 /// ```
 /// use timing_runtime::{timed, summary, reset};

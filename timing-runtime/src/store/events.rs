@@ -1,6 +1,5 @@
 //! Timeline capture: when switched on, every closed span of granularity `Detailed` becomes an event in a
-//! bounded per-thread buffer (the oldest events are dropped, and counted, when it is full), for the Chrome
-//! Trace Event Format that Perfetto and `chrome://tracing` open.
+//! bounded per-thread buffer (the oldest events are dropped, and counted, when it is full).
 //!
 //! A thread keeps its newest events locally and hands them over in blocks of 256, at the end of every
 //! batch, when `timeline()` is called on it, and when it exits; events of a live thread's unfinished block
@@ -8,9 +7,6 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-
-use crate::clock;
-use crate::timeline_types::{Timeline, TimelineEvent};
 
 /// A span as it closed, in ticks and ids.
 #[derive(Clone, Copy, Debug)]
@@ -60,27 +56,4 @@ impl ThreadEvents {
             self.events.push_back(event);
         }
     }
-}
-
-/// Turns the threads' events (thread id, events) into the public timeline.
-pub(crate) fn assemble<'a>(
-    threads: impl Iterator<Item = (u64, &'a ThreadEvents)>,
-    span_names: &[&'static str],
-    phase_names: &[&'static str],
-) -> Timeline {
-    let origin = clock::origin();
-    let mut timeline = Timeline::default();
-    for (thread, events) in threads {
-        timeline.dropped += events.dropped;
-        timeline.events.extend(events.events.iter().map(|event| TimelineEvent {
-            thread,
-            name: span_names.get(event.name as usize).map_or_else(|| "?".to_owned(), |name| (*name).to_owned()),
-            phase: phase_names.get(event.phase as usize).filter(|name| !name.is_empty()).map(|name| (*name).to_owned()),
-            start_ns: clock::to_ns(event.start.saturating_sub(origin)),
-            duration_ns: clock::to_ns(event.end.saturating_sub(event.start)),
-            step: (event.step != u64::MAX).then_some(event.step),
-        }));
-    }
-    timeline.events.sort_by_key(|event| (event.start_ns, std::cmp::Reverse(event.duration_ns)));
-    timeline
 }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Orderin
 
 use parking_lot::Mutex;
 
-use crate::hist::{AtomicHistogram, Histogram};
+use crate::store::hist::{AtomicHistogram, Histogram};
 
 /// Adds `value` to a counter only its owning thread writes, saturating rather than wrapping.
 #[inline(always)]

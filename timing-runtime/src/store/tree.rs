@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use parking_lot::Mutex;
 
-use crate::counters::{self, NodeCounters, Totals, UNUSED};
+use crate::store::counters::{self, NodeCounters, Totals, UNUSED};
 
 /// The local id of the node above every top-level call.
 pub(crate) const ROOT: u32 = 0;

@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Rel
 
 use parking_lot::Mutex;
 
-use crate::granularity::TimingGranularity;
+use crate::model::TimingGranularity;
+pub(crate) use crate::store::steps::FAST_PHASES;
 
 /// What a call of a timed function stands for in the training loop.
 #[doc(hidden)]
@@ -52,8 +53,6 @@ pub(crate) const FAST: u64 = 1 << 62;
 const PHASE_BITS: u64 = 0x3fff_ffff;
 /// Span name ids below this have a slot in the hot path's table of open calls.
 pub(crate) const FAST_NAMES: usize = 4096;
-/// Phase ids below this have a slot in the hot path's tables of phase time.
-pub(crate) const FAST_PHASES: usize = 256;
 
 /// The number of phase ids given out so far, the empty "no phase" (0) included.
 static PHASE_COUNT: AtomicUsize = AtomicUsize::new(1);

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::summary::Distribution;
+use crate::model::Distribution;
 
 const EXACT: u64 = 128;
 const PER_OCTAVE: usize = 64;

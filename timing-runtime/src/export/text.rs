@@ -1,8 +1,9 @@
-//! The human report: what `println!("{}", summary())` prints.
+//! The human report: what `println!("{}", summary())` prints, and the call tree as indented text.
 
 use std::fmt::{self, Display, Formatter};
 
-use crate::summary::TrainingSummary;
+use super::format::{Capitalized, Duration, Thousands};
+use crate::model::{CallTree, TrainingSummary};
 
 impl Display for TrainingSummary {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
@@ -83,73 +84,21 @@ impl Display for TrainingSummary {
 /// Spans listed in the report's "top spans" table.
 const TOP_SPANS: usize = 5;
 
-/// An integer with `,` between groups of three digits: `10,000`.
-pub(crate) struct Thousands(pub u64);
-
-impl Display for Thousands {
+impl Display for CallTree {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        let digits = self.0.to_string();
-        let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-        for (index, digit) in digits.chars().enumerate() {
-            if index > 0 && (digits.len() - index) % 3 == 0 {
-                out.push(',');
-            }
-            out.push(digit);
-        }
-        f.pad(&out)
-    }
-}
-
-/// Nanoseconds in the largest unit that keeps a digit before the point: `8.2s`, `950.3ms`, `12.0µs`.
-pub(crate) struct Duration(pub u64);
-
-impl Display for Duration {
-    #[allow(clippy::cast_precision_loss)]
-    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        let ns = self.0 as f64;
-        let text = if ns >= 1e9 {
-            format!("{:.1}s", ns / 1e9)
-        } else if ns >= 1e6 {
-            format!("{:.1}ms", ns / 1e6)
-        } else if ns >= 1e3 {
-            format!("{:.1}µs", ns / 1e3)
-        } else {
-            format!("{}ns", self.0)
-        };
-        f.pad(&text)
-    }
-}
-
-/// A phase name with its first letter upper-cased, as the report shows it.
-struct Capitalized<'a>(&'a str);
-
-impl Display for Capitalized<'_> {
-    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        let mut chars = self.0.chars();
-        if let Some(first) = chars.next() {
-            write!(f, "{}{}", first.to_uppercase(), chars.as_str())?;
+        let width = self.nodes.iter().map(|node| 2 * node.depth + node.name.chars().count()).max().unwrap_or(0).max(4);
+        writeln!(f, "{:<width$}  {:>10}  {:>10}  {:>10}  {:>6}", "call", "count", "total", "self", "%")?;
+        for node in &self.nodes {
+            let label = format!("{}{}", "  ".repeat(node.depth), node.name);
+            writeln!(
+                f,
+                "{label:<width$}  {:>10}  {:>10}  {:>10}  {:>5.1}%",
+                node.count,
+                Duration(node.total_ns),
+                Duration(node.self_ns),
+                node.pct_of_parent
+            )?;
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn thousands_are_grouped() {
-        let cases = [(0, "0"), (999, "999"), (1_000, "1,000"), (10_000, "10,000"), (1_234_567, "1,234,567")];
-        for (value, text) in cases {
-            assert_eq!(Thousands(value).to_string(), text);
-        }
-    }
-
-    #[test]
-    fn durations_pick_their_unit() {
-        let cases = [(8_200_000_000, "8.2s"), (950_300_000, "950.3ms"), (12_000, "12.0µs"), (999, "999ns")];
-        for (ns, text) in cases {
-            assert_eq!(Duration(ns).to_string(), text);
-        }
     }
 }

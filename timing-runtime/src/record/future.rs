@@ -5,8 +5,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::callsite::Callsite;
-use crate::clock;
+use crate::record::callsite::Callsite;
+use crate::record::clock;
 
 /// The future of a timed `async fn`. `Send` exactly when the function's own future is.
 #[doc(hidden)]

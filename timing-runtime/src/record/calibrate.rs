@@ -4,55 +4,35 @@
 //! parent span; then each closing span charges that cost to nobody instead of to its caller (unless
 //! switched off), so that a phase made of many tiny calls is not inflated by the instrumentation.
 
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::cell::Cell;
 
-use crate::callsite::{Callsite, Kind};
-use crate::clock;
-
-/// Ticks a closed span adds to its caller's self time; 0 until measured, or when subtraction is off.
-static CHARGED: AtomicU64 = AtomicU64::new(0);
-static SUBTRACT: AtomicBool = AtomicBool::new(true);
-static MEASURED: OnceLock<u64> = OnceLock::new();
+use crate::record::callsite::{Callsite, Kind};
+use crate::record::hot::with_hot;
+use crate::record::{charge, clock};
 
 const CHILDREN: u32 = 256;
 const ROUNDS: usize = 9;
 
-/// The ticks to leave out of a caller's self time for each closed timed call it made.
-#[inline(always)]
-pub(crate) fn charged_ticks() -> u64 {
-    CHARGED.load(Relaxed)
+thread_local! {
+    /// Set on the calibration thread, whose recorder keeps its spans out of every report.
+    static CALIBRATING: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Measures the cost once per process (other threads that ask meanwhile wait for it: about a millisecond).
 pub(crate) fn ensure() {
-    MEASURED.get_or_init(|| {
-        let ticks = std::thread::Builder::new()
+    charge::measure_once(|| {
+        std::thread::Builder::new()
             .name("timing-calibration".into())
             .spawn(measure)
             .ok()
             .and_then(|thread| thread.join().ok())
-            .unwrap_or(0);
-        if SUBTRACT.load(Relaxed) {
-            CHARGED.store(ticks, Relaxed);
-        }
-        ticks
+            .unwrap_or(0)
     });
 }
 
-/// The measured cost per timed call in nanoseconds, if it has been measured.
-pub(crate) fn measured_ns() -> Option<f64> {
-    #[allow(clippy::cast_precision_loss)]
-    MEASURED.get().map(|ticks| clock::to_ns(*ticks * 1_000) as f64 / 1_000.0)
-}
-
-pub(crate) fn set_subtract(on: bool) {
-    SUBTRACT.store(on, Relaxed);
-    CHARGED.store(if on { MEASURED.get().copied().unwrap_or(0) } else { 0 }, Relaxed);
-}
-
-pub(crate) fn subtracting() -> bool {
-    SUBTRACT.load(Relaxed)
+/// Whether this is the calibration thread.
+pub(crate) fn is_calibrating() -> bool {
+    CALIBRATING.try_with(Cell::get).unwrap_or(false)
 }
 
 /// Runs on the calibration thread, whose recorder keeps its spans to itself: the parent's self time over
@@ -62,14 +42,14 @@ pub(crate) fn subtracting() -> bool {
 fn measure() -> u64 {
     static PARENT: Callsite = Callsite::new("timing calibration", None, Kind::Span, "", "", 0);
     static CHILD: Callsite = Callsite::new("timing calibration call", None, Kind::Span, "", "", 0);
-    crate::record::detach_this_thread();
+    CALIBRATING.with(|calibrating| calibrating.set(true));
     let mut best = u64::MAX;
     for _ in 0..ROUNDS {
         let parent = PARENT.enter_detailed();
         for _ in 0..CHILDREN {
             std::hint::black_box(CHILD.enter_detailed()).close_detailed();
         }
-        if let Some(self_ticks) = crate::record::open_self_ticks(clock::now()) {
+        if let Some(self_ticks) = with_hot(|hot| hot.open_self_ticks(clock::now())) {
             best = best.min(self_ticks / u64::from(CHILDREN));
         }
         parent.close_detailed();
@@ -79,7 +59,7 @@ fn measure() -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use crate::record::slow_closes;
+    use crate::record::guard::slow_closes;
 
     /// Slow-path closes on a thread that measures the cost with the timeline `on` or off.
     fn slow_closes_measuring(timeline: bool) -> u64 {

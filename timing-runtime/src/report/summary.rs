@@ -1,13 +1,20 @@
 //! Turns the merged per-thread totals (ticks, ids) into a `TrainingSummary` (nanoseconds, names).
 
-use crate::calltree::{CallNode, CallTree};
-use crate::clock::to_ns;
-use crate::counters::Totals;
-use crate::granularity::TimingGranularity;
-use crate::slot::Aggregate;
-use crate::summary::{PhaseBreakdown, SpanStats, TrainingSummary};
-use crate::timing::rate;
-use crate::tree::MergedTree;
+use crate::model::step::rate;
+use crate::model::{CallNode, CallTree, PhaseBreakdown, SpanStats, TimingGranularity, TrainingSummary};
+use crate::record::clock::to_ns;
+use crate::record::{callsite, charge, recorder};
+use crate::store::counters::Totals;
+use crate::store::registry::{self, Aggregate};
+use crate::store::tree::MergedTree;
+
+/// Everything recorded since the last reset, all threads merged, at granularity `granularity`.
+pub(crate) fn summary(granularity: TimingGranularity) -> TrainingSummary {
+    recorder::flush_this_thread();
+    let aggregate = registry::collect();
+    let (span_names, phase_names) = callsite::names();
+    TrainingSummary::from_aggregate(&aggregate, &span_names, &phase_names, granularity)
+}
 
 #[allow(clippy::cast_precision_loss)]
 fn mean(total: u64, count: u64) -> f64 {
@@ -15,7 +22,7 @@ fn mean(total: u64, count: u64) -> f64 {
 }
 
 impl TrainingSummary {
-    pub(crate) fn from_aggregate(
+    fn from_aggregate(
         aggregate: &Aggregate,
         span_names: &[&'static str],
         phase_names: &[&'static str],
@@ -85,8 +92,8 @@ impl TrainingSummary {
             step_distribution,
             slow_steps: steps.slow_steps.clone(),
             call_tree: call_tree(&aggregate.tree, span_names),
-            instrumentation_ns_per_call: crate::calibrate::measured_ns().unwrap_or(0.0),
-            instrumentation_subtracted: crate::calibrate::subtracting(),
+            instrumentation_ns_per_call: charge::measured_ns().unwrap_or(0.0),
+            instrumentation_subtracted: charge::subtracting(),
         }
     }
 }

@@ -13,10 +13,13 @@ use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Orderin
 
 use parking_lot::Mutex;
 
-use crate::callsite::FAST_PHASES;
-use crate::counters::bump;
-use crate::hist::{AtomicHistogram, Histogram};
-use crate::slot::StepAccount;
+use crate::store::account::StepAccount;
+use crate::store::counters::bump;
+use crate::store::hist::{AtomicHistogram, Histogram};
+
+/// Phase ids with a place in the thread's fixed tables (the hot path's and the totals'); a step with a
+/// phase beyond them is counted on the slow path.
+pub(crate) const FAST_PHASES: usize = 256;
 
 /// Totals given back by slots that are gone, for new threads.
 static POOL: Mutex<Vec<&'static StepTotals>> = Mutex::new(Vec::new());

@@ -3,65 +3,56 @@
 //! when the thread exits. The guard and the entry points are in `guard`, the ends of steps and batches in
 //! `finish`.
 
-mod finish;
-mod guard;
-
-#[cfg(test)]
-pub(crate) use guard::slow_closes;
-
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use crate::callsite::{Callsite, FAST_NAMES, FAST_PHASES, Ids, Kind};
-use crate::counters::{NodeCounters, UNUSED};
-use crate::granularity::TimingGranularity;
-use crate::hot::{FAST_DEPTH, Frame, Hot, POISON, flags, with_hot};
-use crate::slot::{self, ThreadSlot};
-use crate::timeline::{self, Event};
-use crate::timing::{BatchTiming, StepTiming};
-use crate::tree::{self, LocalTree};
-use crate::{calibrate, callsite, clock};
+use crate::model::{BatchTiming, StepTiming, TimingGranularity};
+use crate::record::callsite::{self, Callsite, FAST_NAMES, FAST_PHASES, Ids, Kind};
+use crate::record::hot::{FAST_DEPTH, Frame, Hot, POISON, flags, with_hot};
+use crate::record::{calibrate, clock};
+use crate::store::counters::{NodeCounters, UNUSED};
+use crate::store::events::{self, Event};
+use crate::store::registry::{self, ThreadSlot};
+use crate::store::tree::{self, LocalTree};
 
 #[derive(Default)]
-struct BatchState {
-    active: bool,
+pub(super) struct BatchState {
+    pub(super) active: bool,
     /// The thread's count of steps done when the batch began.
-    first_step: u64,
-    records: Option<Vec<StepTiming>>,
+    pub(super) first_step: u64,
+    pub(super) records: Option<Vec<StepTiming>>,
 }
 
 /// What the slow path keeps for a thread.
-struct Recorder {
-    slot: Option<Arc<ThreadSlot>>,
-    epoch: u64,
-    tree: LocalTree,
+pub(super) struct Recorder {
+    pub(super) slot: Option<Arc<ThreadSlot>>,
+    pub(super) epoch: u64,
+    pub(super) tree: LocalTree,
     /// Frames deeper than the hot stack holds: frame `FAST_DEPTH + i` is `overflow[i]`.
-    overflow: Vec<Frame>,
+    pub(super) overflow: Vec<Frame>,
     /// Open frames with a phase id beyond the hot tables; the hot path is off while there are any, as its
     /// spans would inherit that phase.
-    large_phases: u32,
+    pub(super) large_phases: u32,
     /// Phase ticks, as in the hot tables, for phase ids beyond them.
-    phase_overflow: Vec<u64>,
+    pub(super) phase_overflow: Vec<u64>,
     /// Open calls by span name id, for ids beyond the hot table.
-    open_overflow: Vec<u32>,
+    pub(super) open_overflow: Vec<u32>,
     /// The phase ticks of the step that just ended, by phase id, when some phase id is beyond the hot tables
     /// or the batch keeps step records; kept so that a step allocates nothing.
-    step_phases: Vec<u64>,
-    batch: BatchState,
-    last_batch: Option<(u64, BatchTiming)>,
+    pub(super) step_phases: Vec<u64>,
+    pub(super) batch: BatchState,
+    pub(super) last_batch: Option<(u64, BatchTiming)>,
     /// Phase names by id, copied from the interned names when a step record meets a phase it cannot name.
-    phase_names: Vec<&'static str>,
+    pub(super) phase_names: Vec<&'static str>,
     /// Timeline events not yet handed over.
-    pending: Vec<Event>,
-    /// The calibration thread's recorder: its slot is not registered, so reports never see its spans.
-    detached: bool,
+    pub(super) pending: Vec<Event>,
 }
 
 impl Drop for Recorder {
     fn drop(&mut self) {
         // Spans still open, and any opened from here on, are not recorded: the slot goes to the retired
         // totals now, and its counters to other threads once no report reads them.
-        let current = self.epoch == slot::state().1;
+        let current = self.epoch == registry::state().1;
         with_hot(|hot| {
             hot.key.set(POISON);
             hot.depth.set(0);
@@ -72,14 +63,14 @@ impl Drop for Recorder {
                 _ => hot.discard_held_step(),
             }
         });
-        if self.detached {
+        if calibrate::is_calibrating() {
             return;
         }
         if current {
             self.flush_events();
         }
         if let Some(slot) = &self.slot {
-            slot::retire(slot);
+            registry::retire(slot);
         }
     }
 }
@@ -99,7 +90,6 @@ thread_local! {
             last_batch: None,
             phase_names: Vec::new(),
             pending: Vec::new(),
-            detached: false,
         })
     };
 }
@@ -107,7 +97,7 @@ thread_local! {
 /// Runs `f` on this thread's recorder and hot state unless the recorder is gone (thread teardown) or already
 /// in use (a timed call made from inside the runtime), in which case nothing is recorded. The hot path is
 /// off meanwhile, so that a timed call from inside `f` (an instrumented allocator) takes this way too.
-fn with_recorder<R>(f: impl FnOnce(&mut Recorder, &Hot) -> R) -> Option<R> {
+pub(super) fn with_recorder<R>(f: impl FnOnce(&mut Recorder, &Hot) -> R) -> Option<R> {
     RECORDER
         .try_with(|recorder| {
             let mut recorder = recorder.try_borrow_mut().ok()?;
@@ -125,16 +115,16 @@ fn with_recorder<R>(f: impl FnOnce(&mut Recorder, &Hot) -> R) -> Option<R> {
 
 impl Recorder {
     /// The key under which the hot path may run on this thread now, and where it may count steps.
-    fn refresh_key(&self, hot: &Hot) {
+    pub(super) fn refresh_key(&self, hot: &Hot) {
         let usable = self.slot.is_some() && self.large_phases == 0;
-        hot.key.set(if usable { slot::fast_key(self.epoch) } else { POISON });
+        hot.key.set(if usable { registry::fast_key(self.epoch) } else { POISON });
         // Final by now: the clock started before the thread's slot was made, and with it the choice of TSC.
         hot.tsc.set(clock::tsc_ready());
         let records = self.batch.active && self.batch.records.is_some();
         hot.step_totals.set(self.slot.as_ref().filter(|_| !records).map(|slot| slot.step_totals));
     }
 
-    fn ensure_epoch(&mut self, epoch: u64) {
+    pub(super) fn ensure_epoch(&mut self, epoch: u64) {
         if self.epoch != epoch || self.slot.is_none() {
             self.new_epoch(epoch);
         }
@@ -142,34 +132,34 @@ impl Recorder {
 
     #[cold]
     #[inline(never)]
-    fn new_epoch(&mut self, epoch: u64) {
+    pub(super) fn new_epoch(&mut self, epoch: u64) {
         // What is held back belongs to the epoch that ended.
         self.pending.clear();
         with_hot(Hot::discard_held_step);
         match &self.slot {
             Some(slot) => slot.start_epoch(epoch),
-            None if self.detached => {
+            None if calibrate::is_calibrating() => {
                 clock::init();
-                self.slot = Some(slot::detached(epoch));
+                self.slot = Some(registry::detached(epoch));
             }
             None => {
                 clock::init();
                 calibrate::ensure();
-                self.slot = Some(slot::register(epoch));
+                self.slot = Some(registry::register(epoch));
             }
         }
         self.epoch = epoch;
     }
 
     /// The frame at `depth` (0 is the root).
-    fn frame(&self, hot: &Hot, depth: usize) -> Option<Frame> {
+    pub(super) fn frame(&self, hot: &Hot, depth: usize) -> Option<Frame> {
         match hot.frames.get(depth) {
             Some(cells) => Some(cells.get()),
             None => self.overflow.get(depth - FAST_DEPTH).copied(),
         }
     }
 
-    fn put_frame(&mut self, hot: &Hot, depth: usize, frame: Frame) {
+    pub(super) fn put_frame(&mut self, hot: &Hot, depth: usize, frame: Frame) {
         match hot.frames.get(depth) {
             Some(cells) => cells.set(frame),
             None => {
@@ -180,7 +170,7 @@ impl Recorder {
     }
 
     /// Changes the frame at `depth` with `edit`, if there is one.
-    fn edit_frame(&mut self, hot: &Hot, depth: usize, edit: impl FnOnce(&mut Frame)) {
+    pub(super) fn edit_frame(&mut self, hot: &Hot, depth: usize, edit: impl FnOnce(&mut Frame)) {
         match hot.frames.get(depth) {
             Some(cells) => {
                 let mut frame = cells.get();
@@ -197,7 +187,7 @@ impl Recorder {
 
     /// The node a call of `name` from node `parent` enters and its counters, remembered in the hot
     /// cache when the hot path can use them.
-    fn child(&mut self, hot: &Hot, parent: u32, name: u32) -> (u32, &'static NodeCounters) {
+    pub(super) fn child(&mut self, hot: &Hot, parent: u32, name: u32) -> (u32, &'static NodeCounters) {
         let Some(slot) = &self.slot else { return (tree::NO_NODE, &UNUSED) };
         let (node, counters) = self.tree.child(parent, name, &slot.tree);
         if node != tree::NO_NODE && parent != tree::NO_NODE && (name as usize) < FAST_NAMES {
@@ -207,7 +197,7 @@ impl Recorder {
     }
 
     /// Counts an open call of `name` and says whether one was open already.
-    fn open_call(&mut self, hot: &Hot, name: u32) -> bool {
+    pub(super) fn open_call(&mut self, hot: &Hot, name: u32) -> bool {
         let count = match hot.open.get(name as usize) {
             Some(count) => count,
             None => {
@@ -224,7 +214,7 @@ impl Recorder {
         count.get() > 1
     }
 
-    fn close_call(&mut self, hot: &Hot, name: u32) {
+    pub(super) fn close_call(&mut self, hot: &Hot, name: u32) {
         match hot.open.get(name as usize) {
             Some(count) => count.set(count.get().wrapping_sub(1)),
             None => {
@@ -236,7 +226,7 @@ impl Recorder {
     }
 
     /// Adds `ticks` (wrapping) to a phase's time in the step in progress.
-    fn add_phase(&mut self, hot: &Hot, phase: u32, ticks: u64) {
+    pub(super) fn add_phase(&mut self, hot: &Hot, phase: u32, ticks: u64) {
         let phase = phase as usize;
         if let Some(sum) = hot.phase_ticks.get(phase) {
             sum.set(sum.get().wrapping_add(ticks));
@@ -250,21 +240,28 @@ impl Recorder {
         *sum = sum.wrapping_add(ticks);
     }
 
-    fn phase(&self, hot: &Hot, phase: usize) -> u64 {
+    pub(super) fn phase(&self, hot: &Hot, phase: usize) -> u64 {
         match hot.phase_ticks.get(phase) {
             Some(sum) => sum.get(),
             None => self.phase_overflow.get(phase - FAST_PHASES).copied().unwrap_or_default(),
         }
     }
 
-    fn start_step(&mut self, hot: &Hot) {
+    pub(super) fn start_step(&mut self, hot: &Hot) {
         hot.step_active.set(true);
         hot.zero_phase_ticks(callsite::phase_count());
         self.phase_overflow.iter_mut().for_each(|phase| *phase = 0);
     }
 
-    fn push(&mut self, hot: &Hot, callsite: &'static Callsite, ids: Ids, state: u64, poll: bool) -> Option<(u32, u32)> {
-        let (granularity, epoch) = (TimingGranularity::from_bits(state), slot::epoch_of(state));
+    pub(super) fn push(
+        &mut self,
+        hot: &Hot,
+        callsite: &'static Callsite,
+        ids: Ids,
+        state: u64,
+        poll: bool,
+    ) -> Option<(u32, u32)> {
+        let (granularity, epoch) = (TimingGranularity::from_bits(state), registry::epoch_of(state));
         self.ensure_epoch(epoch);
         let depth = hot.depth.get() as usize;
         let parent = self.frame(hot, depth)?;
@@ -300,7 +297,7 @@ impl Recorder {
             Kind::Step | Kind::Batch => 0,
         };
         let phase = if ids.phase != 0 { ids.phase } else { parent.phase };
-        if detailed && state & slot::TIMELINE != 0 {
+        if detailed && state & registry::TIMELINE != 0 {
             frame_flags |= flags::TIMELINE;
         }
         if phase as usize >= FAST_PHASES {
@@ -326,7 +323,15 @@ impl Recorder {
     /// Closes the guard's frame (at `depth`, with start tick low bits `stamp`) and every frame above it, and
     /// returns the ticks of the guard's frame. Frames above it were left open by a leaked guard; they close
     /// now too. A frame that is not on the stack any more (closed with a frame below it) is left alone.
-    fn pop(&mut self, hot: &Hot, depth: u32, stamp: u32, epoch: u64, now: u64, completed: Option<(u64, u64)>) -> u64 {
+    pub(super) fn pop(
+        &mut self,
+        hot: &Hot,
+        depth: u32,
+        stamp: u32,
+        epoch: u64,
+        now: u64,
+        completed: Option<(u64, u64)>,
+    ) -> u64 {
         if self.epoch != epoch {
             // A reset came while the frame was open: it closes into the new epoch, whole.
             self.new_epoch(epoch);
@@ -347,7 +352,7 @@ impl Recorder {
 
     /// Closes the innermost frame: everything the hot path does, plus folding, polls, the timeline, steps and
     /// batches.
-    fn close_top(&mut self, hot: &Hot, now: u64, completed: Option<(u64, u64)>) -> u64 {
+    pub(super) fn close_top(&mut self, hot: &Hot, now: u64, completed: Option<(u64, u64)>) -> u64 {
         let depth = hot.depth.get() as usize;
         let (Some(frame), true) = (self.frame(hot, depth), depth > 0) else {
             return 0;
@@ -401,16 +406,16 @@ impl Recorder {
     }
 
     #[inline(never)]
-    fn capture(&mut self, frame: &Frame, now: u64) {
+    pub(super) fn capture(&mut self, frame: &Frame, now: u64) {
         let step = with_hot(|hot| if hot.step_active.get() { hot.steps_done.get() } else { u64::MAX });
         self.pending.push(Event { start: frame.start, end: now, name: frame.name, phase: frame.phase, step });
-        if self.pending.len() >= timeline::BLOCK {
+        if self.pending.len() >= events::BLOCK {
             self.flush_events();
         }
     }
 
     /// Hands the thread's captured events over to reports.
-    fn flush_events(&mut self) {
+    pub(super) fn flush_events(&mut self) {
         if let Some(slot) = &self.slot {
             if !self.pending.is_empty() {
                 slot.events.lock().extend(self.pending.drain(..));
@@ -421,7 +426,7 @@ impl Recorder {
 
 /// The latest batch completed on this thread in the current epoch.
 pub(crate) fn last_batch() -> Option<BatchTiming> {
-    let epoch = slot::state().1;
+    let epoch = registry::state().1;
     with_recorder(|recorder, _| match &recorder.last_batch {
         Some((batch_epoch, timing)) if *batch_epoch == epoch => Some(timing.clone()),
         _ => None,
@@ -432,7 +437,7 @@ pub(crate) fn last_batch() -> Option<BatchTiming> {
 /// Hands over what the calling thread holds back (timeline events, the latest step's spread), so that a
 /// report read now includes it.
 pub(crate) fn flush_this_thread() {
-    let epoch = slot::state().1;
+    let epoch = registry::state().1;
     with_recorder(|recorder, hot| {
         if recorder.epoch == epoch {
             recorder.flush_events();
@@ -441,25 +446,10 @@ pub(crate) fn flush_this_thread() {
     });
 }
 
-/// Keeps this thread's spans out of every report (the calibration thread's).
-pub(crate) fn detach_this_thread() {
-    with_recorder(|recorder, _| recorder.detached = true);
-}
-
-/// The self time so far of the innermost open span on this thread, at `now`; `None` outside every span.
-pub(crate) fn open_self_ticks(now: u64) -> Option<u64> {
-    with_recorder(|recorder, hot| {
-        let depth = hot.depth.get() as usize;
-        let frame = recorder.frame(hot, depth).filter(|_| depth > 0)?;
-        Some(now.saturating_sub(frame.start).saturating_sub(frame.children))
-    })
-    .flatten()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::fake;
+    use crate::record::clock::fake;
 
     static STEP: Callsite = Callsite::new("backwards_step", None, Kind::Step, "m", "f", 1);
     static PHASE: Callsite = Callsite::new("backwards_phase", Some("backwards"), Kind::Span, "m", "f", 2);
@@ -497,7 +487,7 @@ mod tests {
     #[test]
     fn counters_saturate_instead_of_wrapping() {
         let counter = std::sync::atomic::AtomicU64::new(u64::MAX - 1);
-        crate::counters::bump(&counter, 5);
+        crate::store::counters::bump(&counter, 5);
         assert_eq!(counter.load(std::sync::atomic::Ordering::Relaxed), u64::MAX);
     }
 }

@@ -1,0 +1,11 @@
+//! The outputs: the text report, the comparison as text, the Chrome trace, folded stacks and the
+//! flamegraph. Each turns `model` (or `report`) types into bytes and touches nothing recorded, so it works
+//! the same with the `timing` feature off (see `docs/architecture.md`).
+
+mod chrome;
+mod comparison;
+#[cfg(feature = "flamegraph")]
+mod flamegraph;
+mod folded;
+pub(crate) mod format;
+mod text;

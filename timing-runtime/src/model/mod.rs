@@ -1,0 +1,15 @@
+//! The public data of a run: steps, batches, the summary, the call tree and the timeline, as plain
+//! serialisable values. The bottom layer: it imports nothing of the crate, and everything above builds or
+//! prints these types (see `docs/architecture.md`).
+
+pub(crate) mod calltree;
+pub(crate) mod granularity;
+pub(crate) mod step;
+pub(crate) mod summary;
+pub(crate) mod timeline;
+
+pub use calltree::{CallNode, CallTree};
+pub use granularity::TimingGranularity;
+pub use step::{BatchTiming, PhaseTime, SlowStep, StepTiming};
+pub use summary::{Distribution, PhaseBreakdown, PhaseShare, SpanStats, TrainingSummary};
+pub use timeline::{Timeline, TimelineEvent};

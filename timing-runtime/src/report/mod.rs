@@ -1,0 +1,12 @@
+//! From the store to the public model: a summary merged over threads, the timeline with names and
+//! nanoseconds, and the comparison of two runs. Reads `store`, asks `record` to hand over what the
+//! calling thread holds back, and builds `model` types; it never writes what a thread records (see
+//! `docs/architecture.md`).
+
+pub(crate) mod compare;
+#[cfg(feature = "timing")]
+pub(crate) mod summary;
+#[cfg(feature = "timing")]
+pub(crate) mod timeline;
+
+pub use compare::{Change, Comparison};

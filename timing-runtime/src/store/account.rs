@@ -1,0 +1,57 @@
+//! Steps and batches of one thread, or merged over threads, as a report reads them.
+
+use crate::model::SlowStep;
+use crate::store::hist::Histogram;
+
+/// Steps and batches completed on one thread, in ticks, as a report reads them. In a slot, the lock guards
+/// what changes once per batch (batches, slow steps) and the phases beyond the fixed tables; steps are in
+/// the slot's `StepTotals`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct StepAccount {
+    pub epoch: u64,
+    pub steps: u64,
+    pub step_ticks: u64,
+    /// Indexed by phase id.
+    pub phase_ticks: Vec<u64>,
+    pub batches: u64,
+    pub batch_ticks: u64,
+    /// Step times.
+    pub step_histogram: Histogram,
+    /// Ticks per step, by phase id.
+    pub phase_histograms: Vec<Histogram>,
+    /// The slowest outliers seen, at most `SLOW_STEPS_KEPT`.
+    pub slow_steps: Vec<SlowStep>,
+}
+
+/// Outliers kept in a summary; a batch record lists all of its own.
+pub(crate) const SLOW_STEPS_KEPT: usize = 32;
+
+impl StepAccount {
+    /// Keeps the `SLOW_STEPS_KEPT` slowest of what it has and `more`.
+    pub fn keep_slow_steps(&mut self, more: &[SlowStep]) {
+        self.slow_steps.extend_from_slice(more);
+        self.slow_steps.sort_by_key(|step| std::cmp::Reverse(step.total_ns));
+        self.slow_steps.truncate(SLOW_STEPS_KEPT);
+    }
+
+    pub fn merge(&mut self, other: &StepAccount) {
+        self.steps = self.steps.saturating_add(other.steps);
+        self.step_ticks = self.step_ticks.saturating_add(other.step_ticks);
+        if self.phase_ticks.len() < other.phase_ticks.len() {
+            self.phase_ticks.resize(other.phase_ticks.len(), 0);
+        }
+        for (mine, theirs) in self.phase_ticks.iter_mut().zip(&other.phase_ticks) {
+            *mine = mine.saturating_add(*theirs);
+        }
+        self.batches = self.batches.saturating_add(other.batches);
+        self.batch_ticks = self.batch_ticks.saturating_add(other.batch_ticks);
+        self.step_histogram.merge(&other.step_histogram);
+        if self.phase_histograms.len() < other.phase_histograms.len() {
+            self.phase_histograms.resize(other.phase_histograms.len(), Histogram::default());
+        }
+        for (mine, theirs) in self.phase_histograms.iter_mut().zip(&other.phase_histograms) {
+            mine.merge(theirs);
+        }
+        self.keep_slow_steps(&other.slow_steps);
+    }
+}
