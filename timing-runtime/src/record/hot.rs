@@ -17,6 +17,7 @@ use std::cell::Cell;
 use crate::record::callsite::{self, FAST, FAST_NAMES, FAST_PHASES};
 use crate::record::charge;
 use crate::store::counters::{NodeCounters, UNUSED};
+use crate::store::hist::AtomicHistogram;
 use crate::store::steps::{self, StepTotals};
 
 /// Frames the fast stack holds, the root sentinel at index 0 included; deeper frames are kept by the slow
@@ -150,11 +151,11 @@ pub(crate) struct Hot {
     pub open: [Cell<u32>; FAST_NAMES],
     /// Phase time of the step in progress by phase id: the self time of its spans.
     pub phase_ticks: [Cell<u64>; FAST_PHASES],
-    /// The counters whose latest duration is not yet in their histogram: the histogram's bucket is a
-    /// function of the clock reading, and a store to an address that waits for `rdtsc` held every span up
-    /// by a third of its cost. Counted at the next close, when the address has long been known, and by
-    /// every slow path; reports count it meanwhile (`NodeCounters::pending`).
-    held_counters: Cell<Option<&'static NodeCounters>>,
+    /// The histogram whose latest duration is not yet counted: the bucket is a function of the clock
+    /// reading, and a store to an address that waits for `rdtsc` held every span up by a third of its
+    /// cost. Counted at the next close, when the address has long been known, and by every slow path;
+    /// reports count it meanwhile (`AtomicHistogram::hold`).
+    held_durations: Cell<Option<&'static AtomicHistogram>>,
     /// Ticks are TSC counts: the hot path reads the clock with `rdtsc` alone. Set with `key`.
     pub tsc: Cell<bool>,
     /// A step is open on this thread.
@@ -165,7 +166,7 @@ pub(crate) struct Hot {
     /// The phase ticks of the latest step, by phase id.
     pub step_phases: [Cell<u64>; FAST_PHASES],
     /// The latest step's ticks while they are held back from the step histogram until the next step ends,
-    /// for the reason durations are (see `held_counters`).
+    /// for the reason durations are (see `held_durations`).
     held_step: Cell<Option<u64>>,
     /// Steps completed on this thread: the step index of timeline events, and a batch's count of steps.
     pub steps_done: Cell<u64>,
@@ -214,7 +215,7 @@ impl Hot {
                 CACHE],
             open: [const { Cell::new(0) }; FAST_NAMES],
             phase_ticks: [const { Cell::new(0) }; FAST_PHASES],
-            held_counters: Cell::new(None),
+            held_durations: Cell::new(None),
             tsc: Cell::new(false),
             step_active: Cell::new(false),
             step_totals: Cell::new(None),
@@ -224,25 +225,29 @@ impl Hot {
         }
     }
 
-    /// Holds `ticks` back from `counters`' histogram until the next close, counting the one held before.
-    #[inline(always)]
+    /// Holds `ticks` back from `counters`' durations until the next close, counting the one held before.
     pub fn hold_duration(&self, counters: &'static NodeCounters, ticks: u64) {
-        if let Some(held) = self.held_counters.get() {
-            held.count_pending();
-        }
-        counters.hold_duration(ticks);
+        self.count_held();
+        self.hold_counted(counters, ticks);
+    }
+
+    /// Holds `ticks` back as `hold_duration` does, the one held before being counted already.
+    #[inline(always)]
+    fn hold_counted(&self, counters: &'static NodeCounters, ticks: u64) {
+        let durations = counters.durations();
+        durations.hold(ticks);
         // Last: stored before the held counters' pending duration is read, it made that read wait in some
         // processes (leaf spans at 28-30 ns instead of 19 in about one run in five). Why is not known; not 4
         // KiB aliasing, which would slow every process of a build alike: the addresses' page offsets were the
         // same in each of 64 processes logged.
-        self.held_counters.set(Some(counters));
+        self.held_durations.set(Some(durations));
     }
 
     /// Counts the held-back duration, if any, in its histogram.
     #[inline(always)]
     pub fn count_held(&self) {
-        if let Some(counters) = self.held_counters.take() {
-            counters.count_pending();
+        if let Some(durations) = self.held_durations.take() {
+            durations.count_pending();
         }
     }
 
@@ -365,13 +370,20 @@ impl Hot {
         if start as u32 != stamp || frame.flags.get() != frame_flags {
             return None;
         }
+        // Counted here, before anything changes, so that an octave not yet allocated sends this close to the
+        // slow path (which allocates it) rather than put a call, and the registers it must save, on this one.
+        if let Some(held) = self.held_durations.get() {
+            if !held.try_count_pending() {
+                return None;
+            }
+        }
         self.depth.set(depth - 1);
         let elapsed = now.saturating_sub(start);
         let counters = frame.counters.get();
         let self_ticks = elapsed.saturating_sub(frame.children.get());
         counters.add_span(elapsed, self_ticks);
         parent.add_child(elapsed);
-        self.hold_duration(counters, elapsed);
+        self.hold_counted(counters, elapsed);
         let open = &self.open[frame.name.get() as usize % FAST_NAMES];
         open.set(open.get().wrapping_sub(1));
         Some((frame, elapsed, self_ticks))

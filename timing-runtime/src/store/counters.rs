@@ -2,16 +2,19 @@
 //! Only the owning thread writes them, so an update is a relaxed load and store (plain moves on x86-64),
 //! never a read-modify-write.
 //!
-//! Counters live for the process: a thread's are taken from a pool when it first sees a call path and
-//! given back, cleared, when its slot is dropped (after it exits and no report reads it any more). So the
-//! hot path holds plain `&'static` references, and memory is bounded by the call paths of the threads
-//! alive at once.
+//! Counters live for the process, in slabs of 64 that a thread takes whole from a pool as it first sees
+//! call paths and gives back, cleared, when its slot is dropped (after it exits and no report reads it any
+//! more). So the hot path holds plain `&'static` references, memory is bounded by the call paths of the
+//! threads alive at once (64 bytes a node, one cache line), and the neighbours of a thread's counters are
+//! its own. Durations go to the histogram of the node's span name on the thread,
+//! which every node of that name shares (percentiles are reported per name), so a call path costs no
+//! histogram of its own.
 
-use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release, fence};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::Relaxed};
 
 use parking_lot::Mutex;
 
-use crate::store::hist::{AtomicHistogram, Histogram};
+use crate::store::hist::AtomicHistogram;
 
 /// Adds `value` to a counter only its owning thread writes, saturating rather than wrapping.
 #[inline(always)]
@@ -22,9 +25,9 @@ pub(crate) fn bump(counter: &AtomicU64, value: u64) {
 /// `min` before the first call, so that a call's time is compared with it and nothing else.
 const NO_MIN: u64 = u64::MAX;
 
-/// One node's counters on one thread, in ticks. Aligned to a pair of cache lines, so that two threads'
-/// counters never share one (adjacent lines are fetched together on x86-64).
-#[repr(align(128))]
+/// One node's counters on one thread, in ticks: one cache line. Two threads' counters never share a line,
+/// nor a pair of lines (adjacent lines are fetched together on x86-64), as a slab belongs to one thread.
+#[repr(align(64))]
 pub(crate) struct NodeCounters {
     count: AtomicU64,
     /// Ticks of calls that are not inside another call of the same name (inclusive time).
@@ -33,34 +36,53 @@ pub(crate) struct NodeCounters {
     self_ticks: AtomicU64,
     min: AtomicU64,
     max: AtomicU64,
-    /// The latest call's duration plus one, not yet in the histogram (0 for none): the thread counts it at
-    /// its next close, as counting it at once would wait for the clock (see `Hot`), and reports count it
-    /// from here meanwhile, so that an idle thread's last call is not missing from them.
-    pending: AtomicU64,
     /// For `async fn`: first poll to completion, summed over completed calls.
     wall: AtomicU64,
     cancelled: AtomicU64,
-    /// Call durations.
-    histogram: AtomicHistogram,
+    /// Where call durations go: the histogram of the node's span name on the owning thread, always one
+    /// that lives for the process (set when the counters are taken).
+    durations: AtomicPtr<AtomicHistogram>,
 }
+
+/// Where the durations of `UNUSED` would go; never written, as `UNUSED` is never closed.
+static NO_DURATIONS: AtomicHistogram = AtomicHistogram::new();
 
 /// Where frames and cache entries without counters of their own point; never written, as such frames are
 /// never closed on the short path.
 pub(crate) static UNUSED: NodeCounters = NodeCounters::new();
 
-static POOL: Mutex<Vec<&'static NodeCounters>> = Mutex::new(Vec::new());
+/// Counters in a slab: 4 KiB.
+pub(crate) const PER_SLAB: usize = 64;
 
-/// Zeroed counters: given back ones if there are any, otherwise new ones that live for the process.
-pub(crate) fn take() -> &'static NodeCounters {
+/// Counters taken and given back together by one thread; aligned to a pair of lines, so that no slab
+/// shares one with another thread's.
+#[repr(align(128))]
+pub(crate) struct Slab([NodeCounters; PER_SLAB]);
+
+static POOL: Mutex<Vec<&'static Slab>> = Mutex::new(Vec::new());
+
+/// Zeroed counters that live for the process: a given-back slab if there is one, otherwise a new one.
+pub(crate) fn take_slab() -> &'static Slab {
     let reused = POOL.lock().pop();
-    reused.unwrap_or_else(|| Box::leak(Box::new(NodeCounters::new())))
+    reused.unwrap_or_else(|| Box::leak(Box::new(Slab([const { NodeCounters::new() }; PER_SLAB]))))
 }
 
-/// Gives counters back for another thread to use; the caller guarantees that nothing writes or reads them.
-pub(crate) fn give_back(counters: impl Iterator<Item = &'static NodeCounters>) {
-    let counters: Vec<_> = counters.filter(|counters| !std::ptr::eq(*counters, &UNUSED)).collect();
-    counters.iter().for_each(|counters| counters.clear());
-    POOL.lock().extend(counters);
+/// Gives slabs back for another thread to use; the caller guarantees that nothing writes or reads them.
+pub(crate) fn give_back(slabs: impl Iterator<Item = &'static Slab>) {
+    let slabs: Vec<_> = slabs.collect();
+    for slab in &slabs {
+        slab.0.iter().for_each(NodeCounters::clear);
+    }
+    POOL.lock().extend(slabs);
+}
+
+impl Slab {
+    /// The counters at `index` of the slab, their durations going to `durations`.
+    pub fn counters(&'static self, index: usize, durations: &'static AtomicHistogram) -> Option<&'static NodeCounters> {
+        let counters = self.0.get(index)?;
+        counters.durations.store(std::ptr::from_ref(durations).cast_mut(), Relaxed);
+        Some(counters)
+    }
 }
 
 impl NodeCounters {
@@ -71,15 +93,14 @@ impl NodeCounters {
             self_ticks: AtomicU64::new(0),
             min: AtomicU64::new(NO_MIN),
             max: AtomicU64::new(0),
-            pending: AtomicU64::new(0),
             wall: AtomicU64::new(0),
             cancelled: AtomicU64::new(0),
-            histogram: AtomicHistogram::new(),
+            durations: AtomicPtr::new(std::ptr::from_ref(&NO_DURATIONS).cast_mut()),
         }
     }
 
     /// Counts a completed call that is not inside a call of its name, all but its duration, which the
-    /// caller passes to `hold_duration`: the short path. Sums of ticks wrap rather than saturate, as a `u64`
+    /// caller holds in `durations`: the short path. Sums of ticks wrap rather than saturate, as a `u64`
     /// of ticks lasts centuries, and a count of calls does not reach 2^64.
     #[inline(always)]
     pub fn add_span(&self, ticks: u64, self_ticks: u64) {
@@ -88,23 +109,16 @@ impl NodeCounters {
         self.add_call_but_duration(ticks);
     }
 
-    /// Makes `ticks` the pending duration, to be counted by `count_pending`. Wrapping: a call of 2^64 - 1
-    /// ticks (two centuries at 3 GHz) would be left out of the histogram rather than take an extra test.
+    /// The histogram of this node's span name on the owning thread.
     #[inline(always)]
-    pub fn hold_duration(&self, ticks: u64) {
-        self.pending.store(ticks.wrapping_add(1), Relaxed);
-    }
-
-    /// Counts the pending duration, if any, in the histogram.
-    #[inline(always)]
-    pub fn count_pending(&self) {
-        let pending = self.pending.load(Relaxed);
-        self.pending.store(0, Relaxed);
-        // Cleared before it is counted, and seen in that order (with the fence in `read`): a report may miss
-        // it for a moment, but never counts it twice.
-        fence(Release);
-        if pending != 0 {
-            self.histogram.record(pending - 1);
+    pub fn durations(&self) -> &'static AtomicHistogram {
+        let durations = self.durations.load(Relaxed);
+        #[allow(unsafe_code)]
+        // SAFETY: `durations` only ever holds pointers made from `&'static AtomicHistogram` (`NO_DURATIONS`,
+        // or the histogram given to `take`, which is leaked and pooled, never freed), so it is valid for the
+        // rest of the process; `AtomicHistogram` is `Sync`, so a shared reference may be used from any thread.
+        unsafe {
+            &*durations
         }
     }
 
@@ -141,26 +155,15 @@ impl NodeCounters {
     }
 
     pub fn clear(&self) {
-        for counter in
-            [&self.count, &self.total, &self.self_ticks, &self.max, &self.pending, &self.wall, &self.cancelled]
-        {
+        for counter in [&self.count, &self.total, &self.self_ticks, &self.max, &self.wall, &self.cancelled] {
             counter.store(0, Relaxed);
         }
         self.min.store(NO_MIN, Relaxed);
-        self.histogram.clear();
     }
 
     pub fn read(&self) -> Totals {
-        let mut histogram = Histogram::default();
-        self.histogram.add_to(&mut histogram);
-        fence(Acquire);
-        let pending = self.pending.load(Relaxed);
-        if pending != 0 {
-            histogram.record(pending - 1);
-        }
         let (count, min, max) = (self.count.load(Relaxed), self.min.load(Relaxed), self.max.load(Relaxed));
         Totals {
-            histogram,
             count,
             total: self.total.load(Relaxed),
             self_ticks: self.self_ticks.load(Relaxed),
@@ -176,7 +179,6 @@ impl NodeCounters {
 /// Merged counters (of a node over threads, or of a span name over nodes), in ticks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Totals {
-    pub histogram: Histogram,
     pub count: u64,
     pub total: u64,
     pub self_ticks: u64,
@@ -203,6 +205,5 @@ impl Totals {
         self.self_ticks = self.self_ticks.saturating_add(other.self_ticks);
         self.wall = self.wall.saturating_add(other.wall);
         self.cancelled = self.cancelled.saturating_add(other.cancelled);
-        self.histogram.merge(&other.histogram);
     }
 }

@@ -1,7 +1,11 @@
 //! A log-linear histogram of durations in ticks: exact below 128, then 64 buckets per power of two, so a
-//! bucket's midpoint is within 0.8% of any value in it. Fixed size, whatever the number of values.
+//! bucket's midpoint is within 0.8% of any value in it. The buckets of each power of two (an octave) are
+//! allocated when its first value comes, so a histogram costs what its values span: a span name whose
+//! calls all take between 1 and 4 µs holds two or three octaves of 512 bytes, not all 39.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release, fence};
+
+use parking_lot::Mutex;
 
 use crate::model::Distribution;
 
@@ -35,121 +39,277 @@ pub(crate) fn midpoint(bucket: usize) -> u64 {
     (mantissa << shift) + ((1u64 << shift) >> 1)
 }
 
-/// A histogram one thread writes and reports read, kept inline in its counters so that a span's close
-/// reaches it without following a pointer.
+/// Octave slots of an `AtomicHistogram`: the 39 octaves (two exact ones below 128, then one per power of
+/// two) rounded up to a power of two, so that the hot path finds its slot without a bounds test.
+const OCTAVE_SLOTS: usize = (BUCKETS / PER_OCTAVE).next_power_of_two();
+
+type Octave = [AtomicU64; PER_OCTAVE];
+
+/// A histogram one thread writes and reports read. Only the owning thread writes it, so a count is a load
+/// and a store; an octave is allocated once, on its first value, and kept until the process ends (the
+/// histogram itself is pooled, see `take`).
 pub(crate) struct AtomicHistogram {
-    buckets: [AtomicU64; BUCKETS],
+    /// The latest duration plus one, not yet counted (0 for none): the thread counts it at its next close,
+    /// as counting it at once would wait for the clock (see `Hot`), and reports count it from here
+    /// meanwhile, so that an idle thread's last call is not missing from them.
+    pending: AtomicU64,
+    /// Bit `i` set once octave `i` is allocated: a report reads the octaves in use without touching the
+    /// others' cells (reading all 39 was half the cost of reading a histogram).
+    in_use: AtomicU64,
+    /// Each null until its first value, then a leaked `Box<Octave>`, never changed or freed again.
+    octaves: [AtomicPtr<Octave>; OCTAVE_SLOTS],
+}
+
+/// Histograms given back by slots that are gone, cleared, for new threads.
+static POOL: Mutex<Vec<&'static AtomicHistogram>> = Mutex::new(Vec::new());
+
+/// A zeroed histogram that lives for the process, so that the hot path can hold a plain reference to it.
+pub(crate) fn take() -> &'static AtomicHistogram {
+    let reused = POOL.lock().pop();
+    reused.unwrap_or_else(|| Box::leak(Box::new(AtomicHistogram::new())))
+}
+
+/// Gives histograms back once nothing writes or reads them. Their octaves stay allocated: memory follows
+/// the most the process has had at once.
+pub(crate) fn give_back(histograms: impl Iterator<Item = &'static AtomicHistogram>) {
+    let histograms: Vec<_> = histograms.collect();
+    histograms.iter().for_each(|histogram| histogram.clear());
+    POOL.lock().extend(histograms);
 }
 
 impl AtomicHistogram {
     pub const fn new() -> Self {
-        AtomicHistogram { buckets: [const { AtomicU64::new(0) }; BUCKETS] }
+        AtomicHistogram {
+            pending: AtomicU64::new(0),
+            in_use: AtomicU64::new(0),
+            octaves: [const { AtomicPtr::new(std::ptr::null_mut()) }; OCTAVE_SLOTS],
+        }
     }
 
-    /// Counts `value`; only the owning thread calls this, so a load and a store suffice (and a count of
-    /// calls does not reach 2^64, so it wraps rather than saturates).
+    /// Octave `index`, if it is allocated.
+    #[inline(always)]
+    fn octave(&self, index: usize) -> Option<&Octave> {
+        let octave = self.octaves[index % OCTAVE_SLOTS].load(Acquire);
+        #[allow(unsafe_code)]
+        // SAFETY: a slot holds null or a pointer from `Box::leak` (`grow`), which is never freed nor changed
+        // (histograms are pooled for the life of the process, with their octaves), so it is valid and
+        // immutable apart from its atomics for the rest of the process; the `Acquire` load pairs with the
+        // `Release` store that published it, so its zeroed counts are seen.
+        unsafe {
+            octave.as_ref()
+        }
+    }
+
+    /// Allocates octave `index` (owner only).
+    #[cold]
+    #[inline(never)]
+    fn grow(&self, index: usize) -> &Octave {
+        if let Some(counts) = self.octave(index) {
+            return counts;
+        }
+        #[cfg(test)]
+        grown::count();
+        let counts: &'static Octave = Box::leak(Box::new([const { AtomicU64::new(0) }; PER_OCTAVE]));
+        self.octaves[index % OCTAVE_SLOTS].store(std::ptr::from_ref(counts).cast_mut(), Release);
+        self.in_use.store(self.in_use.load(Relaxed) | 1 << (index % OCTAVE_SLOTS), Release);
+        counts
+    }
+
+    /// Counts `value` (owner only); a count of calls does not reach 2^64, so it wraps rather than saturates.
     #[inline(always)]
     pub fn record(&self, value: u64) {
-        if let Some(count) = self.buckets.get(bucket(value)) {
-            count.store(count.load(Relaxed).wrapping_add(1), Relaxed);
+        let bucket = bucket(value);
+        let index = bucket / PER_OCTAVE;
+        let counts = match self.octave(index) {
+            Some(counts) => counts,
+            None => self.grow(index),
+        };
+        let count = &counts[bucket % PER_OCTAVE];
+        count.store(count.load(Relaxed).wrapping_add(1), Relaxed);
+    }
+
+    /// Makes `ticks` the pending duration, to be counted by `count_pending`. Wrapping: a call of 2^64 - 1
+    /// ticks (two centuries at 3 GHz) would be left out rather than take an extra test.
+    #[inline(always)]
+    pub fn hold(&self, ticks: u64) {
+        self.pending.store(ticks.wrapping_add(1), Relaxed);
+    }
+
+    /// Counts the pending duration, if any.
+    #[inline(always)]
+    pub fn count_pending(&self) {
+        let pending = self.pending.load(Relaxed);
+        self.pending.store(0, Relaxed);
+        // Cleared before it is counted, and seen in that order (with the fence in `add_to`): a report may
+        // miss it for a moment, but never counts it twice.
+        fence(Release);
+        if pending != 0 {
+            self.record(pending - 1);
         }
+    }
+
+    /// Counts the pending duration, if any, when its octave is allocated; says whether nothing is left
+    /// pending. No allocation and no call: for the hot path, which leaves an octave's first value to the
+    /// slow path.
+    #[inline(always)]
+    pub fn try_count_pending(&self) -> bool {
+        let pending = self.pending.load(Relaxed);
+        if pending == 0 {
+            return true;
+        }
+        let bucket = bucket(pending - 1);
+        let Some(counts) = self.octave(bucket / PER_OCTAVE) else { return false };
+        self.pending.store(0, Relaxed);
+        // As in `count_pending`.
+        fence(Release);
+        let count = &counts[bucket % PER_OCTAVE];
+        count.store(count.load(Relaxed).wrapping_add(1), Relaxed);
+        true
     }
 
     pub fn clear(&self) {
-        self.buckets.iter().for_each(|count| count.store(0, Relaxed));
+        self.pending.store(0, Relaxed);
+        for counts in (0..OCTAVE_SLOTS).filter_map(|index| self.octave(index)) {
+            counts.iter().for_each(|count| count.store(0, Relaxed));
+        }
+        // The octaves stay allocated and marked: counting into them again needs no allocation.
     }
 
+    /// Adds the counts, and the pending duration, to `histogram`: work in proportion to the octaves in use.
     pub fn add_to(&self, histogram: &mut Histogram) {
-        histogram.ensure();
-        for (sum, count) in histogram.counts.iter_mut().zip(self.buckets.iter()) {
-            *sum = sum.saturating_add(count.load(Relaxed));
+        let mut in_use = self.in_use.load(Acquire);
+        while in_use != 0 {
+            let index = in_use.trailing_zeros() as usize;
+            in_use &= in_use - 1;
+            let Some(counts) = self.octave(index) else { continue };
+            // Loaded first, then added: the loads cannot be combined, the additions can.
+            let loaded: [u64; PER_OCTAVE] = std::array::from_fn(|bucket| counts[bucket].load(Relaxed));
+            for (sum, count) in histogram.octave(index).iter_mut().zip(loaded) {
+                *sum = sum.saturating_add(count);
+            }
+        }
+        fence(Acquire);
+        let pending = self.pending.load(Relaxed);
+        if pending != 0 {
+            histogram.record(pending - 1);
         }
     }
 }
 
-/// A histogram of plain counts, for merging and for data written under a lock.
+/// A histogram of plain counts, for merging and for data written under a lock; octaves allocated on use.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Histogram {
-    /// Empty until the first value.
-    counts: Vec<u64>,
+    /// By octave; empty until the first value.
+    octaves: Vec<Option<Box<[u64; PER_OCTAVE]>>>,
 }
 
 impl Histogram {
-    fn ensure(&mut self) {
-        if self.counts.is_empty() {
-            self.counts = vec![0; BUCKETS];
+    fn octave(&mut self, index: usize) -> &mut [u64; PER_OCTAVE] {
+        if self.octaves.len() <= index {
+            self.octaves.resize(index + 1, None);
         }
+        self.octaves[index].get_or_insert_with(|| Box::new([0; PER_OCTAVE]))
+    }
+
+    /// `(bucket, count)` of every non-empty bucket, in bucket order.
+    fn counts(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
+        self.octaves.iter().enumerate().filter_map(|(index, counts)| Some((index, counts.as_deref()?))).flat_map(
+            |(index, counts)| {
+                counts
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, count)| **count > 0)
+                    .map(move |(offset, count)| (index * PER_OCTAVE + offset, *count))
+            },
+        )
     }
 
     pub fn record(&mut self, value: u64) {
-        self.ensure();
-        let count = &mut self.counts[bucket(value)];
+        let bucket = bucket(value);
+        let count = &mut self.octave(bucket / PER_OCTAVE)[bucket % PER_OCTAVE];
         *count = count.saturating_add(1);
     }
 
     /// The number of values recorded.
     pub fn count(&self) -> u64 {
-        self.counts.iter().fold(0u64, |sum, count| sum.saturating_add(*count))
+        self.counts().fold(0u64, |sum, (_, count)| sum.saturating_add(count))
     }
 
     /// Records `n` zeros.
     pub fn add_zeros(&mut self, n: u64) {
         if n > 0 {
-            self.ensure();
-            self.counts[0] = self.counts[0].saturating_add(n);
+            let zeros = &mut self.octave(0)[0];
+            *zeros = zeros.saturating_add(n);
         }
     }
 
     pub fn merge(&mut self, other: &Histogram) {
-        if other.counts.is_empty() {
-            return;
-        }
-        self.ensure();
-        for (mine, theirs) in self.counts.iter_mut().zip(&other.counts) {
-            *mine = mine.saturating_add(*theirs);
+        for (index, counts) in other.octaves.iter().enumerate() {
+            let Some(counts) = counts else { continue };
+            for (mine, theirs) in self.octave(index).iter_mut().zip(counts.iter()) {
+                *mine = mine.saturating_add(*theirs);
+            }
         }
     }
 
     /// Percentiles, mean and standard deviation, with every value converted by `to_ns`.
     pub fn distribution(&self, to_ns: impl Fn(u64) -> u64) -> Distribution {
-        let total: u64 = self.counts.iter().sum();
+        let total = self.count();
         if total == 0 {
             return Distribution::default();
         }
-        let quantile = |q: f64| {
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
-            let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
-            let mut seen = 0;
-            for (bucket, count) in self.counts.iter().enumerate() {
-                seen += count;
-                if seen >= rank {
-                    return to_ns(midpoint(bucket));
-                }
+        // Ranks of the quantiles, in increasing order, so that one pass over the buckets finds them all.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+        let rank = |q: f64| ((q * total as f64).ceil() as u64).clamp(1, total);
+        let ranks = [rank(0.50), rank(0.90), rank(0.95), rank(0.99)];
+        let mut found = [0u64; 4];
+        let (mut seen, mut next) = (0u64, 0);
+        let (mut sum, mut sum_squares, mut max_bucket) = (0.0, 0.0, 0);
+        for (bucket, count) in self.counts() {
+            seen = seen.saturating_add(count);
+            let value = to_ns(midpoint(bucket));
+            while next < ranks.len() && seen >= ranks[next] {
+                found[next] = value;
+                next += 1;
             }
-            0
-        };
-        #[allow(clippy::cast_precision_loss)]
-        let (sum, sum_squares) = self.counts.iter().enumerate().filter(|(_, count)| **count > 0).fold(
-            (0.0, 0.0),
-            |(sum, squares), (bucket, count)| {
-                let value = to_ns(midpoint(bucket)) as f64;
-                (sum + value * *count as f64, squares + value * value * *count as f64)
-            },
-        );
+            #[allow(clippy::cast_precision_loss)]
+            let (value, count) = (value as f64, count as f64);
+            sum += value * count;
+            sum_squares += value * value * count;
+            max_bucket = bucket;
+        }
         #[allow(clippy::cast_precision_loss)]
         let mean = sum / total as f64;
         #[allow(clippy::cast_precision_loss)]
         let variance = (sum_squares / total as f64 - mean * mean).max(0.0);
-        let max_bucket = self.counts.iter().rposition(|count| *count > 0).unwrap_or(0);
         Distribution {
             mean_ns: mean,
-            p50_ns: quantile(0.50),
-            p90_ns: quantile(0.90),
-            p95_ns: quantile(0.95),
-            p99_ns: quantile(0.99),
+            p50_ns: found[0],
+            p90_ns: found[1],
+            p95_ns: found[2],
+            p99_ns: found[3],
             max_ns: to_ns(midpoint(max_bucket)),
             stddev_ns: variance.sqrt(),
         }
+    }
+}
+
+/// Octaves allocated by this thread, for tests that must tell a close sent to the slow path by a new octave
+/// from one sent there for another reason.
+#[cfg(test)]
+pub(crate) mod grown {
+    use std::cell::Cell;
+
+    thread_local! {
+        static GROWN: Cell<u64> = const { Cell::new(0) };
+    }
+
+    pub(crate) fn count() {
+        GROWN.with(|grown| grown.set(grown.get() + 1));
+    }
+
+    pub(crate) fn so_far() -> u64 {
+        GROWN.with(Cell::get)
     }
 }
 

@@ -7,6 +7,7 @@ pub(crate) mod account;
 pub(crate) mod counters;
 pub(crate) mod events;
 pub(crate) mod hist;
+pub(crate) mod paths;
 pub(crate) mod registry;
 pub(crate) mod steps;
 pub(crate) mod tree;

@@ -207,10 +207,9 @@ pub(crate) fn collect() -> Aggregate {
         let registry = REGISTRY.lock();
         (registry.live.clone(), registry.retired.clone(), state().1)
     };
+    total.tree.refresh_paths();
     for slot in &live {
-        let mut one = Aggregate::default();
-        one.merge_slot(slot, epoch);
-        total.merge(&one);
+        total.merge_slot(slot, epoch);
     }
     total
 }

@@ -2,13 +2,15 @@
 //! node) in a thread-local structure by walking the few edges out of the caller's node; a new node is
 //! shared once, under a lock, with its counters. A call of a name already on the path is an edge back to
 //! that name's node, whose counters it shares (its time is inside the outer call's already), so the tree is
-//! bounded by the distinct call paths without repeats, however deep the recursion.
-
-use std::collections::HashMap;
+//! bounded by the distinct call paths without repeats, however deep the recursion. Each node carries the
+//! process-wide id of its path (`paths`), by which reports add threads' counters together. Durations are
+//! kept per span name, in one histogram per name the thread has called, which all the name's nodes share.
 
 use parking_lot::Mutex;
 
-use crate::store::counters::{self, NodeCounters, Totals, UNUSED};
+use crate::store::counters::{self, NodeCounters, PER_SLAB, Slab, Totals, UNUSED};
+use crate::store::hist::{self, AtomicHistogram, Histogram};
+use crate::store::paths;
 
 /// The local id of the node above every top-level call.
 pub(crate) const ROOT: u32 = 0;
@@ -16,49 +18,71 @@ pub(crate) const ROOT: u32 = 0;
 pub(crate) const NO_NODE: u32 = u32::MAX;
 const MAX_EDGES: usize = 16_384;
 
-/// A node as shared with reports, by the local ids of the thread's tree.
+/// A node as shared with reports.
 struct SharedNode {
-    id: u32,
-    parent: u32,
-    name: u32,
+    /// The process-wide id of its path.
+    path: u32,
     counters: &'static NodeCounters,
 }
 
-/// What a thread shares of its tree: its nodes in the order they were made, the root first.
+/// What a thread shares of its tree: its nodes in the order they were made, the slabs of their counters,
+/// and the duration histograms of the span names it has called.
 pub(crate) struct SharedTree {
     nodes: Mutex<Vec<SharedNode>>,
+    slabs: Mutex<Vec<&'static Slab>>,
+    /// `(span name id, durations)`, one per name.
+    durations: Mutex<Vec<(u32, &'static AtomicHistogram)>>,
 }
 
 impl SharedTree {
     pub fn new() -> Self {
-        let root = SharedNode { id: ROOT, parent: ROOT, name: u32::MAX, counters: &UNUSED };
-        SharedTree { nodes: Mutex::new(vec![root]) }
+        SharedTree { nodes: Mutex::new(Vec::new()), slabs: Mutex::new(Vec::new()), durations: Mutex::new(Vec::new()) }
     }
 
     fn add(&self, node: SharedNode) {
         self.nodes.lock().push(node);
     }
 
-    /// Zeroes every node's counters, for a new epoch; the paths stay, as the local tree mirrors them.
+    /// Zeroes every node's counters and every name's durations, for a new epoch; the paths stay, as the
+    /// local tree mirrors them.
     pub fn clear(&self) {
-        for node in self.nodes.lock().iter().skip(1) {
+        for node in self.nodes.lock().iter() {
             node.counters.clear();
+        }
+        for (_, durations) in self.durations.lock().iter() {
+            durations.clear();
         }
     }
 
-    /// `(parent, name, totals)` of each node by its index here, parents first.
-    pub fn read(&self) -> Vec<(u32, u32, Totals)> {
-        let nodes: Vec<(u32, u32, u32, &'static NodeCounters)> =
-            self.nodes.lock().iter().map(|node| (node.id, node.parent, node.name, node.counters)).collect();
-        // Local ids grow with the index, so a parent's index is found by binary search.
-        let index = |id: u32| u32::try_from(nodes.partition_point(|node| node.0 < id)).unwrap_or(ROOT);
-        nodes.iter().map(|(_, parent, name, counters)| (index(*parent), *name, counters.read())).collect()
+    /// Adds each name's durations to `by_name`, indexed by span name id.
+    pub fn add_durations_to(&self, by_name: &mut Vec<Histogram>) {
+        let durations = self.durations.lock().clone();
+        for (name, histogram) in durations {
+            let name = name as usize;
+            if by_name.len() <= name {
+                by_name.resize(name + 1, Histogram::default());
+            }
+            histogram.add_to(&mut by_name[name]);
+        }
+    }
+
+    /// Adds each node's counters to `by_path`, indexed by path id (which must cover every node's path).
+    pub fn add_totals_to(&self, by_path: &mut [Totals]) {
+        let nodes: Vec<(u32, &'static NodeCounters)> =
+            self.nodes.lock().iter().map(|node| (node.path, node.counters)).collect();
+        for (path, counters) in nodes {
+            if let Some(totals) = by_path.get_mut(path as usize) {
+                totals.merge(&counters.read());
+            }
+        }
     }
 }
 
 impl Drop for SharedTree {
     fn drop(&mut self) {
-        counters::give_back(self.nodes.get_mut().drain(..).map(|node| node.counters));
+        self.nodes.get_mut().clear();
+        counters::give_back(self.slabs.get_mut().drain(..));
+        hist::give_back(self.durations.get_mut().drain(..).map(|(_, histogram)| histogram));
     }
 }
 
@@ -70,6 +94,8 @@ struct LocalEdge {
     next_sibling: u32,
     /// The node it enters: itself, or the node of its name on its path.
     target: u32,
+    /// The path id of the node it enters.
+    path: u32,
     /// The target's counters.
     counters: &'static NodeCounters,
 }
@@ -77,11 +103,45 @@ struct LocalEdge {
 /// The thread-local mirror of the shared tree, for finding an edge without a lock.
 pub(crate) struct LocalTree {
     edges: Vec<LocalEdge>,
+    /// The durations of each span name called so far, by name id.
+    durations: Vec<Option<&'static AtomicHistogram>>,
+    /// The slab new nodes' counters come from, and how many of its counters are taken.
+    slab: Option<(&'static Slab, usize)>,
 }
 
 impl LocalTree {
     pub const fn new() -> Self {
-        LocalTree { edges: Vec::new() }
+        LocalTree { edges: Vec::new(), durations: Vec::new(), slab: None }
+    }
+
+    /// Counters for a new node of `name`, from the thread's slab, or a new slab when it is used up.
+    fn take_counters(&mut self, name: u32, shared: &SharedTree) -> &'static NodeCounters {
+        let durations = self.durations(name, shared);
+        let (slab, used) = match self.slab {
+            Some((slab, used)) if used < PER_SLAB => (slab, used),
+            _ => {
+                let slab = counters::take_slab();
+                shared.slabs.lock().push(slab);
+                (slab, 0)
+            }
+        };
+        self.slab = Some((slab, used + 1));
+        slab.counters(used, durations).unwrap_or(&UNUSED)
+    }
+
+    /// The histogram of `name`'s durations, made and shared on the name's first call.
+    fn durations(&mut self, name: u32, shared: &SharedTree) -> &'static AtomicHistogram {
+        let index = name as usize;
+        if self.durations.len() <= index {
+            self.durations.resize(index + 1, None);
+        }
+        if let Some(histogram) = self.durations[index] {
+            return histogram;
+        }
+        let histogram = hist::take();
+        shared.durations.lock().push((name, histogram));
+        self.durations[index] = Some(histogram);
+        histogram
     }
 
     /// The node a call of `name` made from node `parent` enters, and its counters; `NO_NODE` when the tree is
@@ -109,6 +169,7 @@ impl LocalTree {
                 first_child: NO_NODE,
                 next_sibling: NO_NODE,
                 target: ROOT,
+                path: paths::ROOT,
                 counters: &UNUSED,
             });
         }
@@ -118,16 +179,19 @@ impl LocalTree {
         if self.edges.len() >= MAX_EDGES {
             return (NO_NODE, &UNUSED);
         }
-        let (target, counters) = match self.node_on_path(parent, name) {
-            Some(node) => (node, self.edges[node as usize].counters),
+        let (target, path, counters) = match self.node_on_path(parent, name) {
+            Some(node) => (node, self.edges[node as usize].path, self.edges[node as usize].counters),
             None => {
-                let counters = counters::take();
-                shared.add(SharedNode { id, parent, name, counters });
-                (id, counters)
+                let Some(path) = paths::intern(self.edges[parent as usize].path, name) else {
+                    return (NO_NODE, &UNUSED);
+                };
+                let counters = self.take_counters(name, shared);
+                shared.add(SharedNode { path, counters });
+                (id, path, counters)
             }
         };
         let next_sibling = std::mem::replace(&mut self.edges[parent as usize].first_child, id);
-        self.edges.push(LocalEdge { name, parent, first_child: NO_NODE, next_sibling, target, counters });
+        self.edges.push(LocalEdge { name, parent, first_child: NO_NODE, next_sibling, target, path, counters });
         (target, counters)
     }
 
@@ -147,47 +211,51 @@ impl LocalTree {
 /// Call trees of several threads merged by path; a node's parent always comes before it.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct MergedTree {
-    /// `(parent, span name id)` by node id; node 0 is the root.
+    /// `(parent, span name id)` by path id; path 0 is the root.
     pub paths: Vec<(u32, u32)>,
+    /// By path id.
     pub totals: Vec<Totals>,
-    index: HashMap<(u32, u32), u32>,
+    /// Durations by span name id, over all paths.
+    pub durations: Vec<Histogram>,
 }
 
 impl MergedTree {
-    fn node(&mut self, parent: u32, name: u32) -> u32 {
-        if self.paths.is_empty() {
-            self.paths.push((ROOT, u32::MAX));
-            self.totals.push(Totals::default());
-        }
-        let next = u32::try_from(self.paths.len()).unwrap_or(NO_NODE);
-        let id = *self.index.entry((parent, name)).or_insert(next);
-        if id == next {
-            self.paths.push((parent, name));
-            self.totals.push(Totals::default());
-        }
-        id
-    }
-
-    /// Adds nodes given as `(parent, name, totals)` by id, parents first (one thread's, or a merged tree's).
-    fn add<'a>(&mut self, nodes: impl Iterator<Item = (u32, u32, &'a Totals)>) {
-        let mut mine = vec![ROOT];
-        for (parent, name, totals) in nodes.skip(1) {
-            let parent = mine.get(parent as usize).copied().unwrap_or(ROOT);
-            let node = self.node(parent, name);
-            mine.push(node);
-            if let Some(sum) = self.totals.get_mut(node as usize) {
-                sum.merge(totals);
-            }
+    /// Takes in the paths interned so far: every node listed by a thread before this call can then be added
+    /// (a node is listed only after its path is interned). Once per report, not per thread: the table is
+    /// as long as the distinct paths of the process.
+    pub fn refresh_paths(&mut self) {
+        self.paths = paths::all();
+        if self.totals.len() < self.paths.len() {
+            self.totals.resize(self.paths.len(), Totals::default());
         }
     }
 
+    /// Adds a thread's nodes whose paths this tree has (those made since `refresh_paths` wait for the next
+    /// report), and its durations.
     pub fn add_thread(&mut self, shared: &SharedTree) {
-        let nodes = shared.read();
-        self.add(nodes.iter().map(|(parent, name, totals)| (*parent, *name, totals)));
+        if self.paths.is_empty() {
+            self.refresh_paths();
+        }
+        shared.add_totals_to(&mut self.totals);
+        shared.add_durations_to(&mut self.durations);
     }
 
     pub fn merge(&mut self, other: &MergedTree) {
-        self.add(other.paths.iter().zip(&other.totals).map(|((parent, name), totals)| (*parent, *name, totals)));
+        if self.paths.len() < other.paths.len() {
+            self.paths.clone_from(&other.paths);
+        }
+        if self.totals.len() < other.totals.len() {
+            self.totals.resize(other.totals.len(), Totals::default());
+        }
+        for (mine, theirs) in self.totals.iter_mut().zip(&other.totals) {
+            mine.merge(theirs);
+        }
+        if self.durations.len() < other.durations.len() {
+            self.durations.resize(other.durations.len(), Histogram::default());
+        }
+        for (mine, theirs) in self.durations.iter_mut().zip(&other.durations) {
+            mine.merge(theirs);
+        }
     }
 
     /// The totals of every span name over all its paths, indexed by name id.

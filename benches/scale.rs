@@ -1,0 +1,317 @@
+//! `cargo bench -p timing-benches --bench scale`: memory and report cost against threads and call paths.
+//!
+//! The workload of a service with many workers: 64 functions that call each other in 3-deep paths, on T
+//! threads, each thread walking P distinct paths (three times each). For each contender and each
+//! `threads x paths`, a process of its own records the workload and keeps its threads alive (asleep); the
+//! table gives the growth of its resident set while recording and, for this library, the time of one
+//! `summary()` with the threads alive, one after they exit, and the resident set after 100 more summaries.
+//! A last row starts 10,000 short-lived threads, each timing a path, one after another.
+//!
+//! `-- --configs 1x1000,64x1000` picks the rows; `-- --contenders Timed` the contenders.
+
+use std::hint::black_box;
+use std::sync::{Arc, Barrier};
+use std::time::Instant;
+
+/// The same 64 functions under each contender; each calls the next function on its path, the last one
+/// works a little, longer on some paths than others, so that durations spread over a few powers of two.
+macro_rules! functions {
+    ($module:ident, $attrs:tt, $prologue:tt, $($name:ident)*) => {
+        pub mod $module {
+            $( function!($attrs, $prologue, $name); )*
+
+            pub static TABLE: [fn(&[u8; 3], usize) -> u64; 64] = [$($name),*];
+        }
+    };
+}
+
+macro_rules! function {
+    ([$($attr:tt)*], { $($prologue:tt)* }, $name:ident) => {
+        $($attr)*
+        #[inline(never)]
+        pub fn $name(path: &[u8; 3], depth: usize) -> u64 {
+            $($prologue)*
+            super::next(path, depth, &TABLE)
+        }
+    };
+}
+
+type Table = [fn(&[u8; 3], usize) -> u64; 64];
+
+fn next(path: &[u8; 3], depth: usize, table: &Table) -> u64 {
+    match path.get(depth + 1) {
+        Some(name) => table[usize::from(*name)](path, depth + 1),
+        None => (0..(u64::from(path[2] % 8) + 1) * 20).fold(0, |acc, i| black_box(acc ^ i)),
+    }
+}
+
+functions!(plain, [], {}, f00 f01 f02 f03 f04 f05 f06 f07 f08 f09 f10 f11 f12 f13 f14 f15 f16 f17 f18 f19 f20 f21 f22 f23 f24 f25 f26 f27 f28 f29 f30 f31 f32 f33 f34 f35 f36 f37 f38 f39 f40 f41 f42 f43 f44 f45 f46 f47 f48 f49 f50 f51 f52 f53 f54 f55 f56 f57 f58 f59 f60 f61 f62 f63);
+functions!(timed, [#[timing_runtime::timed]], {}, f00 f01 f02 f03 f04 f05 f06 f07 f08 f09 f10 f11 f12 f13 f14 f15 f16 f17 f18 f19 f20 f21 f22 f23 f24 f25 f26 f27 f28 f29 f30 f31 f32 f33 f34 f35 f36 f37 f38 f39 f40 f41 f42 f43 f44 f45 f46 f47 f48 f49 f50 f51 f52 f53 f54 f55 f56 f57 f58 f59 f60 f61 f62 f63);
+functions!(puffin_scope, [], { puffin::profile_function!(); }, f00 f01 f02 f03 f04 f05 f06 f07 f08 f09 f10 f11 f12 f13 f14 f15 f16 f17 f18 f19 f20 f21 f22 f23 f24 f25 f26 f27 f28 f29 f30 f31 f32 f33 f34 f35 f36 f37 f38 f39 f40 f41 f42 f43 f44 f45 f46 f47 f48 f49 f50 f51 f52 f53 f54 f55 f56 f57 f58 f59 f60 f61 f62 f63);
+functions!(hotpath_measure, [#[hotpath::measure]], {}, f00 f01 f02 f03 f04 f05 f06 f07 f08 f09 f10 f11 f12 f13 f14 f15 f16 f17 f18 f19 f20 f21 f22 f23 f24 f25 f26 f27 f28 f29 f30 f31 f32 f33 f34 f35 f36 f37 f38 f39 f40 f41 f42 f43 f44 f45 f46 f47 f48 f49 f50 f51 f52 f53 f54 f55 f56 f57 f58 f59 f60 f61 f62 f63);
+functions!(fastrace_trace, [#[fastrace::trace]], {}, f00 f01 f02 f03 f04 f05 f06 f07 f08 f09 f10 f11 f12 f13 f14 f15 f16 f17 f18 f19 f20 f21 f22 f23 f24 f25 f26 f27 f28 f29 f30 f31 f32 f33 f34 f35 f36 f37 f38 f39 f40 f41 f42 f43 f44 f45 f46 f47 f48 f49 f50 f51 f52 f53 f54 f55 f56 f57 f58 f59 f60 f61 f62 f63);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Contender {
+    /// No instrumentation: what the threads and their paths cost by themselves.
+    Plain,
+    Timed,
+    Puffin,
+    Hotpath,
+    Fastrace,
+}
+
+impl Contender {
+    const ALL: [Contender; 5] =
+        [Contender::Plain, Contender::Timed, Contender::Puffin, Contender::Hotpath, Contender::Fastrace];
+
+    fn table(self) -> &'static Table {
+        match self {
+            Contender::Plain => &plain::TABLE,
+            Contender::Timed => &timed::TABLE,
+            Contender::Puffin => &puffin_scope::TABLE,
+            Contender::Hotpath => &hotpath_measure::TABLE,
+            Contender::Fastrace => &fastrace_trace::TABLE,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Contender::Plain => "uninstrumented (the workload alone)",
+            Contender::Timed => "timing #[timed]",
+            Contender::Puffin => "puffin profile_function! (no viewer)",
+            Contender::Hotpath => "hotpath #[measure]",
+            Contender::Fastrace => "fastrace #[trace] (reporter discards)",
+        }
+    }
+
+    fn setup(self) {
+        match self {
+            Contender::Plain | Contender::Timed => {}
+            Contender::Puffin => puffin::set_scopes_on(true),
+            Contender::Hotpath => std::mem::forget(hotpath::HotpathGuardBuilder::new("scale").build()),
+            Contender::Fastrace => fastrace::set_reporter(Discard, fastrace::collector::Config::default()),
+        }
+    }
+
+    /// Walks `paths` three times, as the contender needs to keep recording (a root span, a frame).
+    fn walk(self, paths: &[[u8; 3]]) -> u64 {
+        let table = self.table();
+        let run = |paths: &[[u8; 3]]| paths.iter().fold(0, |acc, path| acc ^ table[usize::from(path[0])](path, 0));
+        let mut acc = 0;
+        for _ in 0..3 {
+            match self {
+                // fastrace records at most 10,240 spans under one local parent: a root per 1,000 paths.
+                Contender::Fastrace => {
+                    for chunk in paths.chunks(1_000) {
+                        let root = fastrace::Span::root("walk", fastrace::prelude::SpanContext::random());
+                        let _parent = root.set_local_parent();
+                        acc ^= run(chunk);
+                    }
+                }
+                Contender::Puffin => {
+                    puffin::profile_scope!("walk");
+                    acc ^= run(paths);
+                }
+                _ => acc ^= run(paths),
+            }
+        }
+        acc
+    }
+}
+
+struct Discard;
+
+impl fastrace::collector::Reporter for Discard {
+    fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
+        black_box(spans.len());
+    }
+}
+
+/// `count` distinct paths of three distinct functions, the same for a thread in every contender.
+fn paths(thread: u64, count: usize) -> Vec<[u8; 3]> {
+    let mut state = thread.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut random = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % 64) as u8
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut paths = Vec::with_capacity(count);
+    while paths.len() < count {
+        let path = [random(), random(), random()];
+        if path[0] != path[1] && path[1] != path[2] && path[0] != path[2] && seen.insert(path) {
+            paths.push(path);
+        }
+    }
+    paths
+}
+
+fn resident_kib() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    statm.split_whitespace().nth(1).and_then(|pages| pages.parse::<u64>().ok()).unwrap_or(0) * 4
+}
+
+fn ms(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1e3
+}
+
+/// One row, in this process: prints `growth_kib live_ms exited_ms after_100_kib` (the last three only for
+/// ours).
+fn run(contender: Contender, threads: usize, paths_each: usize) {
+    contender.setup();
+    // Warm up the contender's global state, so that only per-thread and per-path memory is measured.
+    black_box(contender.walk(&paths(u64::MAX, 4)));
+    let before = resident_kib();
+    let recorded = Arc::new(Barrier::new(threads + 1));
+    let exit = Arc::new(Barrier::new(threads + 1));
+    let workers: Vec<_> = (0..threads)
+        .map(|thread| {
+            let (recorded, exit) = (Arc::clone(&recorded), Arc::clone(&exit));
+            let paths = paths(thread as u64, paths_each);
+            std::thread::spawn(move || {
+                black_box(contender.walk(&paths));
+                drop(paths);
+                recorded.wait();
+                exit.wait();
+            })
+        })
+        .collect();
+    recorded.wait();
+    if contender == Contender::Puffin {
+        puffin::GlobalProfiler::lock().new_frame();
+    }
+    let growth = resident_kib().saturating_sub(before);
+    if contender != Contender::Timed {
+        exit.wait();
+        workers.into_iter().for_each(|worker| worker.join().unwrap_or_default());
+        println!("{growth} - - -");
+        return;
+    }
+    let start = Instant::now();
+    let live = timing_runtime::summary();
+    let live_ms = ms(start);
+    exit.wait();
+    workers.into_iter().for_each(|worker| worker.join().unwrap_or_default());
+    let start = Instant::now();
+    let exited = timing_runtime::summary();
+    let exited_ms = ms(start);
+    let calls = |run: &timing_runtime::TrainingSummary| run.spans.iter().map(|span| span.count).sum::<u64>();
+    // Three walks of three calls a path, the warm-up's four paths included.
+    let expected = (threads as u64 * paths_each as u64 + 4) * 9;
+    assert_eq!((calls(&live), calls(&exited)), (expected, expected), "every call counted");
+    drop((live, exited));
+    let after_one = resident_kib();
+    for _ in 0..100 {
+        black_box(timing_runtime::summary());
+    }
+    let after_100 = resident_kib().saturating_sub(after_one);
+    println!("{growth} {live_ms:.1} {exited_ms:.1} {after_100}");
+}
+
+/// 10,000 threads, each timing one path and exiting, one after another: prints the resident set's growth
+/// and whether every call was counted.
+fn churn(contender: Contender) {
+    contender.setup();
+    black_box(contender.walk(&paths(u64::MAX, 4)));
+    let before = resident_kib();
+    for thread in 0..10_000u64 {
+        let path = paths(thread, 1);
+        std::thread::spawn(move || black_box(contender.walk(&path))).join().unwrap_or_default();
+    }
+    let growth = resident_kib().saturating_sub(before);
+    let counted = if contender == Contender::Timed {
+        let calls: u64 = timing_runtime::summary().spans.iter().map(|span| span.count).sum();
+        if calls == 10_000 * 9 + 4 * 9 { "exact" } else { "WRONG" }
+    } else {
+        "-"
+    };
+    println!("{growth} {counted}");
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| args.iter().position(|arg| arg == flag).and_then(|index| args.get(index + 1)).cloned();
+    let contender_named = |name: &str| Contender::ALL.into_iter().find(|contender| format!("{contender:?}") == name);
+    if let Some(name) = value("--run") {
+        let (Some(contender), Some(threads), Some(paths)) = (
+            contender_named(&name),
+            value("--threads").and_then(|value| value.parse().ok()),
+            value("--paths").and_then(|value| value.parse().ok()),
+        ) else {
+            eprintln!("--run CONTENDER --threads T --paths P");
+            std::process::exit(2);
+        };
+        run(contender, threads, paths);
+        return;
+    }
+    if let Some(name) = value("--churn") {
+        let Some(contender) = contender_named(&name) else { std::process::exit(2) };
+        churn(contender);
+        return;
+    }
+    let configs: Vec<(usize, usize)> = value("--configs")
+        .unwrap_or_else(|| "1x1000,8x1000,16x1000,64x200,64x1000".to_owned())
+        .split(',')
+        .filter_map(|config| {
+            let (threads, paths) = config.split_once('x')?;
+            Some((threads.parse().ok()?, paths.parse().ok()?))
+        })
+        .collect();
+    let contenders: Vec<Contender> = match value("--contenders") {
+        Some(names) => names.split(',').filter_map(contender_named).collect(),
+        None => Contender::ALL.to_vec(),
+    };
+    let exe = std::env::current_exe().expect("the benchmark knows where it is");
+    let child = |args: &[String]| -> Vec<String> {
+        let output = std::process::Command::new(&exe).args(args).output().expect("the benchmark runs itself");
+        if !output.status.success() {
+            eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+        }
+        String::from_utf8_lossy(&output.stdout).split_whitespace().map(str::to_owned).collect()
+    };
+    println!(
+        "| contender | threads × paths each | RSS growth while recording | per node-thread | `summary()`, threads alive \
+         | after they exit | RSS growth over 100 more summaries |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for &(threads, paths) in &configs {
+        for &contender in &contenders {
+            let args = [
+                "--run".to_owned(),
+                format!("{contender:?}"),
+                "--threads".to_owned(),
+                threads.to_string(),
+                "--paths".to_owned(),
+                paths.to_string(),
+            ];
+            let fields = child(&args);
+            let [growth, live, exited, after] =
+                [0, 1, 2, 3].map(|index| fields.get(index).cloned().unwrap_or_default());
+            let growth_kib: f64 = growth.parse().unwrap_or(f64::NAN);
+            // Nodes: each distinct path adds at most one node at each of its three depths.
+            let per_node = growth_kib * 1024.0 / (threads * paths * 3) as f64;
+            let show = |value: &str, unit: &str| {
+                if value == "-" || value.is_empty() { "–".to_owned() } else { format!("{value} {unit}") }
+            };
+            println!(
+                "| {} | {threads} × {paths} | {:.1} MiB | ≤ {per_node:.0} B | {} | {} | {} |",
+                contender.label(),
+                growth_kib / 1024.0,
+                show(&live, "ms"),
+                show(&exited, "ms"),
+                show(&after, "KiB"),
+            );
+        }
+    }
+    println!();
+    println!("| contender | 10,000 short-lived threads, one after another | RSS growth | calls counted |");
+    println!("|---|---|---|---|");
+    for &contender in &contenders {
+        let fields = child(&["--churn".to_owned(), format!("{contender:?}")]);
+        let growth: f64 = fields.first().and_then(|value| value.parse().ok()).unwrap_or(f64::NAN);
+        let counted = fields.get(1).cloned().unwrap_or_default();
+        println!("| {} | 9 timed calls each | {:.1} MiB | {counted} |", contender.label(), growth / 1024.0);
+    }
+}
