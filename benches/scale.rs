@@ -3,8 +3,10 @@
 //! The workload of a service with many workers: 64 functions that call each other in 3-deep paths, on T
 //! threads, each thread walking P distinct paths (three times each). For each contender and each
 //! `threads x paths`, a process of its own records the workload and keeps its threads alive (asleep); the
-//! table gives the growth of its resident set while recording and, for this library, the time of one
-//! `summary()` with the threads alive, one after they exit, and the resident set after 100 more summaries.
+//! table gives the growth of its resident set while recording and, for this library, the time of
+//! `summary()` with the threads alive and after they exit (the first call, and the median of nine more),
+//! and the growth of the resident set over 100 more summaries and over 500 after those. "Per
+//! node-thread" divides the growth by three nodes a path, an upper bound (paths share their first nodes).
 //! A last row starts 10,000 short-lived threads, each timing a path, one after another.
 //!
 //! `-- --configs 1x1000,64x1000` picks the rows; `-- --contenders Timed` the contenders.
@@ -189,25 +191,46 @@ fn run(contender: Contender, threads: usize, paths_each: usize) {
         println!("{growth} - - -");
         return;
     }
-    let start = Instant::now();
-    let live = timing_runtime::summary();
-    let live_ms = ms(start);
+    let (live, live_ms) = timed_summaries();
     exit.wait();
     workers.into_iter().for_each(|worker| worker.join().unwrap_or_default());
-    let start = Instant::now();
-    let exited = timing_runtime::summary();
-    let exited_ms = ms(start);
+    let (exited, exited_ms) = timed_summaries();
     let calls = |run: &timing_runtime::TrainingSummary| run.spans.iter().map(|span| span.count).sum::<u64>();
     // Three walks of three calls a path, the warm-up's four paths included.
     let expected = (threads as u64 * paths_each as u64 + 4) * 9;
     assert_eq!((calls(&live), calls(&exited)), (expected, expected), "every call counted");
     drop((live, exited));
-    let after_one = resident_kib();
-    for _ in 0..100 {
-        black_box(timing_runtime::summary());
-    }
-    let after_100 = resident_kib().saturating_sub(after_one);
-    println!("{growth} {live_ms:.1} {exited_ms:.1} {after_100}");
+    // The resident set after the first summaries, after 100 and after 500 more: the allocator settles in
+    // the first (glibc keeps freed memory in its heap once a large block has been freed), then nothing may
+    // accumulate.
+    let after_first = resident_kib();
+    let summaries = |count: usize| (0..count).for_each(|_| drop(black_box(timing_runtime::summary())));
+    summaries(100);
+    let after_100 = resident_kib();
+    summaries(500);
+    let after_600 = resident_kib();
+    println!(
+        "{growth} {live_ms} {exited_ms} {}/{}",
+        after_100.saturating_sub(after_first),
+        after_600.saturating_sub(after_100)
+    );
+}
+
+/// A summary, and the time of the first call and the median of nine more, as `first/median` in ms: the
+/// first touches memory for the first time, the others are what a periodic poll pays.
+fn timed_summaries() -> (timing_runtime::TrainingSummary, String) {
+    let start = Instant::now();
+    let first = timing_runtime::summary();
+    let first_ms = ms(start);
+    let mut more: Vec<f64> = (0..9)
+        .map(|_| {
+            let start = Instant::now();
+            black_box(timing_runtime::summary());
+            ms(start)
+        })
+        .collect();
+    more.sort_by(f64::total_cmp);
+    (first, format!("{first_ms:.1}/{:.1}", more[more.len() / 2]))
 }
 
 /// 10,000 threads, each timing one path and exiting, one after another: prints the resident set's growth
@@ -273,7 +296,7 @@ fn main() {
     };
     println!(
         "| contender | threads × paths each | RSS growth while recording | per node-thread | `summary()`, threads alive \
-         | after they exit | RSS growth over 100 more summaries |"
+         (first/median) | after they exit (first/median) | RSS growth over 100 more summaries / 500 after those |"
     );
     println!("|---|---|---|---|---|---|---|");
     for &(threads, paths) in &configs {

@@ -739,3 +739,48 @@ fn an_idle_threads_latest_span_and_step_are_in_the_percentiles() {
     let loading = run.phase_breakdown.phases.iter().find(|share| share.phase == "loading").unwrap();
     assert!(loading.per_step.max_ns >= 1_900_000, "{loading:?}");
 }
+
+/// Resident memory in KiB, where the system tells it.
+fn resident_kib() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    Some(statm.split_whitespace().nth(1)?.parse::<u64>().ok()? * 4)
+}
+
+#[test]
+fn thousands_of_short_lived_threads_are_counted_exactly_in_bounded_memory() {
+    let _exclusive = exclusive();
+    const WAVES: usize = 400;
+    const AT_ONCE: usize = 8;
+    const STEPS: usize = 3;
+    // A first wave makes the pools that later threads reuse.
+    let wave = || {
+        let threads: Vec<_> = (0..AT_ONCE)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    for _ in 0..STEPS {
+                        thread_step_fast();
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|thread| thread.join().unwrap());
+    };
+    wave();
+    let before = resident_kib();
+    for index in 1..WAVES {
+        wave();
+        if index % 100 == 0 {
+            assert_eq!(summary().total_steps, (index + 1) * AT_ONCE * STEPS);
+        }
+    }
+    let after = resident_kib();
+    let run = summary();
+    assert_eq!(run.threads, WAVES * AT_ONCE);
+    assert_eq!(run.total_steps, WAVES * AT_ONCE * STEPS);
+    assert_eq!(run.span("fast_leaf").map(|stats| stats.count), Some((WAVES * AT_ONCE * STEPS * 2) as u64));
+    // Without reuse, each of the 3,192 later threads would keep its slot's counters, histograms and step
+    // totals (over 16 KiB each): 50 MiB and more. With it, memory follows the 8 threads alive at once.
+    if let (Some(before), Some(after)) = (before, after) {
+        assert!(after.saturating_sub(before) < 16 * 1024, "grew from {before} KiB to {after} KiB");
+    }
+}

@@ -37,8 +37,10 @@
 //!   and the overhead add up to 100%.
 //! - [`TrainingSummary::total_ns`] is the sum of step times.
 //! - A recursive function's inclusive time counts its outermost call only.
-//! - Memory is bounded by the call paths of the threads alive at once (at most 16,384 per thread, about
-//!   20 KiB each: counters of exited threads are reused) plus the step records of a batch in progress.
+//! - Memory follows what was recorded: per thread alive, 64 bytes for each call path it took (at most
+//!   16,384) and, for each span name it called, a histogram that grows by 512 bytes for each power of two
+//!   its durations reach (39 at most); exited threads' memory is reused by new ones. Add the process-wide
+//!   table of distinct call paths (16 bytes each) and the step records of a batch in progress.
 //!
 //! # How it is built
 //! The source folders are the parts, from the bottom layer up: `model` (the public data), `store` (what each

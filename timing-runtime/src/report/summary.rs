@@ -50,7 +50,7 @@ impl TrainingSummary {
         }
         let mut spans: Vec<SpanStats> = aggregate
             .tree
-            .by_name()
+            .names
             .iter()
             .enumerate()
             .filter(|(_, totals)| !totals.is_empty())

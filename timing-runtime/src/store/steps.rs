@@ -8,14 +8,13 @@
 //! has such a phase), the latter are only counted, never summed against the totals.
 
 use std::cell::Cell;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release, fence};
 
 use parking_lot::Mutex;
 
 use crate::store::account::StepAccount;
 use crate::store::counters::bump;
-use crate::store::hist::{AtomicHistogram, Histogram};
+use crate::store::hist::{AtomicHistogram, Histogram, LazyHistogram};
 
 /// Phase ids with a place in the thread's fixed tables (the hot path's and the totals'); a step with a
 /// phase beyond them is counted on the slow path.
@@ -61,7 +60,7 @@ pub(crate) struct StepTotals {
     /// Step times.
     step_histogram: AtomicHistogram,
     /// Ticks per step by phase id, below `FAST_PHASES`; allocated when a phase is first seen.
-    phase_histograms: [OnceLock<Box<AtomicHistogram>>; FAST_PHASES],
+    phase_histograms: [LazyHistogram; FAST_PHASES],
     /// The latest step's ticks plus one (0 for none), not yet in the step histogram: the thread counts them
     /// when its next step ends (see `Hot::finish_step`), and reports count them from here meanwhile.
     /// Changed inside writes, so a report never counts them twice.
@@ -86,7 +85,7 @@ impl StepTotals {
             step_ticks: AtomicU64::new(0),
             phase_ticks: [const { AtomicU64::new(0) }; FAST_PHASES],
             step_histogram: AtomicHistogram::new(),
-            phase_histograms: [const { OnceLock::new() }; FAST_PHASES],
+            phase_histograms: [const { LazyHistogram::new() }; FAST_PHASES],
             pending_step: AtomicU64::new(0),
         }
     }
@@ -130,7 +129,7 @@ impl StepTotals {
         let totals = self.phase_ticks.iter().zip(&self.phase_histograms).skip(1);
         for ((total, histogram), ticks) in totals.zip(from_phase_1) {
             bump(total, ticks.get());
-            histogram.get_or_init(|| Box::new(AtomicHistogram::new())).record(ticks.get());
+            histogram.get_or_make().record(ticks.get());
         }
     }
 
@@ -145,7 +144,7 @@ impl StepTotals {
         self.end_write(sequence);
         self.step_histogram.record(ticks);
         for (histogram, step) in self.phase_histograms.iter().zip(phase_ticks).skip(1) {
-            histogram.get_or_init(|| Box::new(AtomicHistogram::new())).record(step.get());
+            histogram.get_or_make().record(step.get());
         }
         let Some(large) = phase_ticks.get(FAST_PHASES..).filter(|large| !large.is_empty()) else { return };
         let mut account = account.lock();
@@ -177,7 +176,7 @@ impl StepTotals {
             counter.store(0, Relaxed);
         }
         self.step_histogram.clear();
-        self.phase_histograms.iter().filter_map(OnceLock::get).for_each(|histogram| histogram.clear());
+        self.phase_histograms.iter().filter_map(LazyHistogram::get).for_each(|histogram| histogram.clear());
     }
 
     /// The totals, each step whole; `account` holds phases beyond the table. Read after the histograms

@@ -22,6 +22,8 @@ const MAX_EDGES: usize = 16_384;
 struct SharedNode {
     /// The process-wide id of its path.
     path: u32,
+    /// The span name id of its last call.
+    name: u32,
     counters: &'static NodeCounters,
 }
 
@@ -56,24 +58,29 @@ impl SharedTree {
 
     /// Adds each name's durations to `by_name`, indexed by span name id.
     pub fn add_durations_to(&self, by_name: &mut Vec<Histogram>) {
-        let durations = self.durations.lock().clone();
-        for (name, histogram) in durations {
-            let name = name as usize;
-            if by_name.len() <= name {
-                by_name.resize(name + 1, Histogram::default());
-            }
-            histogram.add_to(&mut by_name[name]);
+        let durations: Vec<(usize, &AtomicHistogram)> =
+            self.durations.lock().iter().map(|(name, histogram)| (*name as usize, *histogram)).collect();
+        let names = durations.iter().map(|(name, _)| name + 1).max().unwrap_or(0);
+        if by_name.len() < names {
+            by_name.resize(names, Histogram::default());
         }
+        hist::add_many(&durations, by_name);
     }
 
-    /// Adds each node's counters to `by_path`, indexed by path id (which must cover every node's path).
-    pub fn add_totals_to(&self, by_path: &mut [Totals]) {
-        let nodes: Vec<(u32, &'static NodeCounters)> =
-            self.nodes.lock().iter().map(|node| (node.path, node.counters)).collect();
-        for (path, counters) in nodes {
-            if let Some(totals) = by_path.get_mut(path as usize) {
-                totals.merge(&counters.read());
+    /// Adds each node's counters to `by_path`, indexed by path id, leaving out nodes whose paths it does
+    /// not cover (made since it was sized), and to `by_name`, indexed by span name id.
+    pub fn add_totals_to(&self, by_path: &mut [PathTotals], by_name: &mut Vec<Totals>) {
+        let nodes: Vec<(u32, u32, &'static NodeCounters)> =
+            self.nodes.lock().iter().map(|node| (node.path, node.name, node.counters)).collect();
+        for (path, name, counters) in nodes {
+            let Some(path_totals) = by_path.get_mut(path as usize) else { continue };
+            let totals = counters.read();
+            path_totals.add(&totals);
+            let name = name as usize;
+            if by_name.len() <= name {
+                by_name.resize(name + 1, Totals::default());
             }
+            by_name[name].merge(&totals);
         }
     }
 }
@@ -186,7 +193,7 @@ impl LocalTree {
                     return (NO_NODE, &UNUSED);
                 };
                 let counters = self.take_counters(name, shared);
-                shared.add(SharedNode { path, counters });
+                shared.add(SharedNode { path, name, counters });
                 (id, path, counters)
             }
         };
@@ -208,14 +215,49 @@ impl LocalTree {
     }
 }
 
+/// What the call tree shows of a path: a call tree node's numbers, 32 bytes, so that a report's walk over
+/// tens of thousands of paths stays in cache.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PathTotals {
+    pub count: u64,
+    pub total: u64,
+    pub self_ticks: u64,
+    pub cancelled: u64,
+}
+
+impl PathTotals {
+    fn add(&mut self, totals: &Totals) {
+        self.count = self.count.saturating_add(totals.count);
+        self.total = self.total.saturating_add(totals.total);
+        self.self_ticks = self.self_ticks.saturating_add(totals.self_ticks);
+        self.cancelled = self.cancelled.saturating_add(totals.cancelled);
+    }
+
+    fn merge(&mut self, other: &PathTotals) {
+        self.add(&Totals {
+            count: other.count,
+            total: other.total,
+            self_ticks: other.self_ticks,
+            cancelled: other.cancelled,
+            ..Totals::default()
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0 && self.cancelled == 0 && self.self_ticks == 0 && self.total == 0
+    }
+}
+
 /// Call trees of several threads merged by path; a node's parent always comes before it.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct MergedTree {
     /// `(parent, span name id)` by path id; path 0 is the root.
     pub paths: Vec<(u32, u32)>,
     /// By path id.
-    pub totals: Vec<Totals>,
-    /// Durations by span name id, over all paths.
+    pub totals: Vec<PathTotals>,
+    /// By span name id, over all its paths.
+    pub names: Vec<Totals>,
+    /// Durations by span name id, over all its paths.
     pub durations: Vec<Histogram>,
 }
 
@@ -226,7 +268,7 @@ impl MergedTree {
     pub fn refresh_paths(&mut self) {
         self.paths = paths::all();
         if self.totals.len() < self.paths.len() {
-            self.totals.resize(self.paths.len(), Totals::default());
+            self.totals.resize(self.paths.len(), PathTotals::default());
         }
     }
 
@@ -236,7 +278,7 @@ impl MergedTree {
         if self.paths.is_empty() {
             self.refresh_paths();
         }
-        shared.add_totals_to(&mut self.totals);
+        shared.add_totals_to(&mut self.totals, &mut self.names);
         shared.add_durations_to(&mut self.durations);
     }
 
@@ -244,30 +286,18 @@ impl MergedTree {
         if self.paths.len() < other.paths.len() {
             self.paths.clone_from(&other.paths);
         }
-        if self.totals.len() < other.totals.len() {
-            self.totals.resize(other.totals.len(), Totals::default());
-        }
-        for (mine, theirs) in self.totals.iter_mut().zip(&other.totals) {
-            mine.merge(theirs);
-        }
-        if self.durations.len() < other.durations.len() {
-            self.durations.resize(other.durations.len(), Histogram::default());
-        }
-        for (mine, theirs) in self.durations.iter_mut().zip(&other.durations) {
-            mine.merge(theirs);
-        }
+        merge_by_id(&mut self.totals, &other.totals, PathTotals::merge);
+        merge_by_id(&mut self.names, &other.names, Totals::merge);
+        merge_by_id(&mut self.durations, &other.durations, Histogram::merge);
     }
+}
 
-    /// The totals of every span name over all its paths, indexed by name id.
-    pub fn by_name(&self) -> Vec<Totals> {
-        let mut names: Vec<Totals> = Vec::new();
-        for ((_, name), totals) in self.paths.iter().zip(&self.totals).skip(1) {
-            let name = *name as usize;
-            if names.len() <= name {
-                names.resize(name + 1, Totals::default());
-            }
-            names[name].merge(totals);
-        }
-        names
+/// Merges `theirs` into `mine` index by index, growing `mine` to cover it.
+fn merge_by_id<T: Clone + Default>(mine: &mut Vec<T>, theirs: &[T], merge: impl Fn(&mut T, &T)) {
+    if mine.len() < theirs.len() {
+        mine.resize(theirs.len(), T::default());
+    }
+    for (mine, theirs) in mine.iter_mut().zip(theirs) {
+        merge(mine, theirs);
     }
 }
