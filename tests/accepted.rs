@@ -514,3 +514,56 @@ fn a_block_is_timed_with_scope() {
     assert_eq!(run.span("closure_body").map(|stats| stats.count), Some(4));
     assert!(run.phase_breakdown.ns("regions") >= 200_000, "{run:#?}");
 }
+
+macro_rules! timed_in_a_macro {
+    ($name:ident, $phase:literal, $span:expr, $body:block) => {
+        #[timed(name = $span, phase = $phase)]
+        fn $name() -> u32 $body
+    };
+}
+
+timed_in_a_macro!(from_fragments, "fragments", "from_fragments_span", { 7 });
+
+#[test]
+fn a_function_written_by_a_macro_from_fragments_is_timed() {
+    let _exclusive = exclusive();
+    assert_eq!(from_fragments(), 7);
+    let run = summary();
+    assert_eq!(run.span("from_fragments_span").map(|stats| stats.count), Some(1));
+}
+
+mod reexport {
+    pub use timing_runtime::*;
+}
+
+#[timed(crate = reexport)]
+fn through_a_re_export() -> u8 {
+    3
+}
+
+#[test]
+fn crate_names_a_re_export_of_the_runtime() {
+    let _exclusive = exclusive();
+    assert_eq!(through_a_re_export(), 3);
+    assert_eq!(count("through_a_re_export"), 1);
+}
+
+#[timed]
+async fn early_return_coerced(fail: bool) -> Result<u8, Box<dyn std::error::Error>> {
+    if fail {
+        return Err(Box::new(std::fmt::Error));
+    }
+    std::future::ready(Ok(4)).await
+}
+
+#[test]
+fn an_early_return_in_an_async_fn_coerces_and_is_timed() {
+    let _exclusive = exclusive();
+    let waker = std::task::Waker::noop();
+    let mut context = Context::from_waker(waker);
+    for fail in [true, false] {
+        let mut future = std::pin::pin!(early_return_coerced(fail));
+        assert!(matches!(future.as_mut().poll(&mut context), Poll::Ready(result) if result.is_err() == fail));
+    }
+    assert_eq!(count("early_return_coerced"), 2);
+}

@@ -1,4 +1,6 @@
-//! The arguments of `#[timed(...)]`: `name = "..."`, `phase = "..."`, `step`, `batch`.
+//! The arguments of `#[timed(...)]`: `name = "..."`, `phase = "..."`, `step`, `batch`, `crate = path`.
+//! Values from `macro_rules!` fragments (`$p:literal`, `$p:expr`, `$p:path`) arrive wrapped in invisible
+//! groups, which are looked through.
 
 use proc_macro2::TokenStream;
 use syn::ext::IdentExt;
@@ -9,7 +11,8 @@ const NAME: &str = "name";
 const PHASE: &str = "phase";
 const STEP: &str = "step";
 const BATCH: &str = "batch";
-const EXPECTED: &str = "expected one of `name`, `phase`, `step`, `batch`";
+const CRATE: &str = "crate";
+const EXPECTED: &str = "expected one of `name`, `phase`, `step`, `batch`, `crate`";
 
 /// What a timed call stands for in the training loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +28,8 @@ pub struct Args {
     pub name: Option<LitStr>,
     pub phase: Option<LitStr>,
     pub kind: Kind,
+    /// Where `timing_runtime` is, for a crate that re-exports `timed`.
+    pub krate: Option<syn::Path>,
 }
 
 impl Args {
@@ -35,7 +40,7 @@ impl Args {
 }
 
 fn parse_args(input: ParseStream) -> syn::Result<Args> {
-    let mut args = Args { name: None, phase: None, kind: Kind::Span };
+    let mut args = Args { name: None, phase: None, kind: Kind::Span, krate: None };
     let mut step: Option<Ident> = None;
     let mut batch: Option<Ident> = None;
     let mut errors: Option<Error> = None;
@@ -55,13 +60,18 @@ fn parse_args(input: ParseStream) -> syn::Result<Args> {
                 return Err(combined(errors, input.error(format!("expected an argument, {EXPECTED}"))));
             }
         };
+        let key_name = key.unraw().to_string();
         let value = if input.peek(Token![=]) {
             input.parse::<Token![=]>()?;
             Some(input.parse::<syn::Expr>()?)
-        } else {
+        } else if input.is_empty() || input.peek(Token![,]) {
             None
+        } else if matches!(key_name.as_str(), NAME | PHASE | CRATE) {
+            // `phase "x"`: one error, for the missing `=`, rather than one for the value and one for the comma.
+            return Err(combined(errors, input.error(format!("expected `=` after `{key_name}`"))));
+        } else {
+            return Err(combined(errors, input.error("expected `,` between arguments")));
         };
-        let key_name = key.unraw().to_string();
         match key_name.as_str() {
             NAME | PHASE => {
                 let slot = if key_name == NAME { &mut args.name } else { &mut args.phase };
@@ -84,6 +94,11 @@ fn parse_args(input: ParseStream) -> syn::Result<Args> {
                     *slot = Some(key);
                 }
             }
+            CRATE => match path_value(&key, value) {
+                Err(error) => push(error),
+                Ok(_) if args.krate.is_some() => push(duplicate(&key)),
+                Ok(path) => args.krate = Some(path),
+            },
             _ => push(Error::new(key.span(), format!("unknown argument `{key_name}`, {EXPECTED}"))),
         }
         if input.is_empty() {
@@ -115,9 +130,11 @@ fn string_value(key: &Ident, value: Option<syn::Expr>) -> syn::Result<LitStr> {
     let Some(value) = value else {
         return Err(Error::new(key.span(), format!("`{key_name}` needs a value: write `{key_name} = \"...\"`")));
     };
-    match value {
+    match unwrap_groups(value) {
         syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(lit), .. }) => {
-            if lit.value().trim().is_empty() {
+            if !lit.suffix().is_empty() {
+                Err(Error::new(lit.span(), format!("`{key_name}` must be a string literal without a suffix")))
+            } else if lit.value().trim().is_empty() {
                 Err(Error::new(lit.span(), format!("`{key_name}` must not be empty")))
             } else {
                 Ok(lit)
@@ -127,6 +144,24 @@ fn string_value(key: &Ident, value: Option<syn::Expr>) -> syn::Result<LitStr> {
             Err(Error::new_spanned(other, format!("`{key_name}` must be a string literal: `{key_name} = \"...\"`")))
         }
     }
+}
+
+fn path_value(key: &Ident, value: Option<syn::Expr>) -> syn::Result<syn::Path> {
+    let Some(value) = value else {
+        return Err(Error::new(key.span(), "`crate` needs a value: write `crate = path::to::timing_runtime`"));
+    };
+    match unwrap_groups(value) {
+        syn::Expr::Path(syn::ExprPath { attrs, qself: None, path }) if attrs.is_empty() => Ok(path),
+        other => Err(Error::new_spanned(other, "`crate` must be a path: `crate = path::to::timing_runtime`")),
+    }
+}
+
+/// The expression inside the invisible groups that `macro_rules!` puts around a fragment it passes on.
+fn unwrap_groups(mut value: syn::Expr) -> syn::Expr {
+    while let syn::Expr::Group(group) = value {
+        value = *group.expr;
+    }
+    value
 }
 
 fn positional(literal: &syn::Lit) -> Error {

@@ -2,18 +2,21 @@
 //! macro only adds a drop guard in front of the body (or, for `async fn`, a future around it).
 
 use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
-use quote::{ToTokens, quote};
+use quote::{ToTokens, quote, quote_spanned};
 use syn::ext::IdentExt;
+use syn::spanned::Spanned;
 use syn::{Ident, LitStr, ReturnType, Type};
 
 use crate::args::{Args, Kind};
-use crate::item::{TimedFn, is_timed_attr};
+use crate::item::{TimedFn, is_timed_attr, naked_attr};
 
 /// Expands `#[timed(args)] item`. With `enabled` false the item comes back exactly as written once the
 /// arguments check out. On error the item is emitted beside the error, so that the error is the only one.
 pub fn timed(args: TokenStream, item: TokenStream, enabled: bool) -> TokenStream {
-    if is_let_statement(&item) {
-        // rustc has already refused an attribute macro on a statement; a second error would only repeat it.
+    if is_statement_or_expression(&item) || is_key_value_attribute() {
+        // rustc has already refused an attribute macro there, or in this form (`#[timed = ...]`); a second
+        // error would only repeat it, and output read as an expression (`compile_error!(..) || 1`) would add
+        // errors of its own.
         return item;
     }
     let args = Args::parse(args);
@@ -42,8 +45,17 @@ pub fn timed(args: TokenStream, item: TokenStream, enabled: bool) -> TokenStream
     }
 }
 
-/// A step or a batch is one call on one thread, which an `async fn`, whose polls may run anywhere, is not.
+/// What `#[timed]` cannot time, whatever its arguments and whether the feature is on: a naked function, and
+/// a step or batch that is an `async fn`.
 fn misplaced_kind(args: &Args, function: &TimedFn) -> Option<syn::Error> {
+    if let Some(naked) = naked_attr(&function.attrs) {
+        return Some(syn::Error::new_spanned(
+            naked,
+            "`#[timed]` cannot be applied to a naked function: its body is a single `naked_asm!`, with no room \
+             for a timer",
+        ));
+    }
+    // A step or a batch is one call on one thread, which an `async fn`, whose polls may run anywhere, is not.
     let kind = match args.kind {
         Kind::Span => return None,
         Kind::Step => "step",
@@ -59,8 +71,30 @@ fn misplaced_kind(args: &Args, function: &TimedFn) -> Option<syn::Error> {
     ))
 }
 
-fn is_let_statement(item: &TokenStream) -> bool {
-    matches!(item.clone().into_iter().next(), Some(TokenTree::Ident(ident)) if ident == "let")
+/// A `let` statement or an expression (a closure or an `async` block), which rustc does not accept an
+/// attribute macro on.
+fn is_statement_or_expression(item: &TokenStream) -> bool {
+    let mut tokens = item.clone().into_iter();
+    match (tokens.next(), tokens.next()) {
+        (Some(TokenTree::Ident(first)), second) => {
+            first == "let"
+                || first == "move"
+                || (first == "async"
+                    && !matches!(&second, Some(TokenTree::Ident(next)) if next == "fn" || next == "unsafe" || next == "extern"))
+        }
+        (Some(TokenTree::Punct(first)), _) => first.as_char() == '|',
+        _ => false,
+    }
+}
+
+/// Whether the attribute was written `#[timed = ...]`, which rustc refuses ("key-value macro attributes are
+/// not supported") before passing the value on as if it were the arguments.
+fn is_key_value_attribute() -> bool {
+    let Some(text) = Span::call_site().source_text() else { return false };
+    let after_path = text
+        .trim_start_matches("#[")
+        .trim_start_matches(|c: char| c.is_alphanumeric() || c == '_' || c == ':' || c.is_whitespace());
+    after_path.starts_with('=')
 }
 
 fn with_item(error: &syn::Error, item: TokenStream) -> TokenStream {
@@ -77,26 +111,50 @@ fn reassemble(function: TimedFn) -> TokenStream {
 
 fn expand(args: &Args, function: TimedFn) -> TokenStream {
     let TimedFn { attrs, vis, sig, brace, inner_attrs, body } = function;
-    let callsite = callsite(args, &sig.ident);
-    let kind = kind(args);
-    // The braces are the macro's: with the user's span, rustc would call them unnecessary (`unused_braces`).
-    let user_block = braced(Span::call_site(), body);
-    let timed_body = if sig.asyncness.is_some() {
-        let output = output_hint(&sig.output, user_block);
+    let krate = runtime(args);
+    let callsite = callsite(args, &sig.ident, &krate);
+    let kind = kind(args, &krate);
+    // The user's statements stay in a block with the user's braces, whose span (not one made by this macro,
+    // whose edition is the macro crate's) decides when the tail expression's temporaries drop: a block of
+    // the macro's made edition-2021 bodies drop them as edition 2024 does.
+    let timed_body = if sig.asyncness.is_some() && may_await(&body) {
+        let future = Ident::new("__timing_future", Span::mixed_site());
+        let return_type = fake_return(&sig.output);
+        let user_block = braced(brace.span(), body);
+        // The future is an `async` block, which clippy's `async_yields_async` (deny by default) judges by
+        // its output, the function's return type, and that may be a future (an `async fn` returning a boxed
+        // future is not linted). So the lint is allowed on the generated block and denied again, its
+        // default, on the user's, where it still applies to the user's own `async` blocks.
+        // The `async` block stands for the function's body, so it carries the user's `async` and braces: lints
+        // that skip code made by macros (clippy's `implicit_return` on the body's tail) still see the user's.
+        let asyncness = sig.asyncness.map_or_else(Span::call_site, |asyncness| asyncness.span);
+        let async_block = braced(
+            brace.span(),
+            quote! {
+                #return_type
+                #[deny(clippy::async_yields_async)]
+                #user_block
+            },
+        );
+        let async_move = quote_spanned!(asyncness=> async move);
         quote! {
             #(#inner_attrs)*
-            ::timing_runtime::__private::Instrumented::new(
-                { #callsite &__TIMING_CALLSITE },
-                async move { #output },
-            )
-            .await
+            #[allow(clippy::async_yields_async)]
+            let #future = #async_move #async_block;
+            #[allow(clippy::implicit_return)]
+            { #krate::__private::Instrumented::new({ #callsite &__TIMING_CALLSITE }, #future).await }
         }
     } else {
+        // A function, or an `async fn` that never awaits (its future finishes in its first poll, which the
+        // guard then covers exactly): the guard in front of the user's statements. For such an `async fn`,
+        // awaiting a wrapped future would hide it from clippy's `unused_async`.
         let guard = Ident::new("__timing_guard", Span::mixed_site());
+        let (items, rest) = leading_items(body);
         quote! {
             #(#inner_attrs)*
-            let #guard = { #callsite ::timing_runtime::__private::Callsite::enter_as(&__TIMING_CALLSITE, #kind) };
-            #user_block
+            #items
+            let #guard = { #callsite #krate::__private::Callsite::enter_as(&__TIMING_CALLSITE, #kind) };
+            #rest
         }
     };
     let timed_body = braced(brace.span(), timed_body);
@@ -104,15 +162,15 @@ fn expand(args: &Args, function: TimedFn) -> TokenStream {
 }
 
 /// The `static` that holds what every call of this function shares: its names, resolved to ids once.
-fn callsite(args: &Args, function: &Ident) -> TokenStream {
+fn callsite(args: &Args, function: &Ident, krate: &TokenStream) -> TokenStream {
     let name = args.name.clone().unwrap_or_else(|| LitStr::new(&function.unraw().to_string(), Span::call_site()));
     let phase = match &args.phase {
         Some(phase) => quote!(::core::option::Option::Some(#phase)),
         None => quote!(::core::option::Option::None),
     };
-    let kind = kind(args);
+    let kind = kind(args, krate);
     quote! {
-        static __TIMING_CALLSITE: ::timing_runtime::__private::Callsite = ::timing_runtime::__private::Callsite::new(
+        static __TIMING_CALLSITE: #krate::__private::Callsite = #krate::__private::Callsite::new(
             #name,
             #phase,
             #kind,
@@ -125,24 +183,138 @@ fn callsite(args: &Args, function: &Ident) -> TokenStream {
 
 /// The path of the call site's kind, given to the runtime both in the `static` and where the span opens,
 /// where it is a constant that selects the path at compile time.
-fn kind(args: &Args) -> TokenStream {
+fn kind(args: &Args, krate: &TokenStream) -> TokenStream {
     let kind = match args.kind {
         Kind::Span => quote!(Span),
         Kind::Step => quote!(Step),
         Kind::Batch => quote!(Batch),
     };
-    quote!(::timing_runtime::__private::Kind::#kind)
+    quote!(#krate::__private::Kind::#kind)
 }
 
-/// An `async` block's output type is inferred from its tail, so a tail that needs a coercion (`Box<T>` into
-/// `Box<dyn Trait>`) would not get one. Passing the block through a function with the declared type gives it
-/// the expected type back, where the type can be named in a turbofish (not `impl Trait`, not `!`).
-fn output_hint(output: &ReturnType, user_block: Group) -> TokenStream {
-    match output {
-        ReturnType::Type(_, ty) if nameable(ty) => {
-            quote!(::timing_runtime::__private::output::<#ty>(#user_block))
+/// The path of `timing_runtime` in the user's crate: `crate = path` when given (a crate that re-exports
+/// `timed`), otherwise the name the user's Cargo.toml gives `timing-runtime` (it may be renamed), otherwise
+/// `::timing_runtime` (outside Cargo, or in the runtime's own doctests, where it is the crate's own name).
+fn runtime(args: &Args) -> TokenStream {
+    use proc_macro_crate::{FoundCrate, crate_name};
+    if let Some(path) = &args.krate {
+        return path.to_token_stream();
+    }
+    match crate_name("timing-runtime") {
+        Ok(FoundCrate::Name(name)) => {
+            let name = Ident::new(&name, Span::call_site());
+            quote!(::#name)
         }
-        _ => user_block.into_token_stream(),
+        Ok(FoundCrate::Itself) | Err(_) => quote!(::timing_runtime),
+    }
+}
+
+/// The items (`use`, `const`, `fn`, ...) at the start of a body, and the rest. The guard goes after them: a
+/// statement in front of them would have clippy report them as items after statements
+/// (`items_after_statements`), and items do nothing when reached, so the span covers the same work. A body
+/// that does not parse is left whole, for rustc to report.
+fn leading_items(body: TokenStream) -> (TokenStream, TokenStream) {
+    let split = |input: syn::parse::ParseStream| -> syn::Result<(TokenStream, TokenStream)> {
+        let mut items = TokenStream::new();
+        while !input.is_empty() && matches!(input.fork().parse::<syn::Stmt>(), Ok(syn::Stmt::Item(_))) {
+            input.parse::<syn::Item>()?.to_tokens(&mut items);
+        }
+        Ok((items, input.parse()?))
+    };
+    syn::parse::Parser::parse2(split, body.clone()).unwrap_or((TokenStream::new(), body))
+}
+
+/// Whether an `async fn` body may suspend: it has an `.await` outside the `async` blocks it makes, or a
+/// macro call that may expand to one (`join!`, `select!`): all macros but the standard library's that
+/// cannot. An `async` closure counts as may-suspend too (its body need not be braced, so it is not skipped).
+fn may_await(body: &TokenStream) -> bool {
+    const CANNOT_AWAIT: &[&str] = &[
+        "assert",
+        "assert_eq",
+        "assert_ne",
+        "debug_assert",
+        "debug_assert_eq",
+        "debug_assert_ne",
+        "dbg",
+        "eprint",
+        "eprintln",
+        "format",
+        "format_args",
+        "matches",
+        "panic",
+        "print",
+        "println",
+        "todo",
+        "unimplemented",
+        "unreachable",
+        "vec",
+        "write",
+        "writeln",
+        "concat",
+        "stringify",
+        "line",
+        "column",
+        "file",
+        "module_path",
+        "env",
+        "option_env",
+        "cfg",
+        "include_str",
+        "include_bytes",
+    ];
+    let tokens: Vec<TokenTree> = body.clone().into_iter().collect();
+    let mut index = 0;
+    while let Some(token) = tokens.get(index) {
+        match token {
+            TokenTree::Ident(ident) if ident == "await" => return true,
+            TokenTree::Ident(ident) if ident == "async" => {
+                let mut next = index + 1;
+                if matches!(tokens.get(next), Some(TokenTree::Ident(word)) if word == "move") {
+                    next += 1;
+                }
+                match tokens.get(next) {
+                    // An `async` block of the body's own: its awaits suspend it, not the function.
+                    Some(TokenTree::Group(group)) if group.delimiter() == Delimiter::Brace => index = next,
+                    _ => return true,
+                }
+            }
+            TokenTree::Punct(bang) if bang.as_char() == '!' => {
+                let name = match index.checked_sub(1).and_then(|before| tokens.get(before)) {
+                    Some(TokenTree::Ident(name)) => name.to_string(),
+                    _ => String::new(),
+                };
+                let is_call = matches!(tokens.get(index + 1), Some(TokenTree::Group(_)));
+                let keyword = matches!(name.as_str(), "if" | "while" | "return" | "match" | "in" | "else" | "break");
+                if is_call && !keyword && !CANNOT_AWAIT.contains(&name.as_str()) {
+                    return true;
+                }
+            }
+            TokenTree::Group(group) if may_await(&group.stream()) => return true,
+            _ => {}
+        }
+        index += 1;
+    }
+    false
+}
+
+/// An `async` block's output type is inferred from the first value it returns, so an early `return` or a tail
+/// that needs a coercion (`Box<T>` into `Box<dyn Trait>`) would not get one. A `return` of the declared
+/// type ahead of the user's code, never taken, fixes the output type first; then every `return` and the tail
+/// coerce to it, as in the `async fn` itself, and type errors point at the user's tokens. Only where the type
+/// can be named in a `let` (not `impl Trait`, not `!`).
+fn fake_return(output: &ReturnType) -> TokenStream {
+    let ReturnType::Type(_, ty) = output else { return TokenStream::new() };
+    if !nameable(ty) {
+        return TokenStream::new();
+    }
+    // Located at the declared type, so that rustc's note on where the output type comes from points there.
+    let never = Ident::new("__timing_never", Span::mixed_site().located_at(ty.span()));
+    quote! {
+        #[allow(unreachable_code, unused_variables, clippy::diverging_sub_expression, clippy::empty_loop)]
+        if false {
+            let #never: #ty = loop {};
+            return #never;
+        }
     }
 }
 

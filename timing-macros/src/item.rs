@@ -39,9 +39,9 @@ impl TimedFn {
             let semi: Token![;] = input.parse()?;
             return Err(Error::new(semi.span, "`#[timed]` needs a function with a body"));
         }
-        let brace = match input.parse::<TokenTree>()? {
-            TokenTree::Group(group) if group.delimiter() == Delimiter::Brace => group,
-            other => {
+        let brace = match body_group(input.parse::<TokenTree>()?) {
+            Ok(group) => group,
+            Err(other) => {
                 return Err(Error::new(other.span(), "expected the function's body `{ ... }`"));
             }
         };
@@ -50,6 +50,22 @@ impl TimedFn {
         }
         let (inner_attrs, body) = Parser::parse2(split_inner_attrs, brace.stream())?;
         Ok(TimedFn { attrs, vis, sig, brace, inner_attrs, body })
+    }
+}
+
+/// The body's braces, also when a `macro_rules!` passed the body as a `$body:block` fragment, which arrives
+/// wrapped in an invisible group; the token itself when it is no body.
+fn body_group(token: TokenTree) -> Result<Group, TokenTree> {
+    match token {
+        TokenTree::Group(group) if group.delimiter() == Delimiter::Brace => Ok(group),
+        TokenTree::Group(group) if group.delimiter() == Delimiter::None => {
+            let mut inner = group.stream().into_iter();
+            match (inner.next(), inner.next()) {
+                (Some(only), None) => body_group(only).map_err(|_| TokenTree::Group(group)),
+                _ => Err(TokenTree::Group(group)),
+            }
+        }
+        other => Err(other),
     }
 }
 
@@ -88,6 +104,16 @@ fn not_a_function(input: ParseStream) -> Error {
         _ => "`#[timed]` can only be applied to a function".to_owned(),
     };
     input.error(message)
+}
+
+/// The `#[naked]` or `#[unsafe(naked)]` attribute among `attrs`: a naked function's body is one
+/// `naked_asm!`, with no room for a timer.
+pub fn naked_attr(attrs: &[Attribute]) -> Option<&Attribute> {
+    attrs.iter().find(|attr| {
+        attr.path().is_ident("naked")
+            || (attr.path().is_ident("unsafe")
+                && attr.parse_args::<syn::Path>().is_ok_and(|inner| inner.is_ident("naked")))
+    })
 }
 
 /// Whether `attr` is another `#[timed]` (or `#[timing_runtime::timed]`) on the same function.

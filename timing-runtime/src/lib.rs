@@ -82,13 +82,6 @@ pub mod __private {
     #[cfg(feature = "timing")]
     pub use crate::record::future::Instrumented;
 
-    /// Gives an `async` block's tail the function's declared output type, so that it coerces.
-    #[inline(always)]
-    #[must_use]
-    pub fn output<T>(value: T) -> T {
-        value
-    }
-
     /// The phase of a [`scope!`](crate::scope), which may be left out.
     #[must_use]
     pub const fn phase(phase: &'static [&'static str]) -> Option<&'static str> {

@@ -32,7 +32,7 @@ fn a_function_gets_a_guard_in_front_of_its_untouched_body() {
             let __timing_guard = {
                 #site ::timing_runtime::__private::Callsite::enter_as(&__TIMING_CALLSITE, ::timing_runtime::__private::Kind::Span)
             };
-            { let y = x; y }
+            let y = x; y
         }
     };
     let actual = expand(
@@ -63,7 +63,6 @@ fn name_and_kind_are_passed_to_the_call_site() {
                 let __timing_guard = {
                     #site ::timing_runtime::__private::Callsite::enter_as(&__TIMING_CALLSITE, ::timing_runtime::__private::Kind::#kind)
                 };
-                {}
             }
         };
         assert_eq!(
@@ -79,6 +78,59 @@ fn name_and_kind_are_passed_to_the_call_site() {
 }
 
 #[test]
+fn crate_points_the_expansion_at_a_re_export() {
+    let actual = expand(
+        quote!(crate = my_lib::timing),
+        quote!(
+            fn f() {}
+        ),
+    );
+    assert!(actual.contains("my_lib :: timing :: __private :: Callsite :: enter_as"), "{actual}");
+    assert!(!actual.contains("timing_runtime"), "{actual}");
+}
+
+#[test]
+fn a_body_passed_as_a_macro_fragment_is_found_in_its_invisible_group() {
+    use proc_macro2::{Delimiter, Group, TokenTree};
+    let body = Group::new(Delimiter::None, quote!({ 7 }));
+    let mut item = quote!(fn seven() -> u32);
+    item.extend([TokenTree::Group(body)]);
+    let actual = expand(quote!(), item);
+    assert!(actual.contains("__timing_guard"), "{actual}");
+    assert!(actual.ends_with("7 }"), "{actual}");
+}
+
+#[test]
+fn an_async_fn_that_never_suspends_gets_the_guard_of_a_function() {
+    for body in [
+        quote!({ 1 }),
+        quote!({
+            println!("{}", 1);
+            todo!()
+        }),
+        quote!({
+            let f = async { g().await };
+            f
+        }),
+    ] {
+        let actual = expand(quote!(), quote!(async fn f() -> u8 #body));
+        assert!(actual.contains("__timing_guard"), "{actual}");
+        assert!(!actual.contains("Instrumented"), "{actual}");
+    }
+    for body in [
+        quote!({ g().await }),
+        quote!({ tokio::join!(a, b) }),
+        quote!({
+            let f = async move |x| x;
+            1
+        }),
+    ] {
+        let actual = expand(quote!(), quote!(async fn f() -> u8 #body));
+        assert!(actual.contains("Instrumented"), "{actual}");
+    }
+}
+
+#[test]
 fn a_raw_identifier_is_named_without_its_prefix() {
     let actual = expand(
         quote!(),
@@ -90,22 +142,29 @@ fn a_raw_identifier_is_named_without_its_prefix() {
 }
 
 #[test]
-fn an_async_fn_is_wrapped_in_a_future_that_sees_its_output_type() {
+fn an_async_fn_is_wrapped_in_a_future_that_returns_its_output_type_first() {
     let site = callsite("fetch", quote!(::core::option::Option::None), quote!(Span));
     let expected = quote! {
         async fn fetch(n: u8) -> Result<Box<dyn Display>, E> {
-            ::timing_runtime::__private::Instrumented::new(
-                { #site &__TIMING_CALLSITE },
-                async move { ::timing_runtime::__private::output::<Result<Box<dyn Display>, E> >({ Ok(Box::new(n)) }) },
-            )
-            .await
+            #[allow(clippy::async_yields_async)]
+            let __timing_future = async move {
+                #[allow(unreachable_code, unused_variables, clippy::diverging_sub_expression, clippy::empty_loop)]
+                if false {
+                    let __timing_never: Result<Box<dyn Display>, E> = loop {};
+                    return __timing_never;
+                }
+                #[deny(clippy::async_yields_async)]
+                { Ok(Box::new(n.await)) }
+            };
+            #[allow(clippy::implicit_return)]
+            { ::timing_runtime::__private::Instrumented::new({ #site &__TIMING_CALLSITE }, __timing_future).await }
         }
     };
     let actual = expand(
         quote!(),
         quote!(
             async fn fetch(n: u8) -> Result<Box<dyn Display>, E> {
-                Ok(Box::new(n))
+                Ok(Box::new(n.await))
             }
         ),
     );
@@ -117,7 +176,7 @@ fn an_async_fn_returning_impl_trait_or_unit_is_not_given_a_type() {
     for item in [
         quote!(
             async fn f() -> impl Display {
-                1
+                g().await
             }
         ),
         quote!(
@@ -127,7 +186,7 @@ fn an_async_fn_returning_impl_trait_or_unit_is_not_given_a_type() {
         ),
     ] {
         let actual = expand(quote!(), item);
-        assert!(!actual.contains("output"), "{actual}");
+        assert!(!actual.contains("__timing_never"), "{actual}");
         assert!(actual.contains("async move {"), "{actual}");
     }
 }
@@ -322,4 +381,25 @@ fn off_expands_an_annotated_crate_to_the_unannotated_crate() {
     expand.visit_file_mut(&mut file);
     assert!(expand.mismatches.is_empty(), "{}", expand.mismatches.join("\n\n"));
     assert!(expand.checked >= 35, "only {} functions checked", expand.checked);
+}
+
+#[test]
+fn leading_items_stay_ahead_of_the_guard() {
+    let actual = expand(
+        quote!(),
+        quote!(
+            fn f() -> u32 {
+                use std::ops::Add;
+                const ONE: u32 = 1;
+                let two = ONE.add(1);
+                const THREE: u32 = 3;
+                two + THREE
+            }
+        ),
+    );
+    let guard = actual.find("let __timing_guard").expect("a guard");
+    assert!(actual.find("use std :: ops :: Add").is_some_and(|at| at < guard), "{actual}");
+    assert!(actual.find("const ONE").is_some_and(|at| at < guard), "{actual}");
+    assert!(actual.find("let two").is_some_and(|at| at > guard), "{actual}");
+    assert!(actual.find("const THREE").is_some_and(|at| at > guard), "{actual}");
 }

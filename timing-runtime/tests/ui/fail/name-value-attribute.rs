@@ -1,0 +1,8 @@
+use timing_runtime::timed;
+
+#[timed = "regions"]
+fn regions() {}
+
+fn main() {
+    regions();
+}

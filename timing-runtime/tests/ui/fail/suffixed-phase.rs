@@ -1,0 +1,8 @@
+use timing_runtime::timed;
+
+#[timed(phase = "io"_x)]
+fn read() {}
+
+fn main() {
+    read();
+}
