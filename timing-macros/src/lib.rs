@@ -47,7 +47,8 @@ use proc_macro::TokenStream;
 ///
 /// # What it expands to
 /// A function keeps its attributes, signature and body token for token; a guard is put in front of the
-/// body, and closes the span when it drops (on return, on `?`, and while unwinding):
+/// body, after any items it starts with, and closes the span when it drops (on return, on `?`, and while
+/// unwinding). The body stays in the user's braces, whose edition decides when temporaries drop:
 ///
 /// ```text
 /// #[inline]
@@ -58,31 +59,38 @@ use proc_macro::TokenStream;
 ///                 "compute_regions", Some("regions"), Kind::Span, module_path!(), file!(), line!());
 ///         ::timing_runtime::__private::Callsite::enter_as(&__TIMING_CALLSITE, Kind::Span)
 ///     };
-///     { radii.iter().map(|r| std::f64::consts::PI * r * r).sum() }
+///     radii.iter().map(|r| std::f64::consts::PI * r * r).sum()
 /// }
 /// ```
 ///
 /// The `static` is per function, not per instantiation: all instantiations of a generic function share one
 /// span (give them different `name`s through wrapper functions to tell them apart). Inner attributes
-/// (`#![allow(...)]`) stay at the top of the body.
+/// (`#![allow(...)]`) stay at the top of the body. The runtime is found under the name the crate's
+/// Cargo.toml gives `timing-runtime`; `crate = path` names a re-export instead.
 ///
-/// An `async fn` becomes a future that opens the span on every poll and closes it when the poll returns;
-/// its statistics count busy time (the sum of polls) in `total_ns` and first poll to completion in
-/// `wall_ns`, and futures dropped before completing in `cancelled`:
+/// An `async fn` that may suspend becomes a future that opens the span on every poll and closes it when the
+/// poll returns; its statistics count busy time (the sum of polls) in `total_ns` and first poll to
+/// completion in `wall_ns`, and futures dropped before completing in `cancelled`. The `async` block carries
+/// the user's `async` and braces, and returns the declared type first, in a branch never taken, so that
+/// every `return` and the tail coerce to it as in the `async fn` itself:
 ///
 /// ```text
 /// async fn fetch(id: u32) -> Result<Box<dyn Display>, Error> {
-///     ::timing_runtime::__private::Instrumented::new(
-///         { static __TIMING_CALLSITE: … = …; &__TIMING_CALLSITE },
-///         async move { ::timing_runtime::__private::output::<Result<Box<dyn Display>, Error>>({ body }) },
-///     )
-///     .await
+///     #[allow(clippy::async_yields_async)]
+///     let __timing_future = async move {
+///         #[allow(unreachable_code, …)]
+///         if false { let __timing_never: Result<Box<dyn Display>, Error> = loop {}; return __timing_never; }
+///         #[deny(clippy::async_yields_async)]
+///         { body }
+///     };
+///     #[allow(clippy::implicit_return)]
+///     { ::timing_runtime::__private::Instrumented::new({ static …; &__TIMING_CALLSITE }, __timing_future).await }
 /// }
 /// ```
 ///
-/// The body's tail is given the declared return type, so it coerces (`Ok(Box::new(e))` into a
-/// `Result<_, Box<dyn Error>>`); an early `return` in an `async fn` body is not, as rustc infers an `async`
-/// block's output from the first `return` it meets: write `return Err(Box::new(e).into())` there.
+/// An `async fn` that cannot suspend (no `.await` outside its own `async` blocks, and no macro that might
+/// hide one) finishes in its first poll; it gets the guard of a function, which times that poll, and clippy
+/// still sees it as an `async fn` without `.await`.
 ///
 /// A function that is not `async` but returns `impl Future` is timed as a function: the span covers the
 /// call that builds the future, not the future's work. Make it an `async fn` to time the work.
@@ -91,9 +99,11 @@ use proc_macro::TokenStream;
 /// checked and the function is returned exactly as written.
 ///
 /// # Errors
-/// `#[timed]` on anything but a function with a body, on a `const fn`, with an unknown, repeated or
-/// malformed argument, or twice on one function, is a compile error at the offending token; the function
-/// is still emitted, so that the error is the only one.
+/// `#[timed]` on anything but a function with a body, on a `const fn` or a naked function, with an unknown,
+/// repeated or malformed argument, or twice on one function, is a compile error at the offending token,
+/// with the feature on and off; the function is still emitted, so that the error is the only one. Where
+/// rustc refuses the attribute itself (on a statement, a closure, or as `#[timed = ...]`), its error is the
+/// only one.
 #[proc_macro_attribute]
 pub fn timed(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::timed(args.into(), item.into(), cfg!(feature = "timing")).into()
