@@ -784,3 +784,35 @@ fn thousands_of_short_lived_threads_are_counted_exactly_in_bounded_memory() {
         assert!(after.saturating_sub(before) < 16 * 1024, "grew from {before} KiB to {after} KiB");
     }
 }
+
+/// Spins `first` µs, yields, spins `second` µs: two polls of known length.
+#[timed]
+async fn two_polls(first: u64, second: u64) -> u64 {
+    spin(first);
+    YieldNow(false).await;
+    spin(second);
+    first + second
+}
+
+#[test]
+fn a_cancelled_future_is_counted_apart_from_the_completed_calls() {
+    use std::task::{Context, Poll, Waker};
+    let _exclusive = exclusive();
+    let mut context = Context::from_waker(Waker::noop());
+    // One call of 100 µs over two polls, completed.
+    let mut completed = Box::pin(two_polls(50, 50));
+    while completed.as_mut().poll(&mut context).is_pending() {}
+    // One whose first poll takes 5 ms, then dropped.
+    let mut cancelled = Box::pin(two_polls(5_000, 0));
+    assert!(matches!(cancelled.as_mut().poll(&mut context), Poll::Pending));
+    drop(cancelled);
+    let stats = summary().span("two_polls").cloned().unwrap();
+    assert_eq!((stats.count, stats.cancelled), (1, 1));
+    // Every field but the cancelled ones describes the one completed call: 100 µs of polls.
+    let ms = |ns: u64| ns as f64 / 1e6;
+    assert!(near(ms(stats.total_ns), 0.1, 0.5) && stats.total_ns < 1_000_000, "{stats:#?}");
+    assert!(stats.mean_ns < 1e6 && stats.min_ns == stats.max_ns && stats.max_ns < 1_000_000, "{stats:#?}");
+    assert!(stats.self_ns <= stats.total_ns, "{stats:#?}");
+    assert!(stats.wall_ns >= stats.total_ns, "wall time below busy time: {stats:#?}");
+    assert!(stats.cancelled_ns >= 5_000_000, "{stats:#?}");
+}

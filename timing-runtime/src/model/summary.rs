@@ -158,7 +158,7 @@ impl PhaseBreakdown {
 pub struct SpanStats {
     /// The span's name.
     pub name: String,
-    /// Completed calls.
+    /// Completed calls. Every field but `cancelled` and `cancelled_ns` describes these calls only.
     pub count: u64,
     /// Inclusive time; of a recursive function, its outermost calls only, so never more than wall time.
     pub total_ns: u64,
@@ -175,6 +175,10 @@ pub struct SpanStats {
     pub wall_ns: u64,
     /// For `async fn`: futures dropped before they completed.
     pub cancelled: u64,
+    /// For `async fn`: the time of the polls of the futures dropped before they completed (in the phase
+    /// breakdown, as it was spent, but in no other field here).
+    #[serde(default)]
+    pub cancelled_ns: u64,
     /// Median call time.
     pub p50_ns: u64,
     /// 90th percentile of call time.

@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 
 use crate::record::callsite::Callsite;
 use crate::record::clock;
+use crate::record::recorder::PollSums;
 
 /// The future of a timed `async fn`. `Send` exactly when the function's own future is.
 #[doc(hidden)]
@@ -14,9 +15,8 @@ use crate::record::clock;
 #[must_use = "futures do nothing unless polled"]
 pub struct Instrumented<F> {
     callsite: &'static Callsite,
-    /// Tick of the first poll; `None` before it.
-    first_poll: Option<u64>,
-    busy: u64,
+    /// The sums of the polls so far; `None` before the first.
+    polls: Option<PollSums>,
     done: bool,
     future: F,
 }
@@ -24,7 +24,7 @@ pub struct Instrumented<F> {
 impl<F> Instrumented<F> {
     /// Wraps the body's future.
     pub fn new(callsite: &'static Callsite, future: F) -> Self {
-        Instrumented { callsite, first_poll: None, busy: 0, done: false, future }
+        Instrumented { callsite, polls: None, done: false, future }
     }
 }
 
@@ -35,15 +35,15 @@ impl<F: Future> Future for Instrumented<F> {
         #[allow(unsafe_code)]
         // SAFETY: `future` is pinned structurally: it is never moved out of `self`, the `Drop` impl does not
         // touch it, and no other field is pinned. The other fields are `Unpin` and are only assigned.
-        let (callsite, first_poll, busy, done, future) = unsafe {
+        let (callsite, polls, done, future) = unsafe {
             let this = self.get_unchecked_mut();
-            (this.callsite, &mut this.first_poll, &mut this.busy, &mut this.done, Pin::new_unchecked(&mut this.future))
+            (this.callsite, &mut this.polls, &mut this.done, Pin::new_unchecked(&mut this.future))
         };
         let guard = callsite.enter_poll();
-        let started = *first_poll.get_or_insert_with(clock::now);
+        let sums = *polls.get_or_insert_with(|| PollSums { first_poll: clock::now(), ..PollSums::default() });
         let poll = future.poll(cx);
-        let completed = poll.is_ready().then_some((*busy, started));
-        *busy = busy.saturating_add(guard.close_poll(completed));
+        let closed = guard.close_poll(poll.is_ready().then_some(sums));
+        *polls = Some(sums.with(closed));
         *done = poll.is_ready();
         poll
     }
@@ -51,8 +51,8 @@ impl<F: Future> Future for Instrumented<F> {
 
 impl<F> Drop for Instrumented<F> {
     fn drop(&mut self) {
-        if self.first_poll.is_some() && !self.done {
-            self.callsite.cancel_async();
+        if let (Some(polls), false) = (self.polls, self.done) {
+            self.callsite.cancel_async(polls.busy);
         }
     }
 }

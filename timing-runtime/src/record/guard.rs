@@ -7,9 +7,9 @@ use crate::model::TimingGranularity;
 use crate::record::callsite::{Callsite, Kind};
 use crate::record::clock;
 use crate::record::hot::{Hot, with_hot};
-use crate::record::recorder::with_recorder;
+use crate::record::recorder::{Closed, PollSums, with_recorder};
 use crate::store::registry;
-use crate::store::tree;
+use crate::store::tree::{self, AsyncTotals};
 
 /// Closes its span when dropped: on return, on `?`, and while unwinding. `!Send`, because a span belongs to
 /// the thread's stack it was opened on.
@@ -40,12 +40,12 @@ impl Guard {
         }
     }
 
-    /// Closes a poll's span and returns its ticks; `completed` carries the `async fn`'s busy ticks before this
-    /// poll and the tick of its first poll when this poll completed it.
-    pub(crate) fn close_poll(mut self, completed: Option<(u64, u64)>) -> u64 {
+    /// Closes a poll's span and returns what it took; `completed` carries the sums of the call's polls before
+    /// this one when this poll completed it.
+    pub(crate) fn close_poll(mut self, completed: Option<PollSums>) -> Closed {
         let depth = std::mem::take(&mut self.depth);
         if depth == 0 {
-            return 0;
+            return Closed::default();
         }
         close_slow(depth, self.stamp, clock::now(), completed)
     }
@@ -110,11 +110,11 @@ fn detailed_state() -> u64 {
 
 #[cold]
 #[inline(never)]
-fn close_slow(depth: u32, stamp: u32, now: u64, completed: Option<(u64, u64)>) -> u64 {
+fn close_slow(depth: u32, stamp: u32, now: u64, completed: Option<PollSums>) -> Closed {
     #[cfg(test)]
     slow_closes::count();
     let epoch = registry::epoch_of(registry::raw_state());
-    with_recorder(|recorder, hot| recorder.pop(hot, depth, stamp, epoch, now, completed)).unwrap_or(0)
+    with_recorder(|recorder, hot| recorder.pop(hot, depth, stamp, epoch, now, completed)).unwrap_or_default()
 }
 
 impl Callsite {
@@ -215,8 +215,9 @@ impl Callsite {
         Guard::opened(with_recorder(|recorder, hot| recorder.push(hot, self, ids, state, poll)).flatten())
     }
 
-    /// Counts an `async fn` call dropped before it completed, on the path it would have run on here.
-    pub(crate) fn cancel_async(&'static self) {
+    /// Counts an `async fn` call dropped before it completed, whose polls took `busy` ticks, on the path it
+    /// would have run on here.
+    pub(crate) fn cancel_async(&'static self, busy: u64) {
         let (granularity, epoch) = registry::state();
         if granularity != TimingGranularity::Detailed {
             return;
@@ -225,9 +226,9 @@ impl Callsite {
         with_recorder(|recorder, hot| {
             recorder.ensure_epoch(epoch);
             let parent = recorder.frame(hot, hot.depth.get() as usize).map_or(tree::ROOT, |frame| frame.node);
-            let (node, counters) = recorder.child(hot, parent, ids.name);
+            let (node, _) = recorder.child(hot, parent, ids.name);
             if node != tree::NO_NODE {
-                counters.add_cancelled();
+                recorder.add_async(node, AsyncTotals { cancelled: 1, cancelled_ticks: busy, ..AsyncTotals::default() });
             }
         });
     }

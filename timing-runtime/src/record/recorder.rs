@@ -13,7 +13,38 @@ use crate::record::{calibrate, clock};
 use crate::store::counters::{NodeCounters, UNUSED};
 use crate::store::events::{self, Event};
 use crate::store::registry::{self, ThreadSlot};
-use crate::store::tree::{self, LocalTree};
+use crate::store::tree::{self, AsyncTotals, LocalTree};
+
+/// A closed span: its ticks, its self ticks, and whether it was outside every open call of its name.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Closed {
+    pub elapsed: u64,
+    pub self_ticks: u64,
+    pub outermost: bool,
+}
+
+/// The polls of one `async fn` call so far: their ticks, self ticks and inclusive ticks (of the polls
+/// outside every open call of the name), and the tick of the first.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct PollSums {
+    pub busy: u64,
+    pub self_ticks: u64,
+    pub inclusive: u64,
+    pub first_poll: u64,
+}
+
+impl PollSums {
+    /// The sums with one more poll.
+    #[must_use]
+    pub fn with(self, poll: Closed) -> PollSums {
+        PollSums {
+            busy: self.busy.saturating_add(poll.elapsed),
+            self_ticks: self.self_ticks.saturating_add(poll.self_ticks),
+            inclusive: self.inclusive.saturating_add(if poll.outermost { poll.elapsed } else { 0 }),
+            first_poll: self.first_poll,
+        }
+    }
+}
 
 #[derive(Default)]
 pub(super) struct BatchState {
@@ -321,7 +352,7 @@ impl Recorder {
     }
 
     /// Closes the guard's frame (at `depth`, with start tick low bits `stamp`) and every frame above it, and
-    /// returns the ticks of the guard's frame. Frames above it were left open by a leaked guard; they close
+    /// returns what the guard's frame took. Frames above it were left open by a leaked guard; they close
     /// now too. A frame that is not on the stack any more (closed with a frame below it) is left alone.
     pub(super) fn pop(
         &mut self,
@@ -330,19 +361,19 @@ impl Recorder {
         stamp: u32,
         epoch: u64,
         now: u64,
-        completed: Option<(u64, u64)>,
-    ) -> u64 {
+        completed: Option<PollSums>,
+    ) -> Closed {
         if self.epoch != epoch {
             // A reset came while the frame was open: it closes into the new epoch, whole.
             self.new_epoch(epoch);
         }
         if depth == 0 || depth > hot.depth.get() {
-            return 0;
+            return Closed::default();
         }
         #[allow(clippy::cast_possible_truncation)]
         match self.frame(hot, depth as usize) {
             Some(frame) if frame.start as u32 == stamp => {}
-            _ => return 0,
+            _ => return Closed::default(),
         }
         while hot.depth.get() > depth {
             self.close_top(hot, now, None);
@@ -352,10 +383,10 @@ impl Recorder {
 
     /// Closes the innermost frame: everything the hot path does, plus folding, polls, the timeline, steps and
     /// batches.
-    pub(super) fn close_top(&mut self, hot: &Hot, now: u64, completed: Option<(u64, u64)>) -> u64 {
+    pub(super) fn close_top(&mut self, hot: &Hot, now: u64, completed: Option<PollSums>) -> Closed {
         let depth = hot.depth.get() as usize;
         let (Some(frame), true) = (self.frame(hot, depth), depth > 0) else {
-            return 0;
+            return Closed::default();
         };
         #[allow(clippy::cast_possible_truncation)]
         hot.depth.set(depth as u32 - 1);
@@ -370,15 +401,21 @@ impl Recorder {
         if frame.flags & flags::COARSE == 0 {
             self.close_call(hot, frame.name);
             if frame.flags & flags::UNCOUNTED == 0 {
-                frame.counters.add_time(elapsed, self_ticks, frame.flags & flags::FOLDED == 0);
+                let outermost = frame.flags & flags::FOLDED == 0;
                 match (frame.flags & flags::POLL != 0, completed) {
+                    // A poll's time counts when its call completes, with its other polls, or apart if the call
+                    // is dropped first: the sums of a span describe its completed calls only.
                     (true, None) => {}
-                    (true, Some((busy, first_poll))) => {
-                        let busy = busy.saturating_add(elapsed);
-                        frame.counters.add_async_call_but_duration(busy, now.saturating_sub(first_poll));
-                        hot.hold_duration(frame.counters, busy);
+                    (true, Some(sums)) => {
+                        let sums = sums.with(Closed { elapsed, self_ticks, outermost });
+                        frame.counters.add_time(sums.inclusive, sums.self_ticks, true);
+                        frame.counters.add_call_but_duration(sums.busy);
+                        hot.hold_duration(frame.counters, sums.busy);
+                        let wall = now.saturating_sub(sums.first_poll);
+                        self.add_async(frame.node, AsyncTotals { wall, ..AsyncTotals::default() });
                     }
                     (false, _) => {
+                        frame.counters.add_time(elapsed, self_ticks, outermost);
                         frame.counters.add_call_but_duration(elapsed);
                         hot.hold_duration(frame.counters, elapsed);
                     }
@@ -402,7 +439,14 @@ impl Recorder {
         if frame.flags & flags::BATCH != 0 {
             self.finish_batch(hot, elapsed);
         }
-        elapsed
+        Closed { elapsed, self_ticks, outermost: frame.flags & flags::FOLDED == 0 }
+    }
+
+    /// Adds to the `async fn` totals of `node`'s path.
+    pub(super) fn add_async(&mut self, node: u32, add: AsyncTotals) {
+        if let (Some((path, name)), Some(slot)) = (self.tree.path_and_name(node), &self.slot) {
+            slot.tree.add_async(path, name, add);
+        }
     }
 
     #[inline(never)]

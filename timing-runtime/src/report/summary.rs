@@ -68,6 +68,7 @@ impl TrainingSummary {
                     mean_ns: mean(total_ns, totals.count),
                     wall_ns: if totals.wall > 0 { to_ns(totals.wall) } else { total_ns },
                     cancelled: totals.cancelled,
+                    cancelled_ns: to_ns(totals.cancelled_ticks),
                     p50_ns: spread.p50_ns,
                     p90_ns: spread.p90_ns,
                     p95_ns: spread.p95_ns,

@@ -36,9 +36,6 @@ pub(crate) struct NodeCounters {
     self_ticks: AtomicU64,
     min: AtomicU64,
     max: AtomicU64,
-    /// For `async fn`: first poll to completion, summed over completed calls.
-    wall: AtomicU64,
-    cancelled: AtomicU64,
     /// Where call durations go: the histogram of the node's span name on the owning thread, always one
     /// that lives for the process (set when the counters are taken).
     durations: AtomicPtr<AtomicHistogram>,
@@ -93,8 +90,6 @@ impl NodeCounters {
             self_ticks: AtomicU64::new(0),
             min: AtomicU64::new(NO_MIN),
             max: AtomicU64::new(0),
-            wall: AtomicU64::new(0),
-            cancelled: AtomicU64::new(0),
             durations: AtomicPtr::new(std::ptr::from_ref(&NO_DURATIONS).cast_mut()),
         }
     }
@@ -143,19 +138,8 @@ impl NodeCounters {
         }
     }
 
-    /// Counts a completed `async fn` call, all but its duration: `busy` ticks of polls, `wall` ticks from
-    /// first poll.
-    pub fn add_async_call_but_duration(&self, busy: u64, wall: u64) {
-        self.add_call_but_duration(busy);
-        bump(&self.wall, wall);
-    }
-
-    pub fn add_cancelled(&self) {
-        bump(&self.cancelled, 1);
-    }
-
     pub fn clear(&self) {
-        for counter in [&self.count, &self.total, &self.self_ticks, &self.max, &self.wall, &self.cancelled] {
+        for counter in [&self.count, &self.total, &self.self_ticks, &self.max] {
             counter.store(0, Relaxed);
         }
         self.min.store(NO_MIN, Relaxed);
@@ -170,8 +154,7 @@ impl NodeCounters {
             // `min` may not be written yet when a report reads the first call's count.
             min: if count == 0 { 0 } else { min.min(max) },
             max,
-            wall: self.wall.load(Relaxed),
-            cancelled: self.cancelled.load(Relaxed),
+            ..Totals::default()
         }
     }
 }
@@ -184,13 +167,16 @@ pub(crate) struct Totals {
     pub self_ticks: u64,
     pub min: u64,
     pub max: u64,
+    /// For `async fn`: first poll to completion, summed over completed calls.
     pub wall: u64,
+    /// For `async fn`: calls dropped before they completed, and the ticks of their polls (in no other sum).
     pub cancelled: u64,
+    pub cancelled_ticks: u64,
 }
 
 impl Totals {
     pub fn is_empty(&self) -> bool {
-        self.count == 0 && self.cancelled == 0 && self.self_ticks == 0 && self.total == 0
+        self.count == 0 && self.cancelled == 0 && self.cancelled_ticks == 0 && self.self_ticks == 0 && self.total == 0
     }
 
     pub fn merge(&mut self, other: &Totals) {
@@ -205,5 +191,6 @@ impl Totals {
         self.self_ticks = self.self_ticks.saturating_add(other.self_ticks);
         self.wall = self.wall.saturating_add(other.wall);
         self.cancelled = self.cancelled.saturating_add(other.cancelled);
+        self.cancelled_ticks = self.cancelled_ticks.saturating_add(other.cancelled_ticks);
     }
 }

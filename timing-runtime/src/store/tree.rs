@@ -6,6 +6,8 @@
 //! process-wide id of its path (`paths`), by which reports add threads' counters together. Durations are
 //! kept per span name, in one histogram per name the thread has called, which all the name's nodes share.
 
+use std::collections::HashMap;
+
 use parking_lot::Mutex;
 
 use crate::store::counters::{self, NodeCounters, PER_SLAB, Slab, Totals, UNUSED};
@@ -34,11 +36,28 @@ pub(crate) struct SharedTree {
     slabs: Mutex<Vec<&'static Slab>>,
     /// `(span name id, durations)`, one per name.
     durations: Mutex<Vec<(u32, &'static AtomicHistogram)>>,
+    /// What only `async fn` calls have, by path id: wall time of completed calls, and calls dropped before
+    /// they completed with the ticks of their polls. Apart from the node counters, which the hot path
+    /// writes, as these change on the slow path only.
+    async_calls: Mutex<HashMap<u32, (u32, AsyncTotals)>>,
+}
+
+/// The `async fn` totals of one path on one thread.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct AsyncTotals {
+    pub wall: u64,
+    pub cancelled: u64,
+    pub cancelled_ticks: u64,
 }
 
 impl SharedTree {
     pub fn new() -> Self {
-        SharedTree { nodes: Mutex::new(Vec::new()), slabs: Mutex::new(Vec::new()), durations: Mutex::new(Vec::new()) }
+        SharedTree {
+            nodes: Mutex::new(Vec::new()),
+            slabs: Mutex::new(Vec::new()),
+            durations: Mutex::new(Vec::new()),
+            async_calls: Mutex::new(HashMap::new()),
+        }
     }
 
     fn add(&self, node: SharedNode) {
@@ -54,6 +73,16 @@ impl SharedTree {
         for (_, durations) in self.durations.lock().iter() {
             durations.clear();
         }
+        self.async_calls.lock().clear();
+    }
+
+    /// Adds to the `async fn` totals of path `path` (of span name `name`).
+    pub fn add_async(&self, path: u32, name: u32, add: AsyncTotals) {
+        let mut calls = self.async_calls.lock();
+        let (_, totals) = calls.entry(path).or_insert((name, AsyncTotals::default()));
+        totals.wall = totals.wall.saturating_add(add.wall);
+        totals.cancelled = totals.cancelled.saturating_add(add.cancelled);
+        totals.cancelled_ticks = totals.cancelled_ticks.saturating_add(add.cancelled_ticks);
     }
 
     /// Adds each name's durations to `by_name`, indexed by span name id.
@@ -75,6 +104,23 @@ impl SharedTree {
         for (path, name, counters) in nodes {
             let Some(path_totals) = by_path.get_mut(path as usize) else { continue };
             let totals = counters.read();
+            path_totals.add(&totals);
+            let name = name as usize;
+            if by_name.len() <= name {
+                by_name.resize(name + 1, Totals::default());
+            }
+            by_name[name].merge(&totals);
+        }
+        let async_calls: Vec<(u32, u32, AsyncTotals)> =
+            self.async_calls.lock().iter().map(|(path, (name, totals))| (*path, *name, *totals)).collect();
+        for (path, name, calls) in async_calls {
+            let Some(path_totals) = by_path.get_mut(path as usize) else { continue };
+            let totals = Totals {
+                wall: calls.wall,
+                cancelled: calls.cancelled,
+                cancelled_ticks: calls.cancelled_ticks,
+                ..Totals::default()
+            };
             path_totals.add(&totals);
             let name = name as usize;
             if by_name.len() <= name {
@@ -200,6 +246,11 @@ impl LocalTree {
         let next_sibling = std::mem::replace(&mut self.edges[parent as usize].first_child, id);
         self.edges.push(LocalEdge { name, parent, first_child: NO_NODE, next_sibling, target, path, counters });
         (target, counters)
+    }
+
+    /// The path id and span name id of node `node`.
+    pub fn path_and_name(&self, node: u32) -> Option<(u32, u32)> {
+        self.edges.get(node as usize).filter(|_| node != ROOT).map(|edge| (edge.path, edge.name))
     }
 
     /// The node of `name` on the path from the root to `node`, if any.
