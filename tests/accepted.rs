@@ -567,3 +567,39 @@ fn an_early_return_in_an_async_fn_coerces_and_is_timed() {
     }
     assert_eq!(count("early_return_coerced"), 2);
 }
+
+#[async_trait::async_trait]
+trait Fetch {
+    async fn fetch(&self, n: u64) -> u64;
+}
+
+struct Remote;
+
+#[async_trait::async_trait]
+impl Fetch for Remote {
+    #[timed]
+    async fn fetch(&self, n: u64) -> u64 {
+        common::spin(300);
+        YieldOnce(false).await;
+        n + 1
+    }
+}
+
+#[test]
+fn an_async_trait_method_is_timed_for_its_polls_not_for_boxing_its_future() {
+    let _exclusive = exclusive();
+    let mut context = Context::from_waker(Waker::noop());
+    let mut future = Remote.fetch(1);
+    let mut polls = 0;
+    let output = loop {
+        polls += 1;
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            break output;
+        }
+    };
+    assert_eq!((output, polls), (2, 2));
+    let stats = summary().span("fetch").cloned().expect("timed");
+    assert_eq!(stats.count, 1);
+    // The 300 µs of work are inside the future; boxing it takes about a microsecond.
+    assert!(stats.total_ns >= 300_000, "{stats:#?}");
+}

@@ -61,9 +61,13 @@ fn misplaced_kind(args: &Args, function: &TimedFn) -> Option<syn::Error> {
         Kind::Step => "step",
         Kind::Batch => "batch",
     };
-    let asyncness = function.sig.asyncness?;
+    let span = match function.sig.asyncness {
+        Some(asyncness) => asyncness.span,
+        None if async_trait_body(&function.sig, &function.body).is_some() => function.sig.ident.span(),
+        None => return None,
+    };
     Some(syn::Error::new(
-        asyncness.span,
+        span,
         format!(
             "`#[timed({kind})]` cannot be applied to an `async fn`: a {kind} is one call on one thread; \
              time the `async fn` with `#[timed]` and mark the synchronous function that drives it"
@@ -114,6 +118,17 @@ fn expand(args: &Args, function: TimedFn) -> TokenStream {
     let krate = runtime(args);
     let callsite = callsite(args, &sig.ident, &krate);
     let kind = kind(args, &krate);
+    if let Some(boxed) = async_trait_body(&sig, &body) {
+        // `#[async_trait]` ran first and made the `async fn` a function that boxes an `async` block: time
+        // the block's polls, as for an `async fn`, not the call that boxes it.
+        let BoxedFuture { boxing, async_move, block } = boxed;
+        let timed_body = quote! {
+            #(#inner_attrs)*
+            #boxing(#krate::__private::Instrumented::new({ #callsite &__TIMING_CALLSITE }, #async_move #block))
+        };
+        let timed_body = braced(brace.span(), timed_body);
+        return quote!(#(#attrs)* #vis #sig #timed_body);
+    }
     // The user's statements stay in a block with the user's braces, whose span (not one made by this macro,
     // whose edition is the macro crate's) decides when the tail expression's temporaries drop: a block of
     // the macro's made edition-2021 bodies drop them as edition 2024 does.
@@ -222,6 +237,58 @@ fn leading_items(body: TokenStream) -> (TokenStream, TokenStream) {
         Ok((items, input.parse()?))
     };
     syn::parse::Parser::parse2(split, body.clone()).unwrap_or((TokenStream::new(), body))
+}
+
+/// The body of a method that `#[async_trait]` made from an `async fn`: `Box::pin(async move { ... })`,
+/// returning a boxed future bound by the `'async_trait` lifetime.
+struct BoxedFuture {
+    /// `Box::pin` (any path ending in `Box::pin`).
+    boxing: TokenStream,
+    async_move: TokenStream,
+    block: Group,
+}
+
+fn async_trait_body(sig: &syn::Signature, body: &TokenStream) -> Option<BoxedFuture> {
+    let ReturnType::Type(_, output) = &sig.output else { return None };
+    let names_async_trait = |tokens: TokenStream| {
+        tokens.into_iter().any(|token| matches!(token, TokenTree::Ident(ident) if ident == "async_trait"))
+    };
+    if sig.asyncness.is_some() || !names_async_trait(lifetimes(output.to_token_stream())) {
+        return None;
+    }
+    let tokens: Vec<TokenTree> = body.clone().into_iter().collect();
+    let (call, boxing) = tokens.split_last()?;
+    let boxing: TokenStream = boxing.iter().cloned().collect();
+    let is_box_pin = boxing.to_string().replace(' ', "").ends_with("Box::pin");
+    let TokenTree::Group(arguments) = call else { return None };
+    let inner: Vec<TokenTree> = arguments.stream().into_iter().collect();
+    match (is_box_pin, arguments.delimiter(), inner.as_slice()) {
+        (true, Delimiter::Parenthesis, [TokenTree::Ident(word), TokenTree::Ident(mover), TokenTree::Group(block)])
+            if word == "async" && mover == "move" && block.delimiter() == Delimiter::Brace =>
+        {
+            Some(BoxedFuture { boxing, async_move: quote!(#word #mover), block: block.clone() })
+        }
+        _ => None,
+    }
+}
+
+/// The lifetimes' names in `tokens`, as identifiers.
+fn lifetimes(tokens: TokenStream) -> TokenStream {
+    let mut found = TokenStream::new();
+    let mut after_quote = false;
+    for token in tokens {
+        match &token {
+            TokenTree::Punct(punct) if punct.as_char() == '\'' => {
+                after_quote = true;
+                continue;
+            }
+            TokenTree::Ident(_) if after_quote => found.extend([token.clone()]),
+            TokenTree::Group(group) => found.extend(lifetimes(group.stream())),
+            _ => {}
+        }
+        after_quote = false;
+    }
+    found
 }
 
 /// Whether an `async fn` body may suspend: it has an `.await` outside the `async` blocks it makes, or a

@@ -92,6 +92,9 @@ use proc_macro::TokenStream;
 /// hide one) finishes in its first poll; it gets the guard of a function, which times that poll, and clippy
 /// still sees it as an `async fn` without `.await`.
 ///
+/// Under `#[async_trait]`, which turns the `async fn` into a function that boxes an `async` block before
+/// `#[timed]` sees it, the boxed block's polls are timed, as for an `async fn`.
+///
 /// A function that is not `async` but returns `impl Future` is timed as a function: the span covers the
 /// call that builds the future, not the future's work. Make it an `async fn` to time the work.
 ///

@@ -403,3 +403,33 @@ fn leading_items_stay_ahead_of_the_guard() {
     assert!(actual.find("let two").is_some_and(|at| at > guard), "{actual}");
     assert!(actual.find("const THREE").is_some_and(|at| at > guard), "{actual}");
 }
+
+#[test]
+fn an_async_trait_method_has_its_boxed_future_instrumented() {
+    let actual = expand(
+        quote!(),
+        quote!(
+            fn fetch<'life0, 'async_trait>(
+                &'life0 self,
+            ) -> ::core::pin::Pin<Box<dyn ::core::future::Future<Output = u8> + ::core::marker::Send + 'async_trait>>
+            {
+                Box::pin(async move {
+                    let __ret: u8 = { 1 };
+                    __ret
+                })
+            }
+        ),
+    );
+    assert!(actual.contains("Box :: pin (:: timing_runtime :: __private :: Instrumented :: new"), "{actual}");
+    assert!(!actual.contains("__timing_guard"), "{actual}");
+    // The same body in a function of the user's, without `'async_trait`, is timed as a function.
+    let plain = expand(
+        quote!(),
+        quote!(
+            fn build() -> Pin<Box<dyn Future<Output = u8>>> {
+                Box::pin(async move { 1 })
+            }
+        ),
+    );
+    assert!(plain.contains("__timing_guard") && !plain.contains("Instrumented"), "{plain}");
+}
