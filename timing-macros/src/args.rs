@@ -63,7 +63,14 @@ fn parse_args(input: ParseStream) -> syn::Result<Args> {
         let key_name = key.unraw().to_string();
         let value = if input.peek(Token![=]) {
             input.parse::<Token![=]>()?;
-            Some(input.parse::<syn::Expr>()?)
+            let value = input.parse::<syn::Expr>()?;
+            if reserved_prefix(&value, input) {
+                // rustc has refused `x"..."` (an unknown prefix) already and split it for us; its error is
+                // the only one.
+                input.parse::<TokenStream>()?;
+                return Ok(args);
+            }
+            Some(value)
         } else if input.is_empty() || input.peek(Token![,]) {
             None
         } else if matches!(key_name.as_str(), NAME | PHASE | CRATE) {
@@ -162,6 +169,17 @@ fn unwrap_groups(mut value: syn::Expr) -> syn::Expr {
         value = *group.expr;
     }
     value
+}
+
+/// Whether `value` and the literal after it were written as one token with an unknown prefix (`x"y"`),
+/// which rustc reports and then passes on as an identifier and a literal.
+fn reserved_prefix(value: &syn::Expr, input: ParseStream) -> bool {
+    let (syn::Expr::Path(path), Ok(literal)) = (value, input.fork().parse::<syn::Lit>()) else { return false };
+    let (Some(prefix), Some(text)) = (path.path.get_ident(), proc_macro2::Span::call_site().source_text()) else {
+        return false;
+    };
+    let literal = quote::ToTokens::to_token_stream(&literal).to_string();
+    text.contains(&format!("{prefix}{literal}"))
 }
 
 fn positional(literal: &syn::Lit) -> Error {

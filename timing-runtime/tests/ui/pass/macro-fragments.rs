@@ -18,9 +18,17 @@ macro_rules! named {
     };
 }
 
+macro_rules! whole_signature {
+    ($vis:vis fn $name:ident($arg:ident: $ty:ty) -> $ret:ty $body:block, $($args:tt)*) => {
+        #[timed($($args)*)]
+        $vis fn $name($arg: $ty) -> $ret $body
+    };
+}
+
 timed_constant!(seven, "constants", { 7 });
+whole_signature!(pub(crate) fn double(x: u32) -> u32 { x * 2 }, name = "double", phase = "arithmetic");
 named!("two");
 
 fn main() {
-    assert_eq!(seven() + renamed(), 9);
+    assert_eq!(seven() + renamed() + double(1), 11);
 }

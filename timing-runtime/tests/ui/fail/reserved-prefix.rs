@@ -1,0 +1,8 @@
+use timing_runtime::timed;
+
+#[timed(phase = x"regions")]
+fn regions() {}
+
+fn main() {
+    regions();
+}
