@@ -234,20 +234,8 @@ impl Callsite {
     }
 }
 
-/// Spans closed on the slow path by this thread, for tests that must know which path a close took.
 #[cfg(test)]
-pub(crate) mod slow_closes {
-    use std::cell::Cell;
-
-    thread_local! {
-        static CLOSES: Cell<u64> = const { Cell::new(0) };
-    }
-
-    pub(crate) fn count() {
-        CLOSES.with(|closes| closes.set(closes.get() + 1));
-    }
-
-    pub(crate) fn so_far() -> u64 {
-        CLOSES.with(Cell::get)
-    }
-}
+crate::store::thread_counter!(
+    /// Spans closed on the slow path by this thread, for tests that must know which path a close took.
+    slow_closes
+);

@@ -353,24 +353,12 @@ impl Histogram {
     }
 }
 
-/// Octaves allocated by this thread, for tests that must tell a close sent to the slow path by a new octave
-/// from one sent there for another reason.
 #[cfg(test)]
-pub(crate) mod grown {
-    use std::cell::Cell;
-
-    thread_local! {
-        static GROWN: Cell<u64> = const { Cell::new(0) };
-    }
-
-    pub(crate) fn count() {
-        GROWN.with(|grown| grown.set(grown.get() + 1));
-    }
-
-    pub(crate) fn so_far() -> u64 {
-        GROWN.with(Cell::get)
-    }
-}
+crate::store::thread_counter!(
+    /// Octaves allocated by this thread, for tests that must tell a close sent to the slow path by a new
+    /// octave from one sent there for another reason.
+    grown
+);
 
 #[cfg(test)]
 mod tests {

@@ -3,21 +3,4 @@
 
 use timing_runtime::timed;
 
-fn log(line: &str) {
-    println!("{line}");
-}
-
-include!("../../shapes/sync.rs");
-include!("../../shapes/asynchronous.rs");
-
-#[cfg(timing_lint_shapes)]
-mod lints {
-    use timing_runtime::timed;
-    include!("../../shapes/lints.rs");
-    include!("../../shapes/lints_async.rs");
-}
-
-fn main() {
-    run_sync();
-    run_async();
-}
+include!("../../shapes/main.rs");
