@@ -816,3 +816,54 @@ fn a_cancelled_future_is_counted_apart_from_the_completed_calls() {
     assert!(stats.wall_ns >= stats.total_ns, "wall time below busy time: {stats:#?}");
     assert!(stats.cancelled_ns >= 5_000_000, "{stats:#?}");
 }
+
+#[test]
+fn a_loop_body_is_a_step_and_a_block_a_batch_with_scope() {
+    let _exclusive = exclusive();
+    {
+        let _batch = timing_runtime::scope!("inline_batch", batch);
+        for _ in 0..25 {
+            let _step = timing_runtime::scope!("inline_step", step);
+            let _phase = timing_runtime::scope!("inline_work", phase = "inline");
+            spin(5);
+        }
+    }
+    let run = summary();
+    assert_eq!((run.total_steps, run.batches), (25, 1));
+    assert!(run.phase_breakdown.pct("inline") > 50.0, "{run:#?}");
+    assert_eq!(timing_runtime::last_batch().map(|batch| batch.steps), Some(25));
+}
+
+#[timed(phase = "tiny_phase")]
+fn tiny_phased() -> u32 {
+    std::hint::black_box(1)
+}
+
+#[timed(step)]
+fn step_with_unphased_work() -> u32 {
+    spin(200);
+    (0..1_000).map(|_| tiny_phased()).sum()
+}
+
+#[test]
+fn overhead_is_told_apart_as_unphased_code_and_instrumentation() {
+    let _exclusive = exclusive();
+    for _ in 0..5 {
+        assert_eq!(step_with_unphased_work(), 1_000);
+    }
+    let run = summary();
+    let breakdown = &run.phase_breakdown;
+    let calls = run.span("tiny_phased").map_or(0, |stats| stats.count);
+    assert_eq!(calls, 5_000);
+    // The instrumentation is what the 5,000 timed calls inside the steps cost, as calibrated.
+    let expected = (calls as f64 * run.instrumentation_ns_per_call) as u64;
+    assert!(breakdown.instrumentation_ns.abs_diff(expected) <= 1, "{breakdown:#?} {}", run.instrumentation_ns_per_call);
+    assert!(expected > 0);
+    // The 200 µs of each step's own work are unphased, not instrumentation.
+    assert!(breakdown.unphased_ns >= 5 * 200_000, "{breakdown:#?}");
+    assert_eq!(breakdown.unphased_ns + breakdown.instrumentation_ns, breakdown.overhead_ns);
+    let shares: f64 = breakdown.phases.iter().map(|share| share.pct).sum::<f64>()
+        + breakdown.unphased_pct
+        + breakdown.instrumentation_pct;
+    assert!((shares - 100.0).abs() < 1e-6, "{breakdown:#?}");
+}

@@ -265,9 +265,10 @@ fn the_report_prints_steps_rate_and_breakdown() {
     let report = run.to_string();
     assert!(report.starts_with("Summary:\n  Steps: 5\n  Total time: "), "{report}");
     assert!(report.contains("steps/sec"), "{report}");
-    let line = |label: &str, pct: f64| format!("    {label:<9} {pct:>5.1}%");
+    let line = |label: &str, pct: f64| format!("    {label:<16} {pct:>5.1}%");
     assert!(report.contains(&line("Gradient:", run.phase_breakdown.pct("gradient"))), "{report}");
-    assert!(report.contains(&line("Overhead:", run.phase_breakdown.overhead_pct)), "{report}");
+    assert!(report.contains(&line("Unphased:", run.phase_breakdown.unphased_pct)), "{report}");
+    assert!(report.contains(&line("Instrumentation:", run.phase_breakdown.instrumentation_pct)), "{report}");
     let gradient = report.find("Gradient:").unwrap();
     assert!(gradient < report.find("Error:").unwrap(), "largest share first:\n{report}");
 }

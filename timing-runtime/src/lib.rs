@@ -93,8 +93,9 @@ pub mod __private {
 }
 
 /// Times the rest of the enclosing block, for code that cannot carry an attribute (closures, `rayon` bodies,
-/// part of a function). Takes a span name and, optionally, a phase; returns a guard that closes the span when
-/// it is dropped.
+/// part of a function, the body of a loop). Takes a span name and, optionally, `step` or `batch` (the block
+/// is one optimizer step, or one batch of steps, as with `#[timed(step)]` and `#[timed(batch)]`) and a
+/// phase; returns a guard that closes the span when it is dropped.
 ///
 /// ```
 /// let total: f64 = (0..4)
@@ -107,18 +108,42 @@ pub mod __private {
 /// assert!(timing_runtime::summary().span("square").is_some());
 /// # assert_eq!(total, 14.0);
 /// ```
+///
+/// A training loop whose step is the body of a loop:
+///
+/// ```
+/// let mut x = 10.0_f64;
+/// {
+///     let _batch = timing_runtime::scope!("train", batch);
+///     for _ in 0..100 {
+///         let _step = timing_runtime::scope!("step", step);
+///         x -= 0.1 * 2.0 * x;
+///     }
+/// }
+/// # #[cfg(feature = "timing")]
+/// assert_eq!(timing_runtime::last_batch().map(|batch| batch.steps), Some(100));
+/// ```
 #[macro_export]
 macro_rules! scope {
-    ($name:literal $(, phase = $phase:literal)? $(,)?) => {{
+    ($name:literal, step $(, phase = $phase:literal)? $(,)?) => {
+        $crate::scope!(@open $name, [$($phase)?], Step)
+    };
+    ($name:literal, batch $(, phase = $phase:literal)? $(,)?) => {
+        $crate::scope!(@open $name, [$($phase)?], Batch)
+    };
+    ($name:literal $(, phase = $phase:literal)? $(,)?) => {
+        $crate::scope!(@open $name, [$($phase)?], Span)
+    };
+    (@open $name:literal, [$($phase:literal)?], $kind:ident) => {{
         static __TIMING_CALLSITE: $crate::__private::Callsite = $crate::__private::Callsite::new(
             $name,
             $crate::__private::phase(&[$($phase)?]),
-            $crate::__private::Kind::Span,
+            $crate::__private::Kind::$kind,
             ::core::module_path!(),
             ::core::file!(),
             ::core::line!(),
         );
-        $crate::__private::Callsite::enter_as(&__TIMING_CALLSITE, $crate::__private::Kind::Span)
+        $crate::__private::Callsite::enter_as(&__TIMING_CALLSITE, $crate::__private::Kind::$kind)
     }};
 }
 

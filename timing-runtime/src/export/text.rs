@@ -17,15 +17,18 @@ impl Display for TrainingSummary {
         if self.total_ns > 0 && !breakdown.phases.is_empty() {
             writeln!(f)?;
             writeln!(f, "  Breakdown:")?;
-            let width = breakdown.phases.iter().map(|share| share.phase.chars().count()).max().unwrap_or(0).max(8) + 1;
+            let width = breakdown.phases.iter().map(|share| share.phase.chars().count()).max().unwrap_or(0).max(15) + 1;
             for share in &breakdown.phases {
                 writeln!(f, "    {:<width$} {:>5.1}%", format!("{}:", Capitalized(&share.phase)), share.pct)?;
             }
-            writeln!(f, "    {:<width$} {:>5.1}%", "Overhead:", breakdown.overhead_pct)?;
+            writeln!(f, "    {:<width$} {:>5.1}%", "Unphased:", breakdown.unphased_pct)?;
             if self.instrumentation_subtracted && self.instrumentation_ns_per_call > 0.0 {
                 writeln!(
                     f,
-                    "    (timing adds {:.1}ns to each timed call's caller; counted in Overhead)",
+                    "    {:<width$} {:>5.1}%  ({} at {:.1}ns per timed call)",
+                    "Instrumentation:",
+                    breakdown.instrumentation_pct,
+                    Duration(breakdown.instrumentation_ns),
                     self.instrumentation_ns_per_call
                 )?;
             }

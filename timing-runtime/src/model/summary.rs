@@ -68,8 +68,10 @@ impl TrainingSummary {
     }
 }
 
-/// Where the step time went: each phase's share and what was outside every phase. The shares of the phases
-/// and `overhead_pct` add up to 100.
+/// Where the step time went: each phase's share and what was outside every phase (`overhead`), which is the
+/// user's own code outside every phase (`unphased`) and the instrumentation's calibrated cost
+/// (`instrumentation`). The shares of the phases and `overhead_pct` add up to 100, and so do the phases,
+/// `unphased_pct` and `instrumentation_pct`.
 ///
 /// ```
 /// use timing_runtime::{PhaseBreakdown, PhaseShare};
@@ -83,10 +85,24 @@ impl TrainingSummary {
 pub struct PhaseBreakdown {
     /// Each phase that took time, largest share first.
     pub phases: Vec<PhaseShare>,
-    /// Nanoseconds of step time outside every phase.
+    /// Nanoseconds of step time outside every phase: `unphased_ns + instrumentation_ns`.
     pub overhead_ns: u64,
     /// Percentage of step time outside every phase.
     pub overhead_pct: f64,
+    /// Nanoseconds of step time in the user's code outside every phase.
+    #[serde(default)]
+    pub unphased_ns: u64,
+    /// Percentage of step time in the user's code outside every phase.
+    #[serde(default)]
+    pub unphased_pct: f64,
+    /// Nanoseconds of step time that the timed calls inside steps cost in instrumentation: their count times
+    /// the calibrated cost per call, when that cost is subtracted (otherwise it stays in the phases, and this
+    /// is 0).
+    #[serde(default)]
+    pub instrumentation_ns: u64,
+    /// Percentage of step time that the instrumentation cost.
+    #[serde(default)]
+    pub instrumentation_pct: f64,
 }
 
 /// One phase's part of the step time.
@@ -136,7 +152,38 @@ impl PhaseBreakdown {
         phases.sort_by(|a, b| b.ns.cmp(&a.ns).then_with(|| a.phase.cmp(&b.phase)));
         let overhead_ns = total - phased;
         let overhead_pct = if total == 0 { 0.0 } else { 100.0 - phases.iter().map(|share| share.pct).sum::<f64>() };
-        PhaseBreakdown { phases, overhead_ns, overhead_pct: overhead_pct.max(0.0) }
+        let overhead_pct = overhead_pct.max(0.0);
+        PhaseBreakdown {
+            phases,
+            overhead_ns,
+            overhead_pct,
+            unphased_ns: overhead_ns,
+            unphased_pct: overhead_pct,
+            instrumentation_ns: 0,
+            instrumentation_pct: 0.0,
+        }
+    }
+
+    /// The breakdown with `instrumentation_ns` of its overhead told apart from the user's unphased code
+    /// (at most all of the overhead).
+    ///
+    /// ```
+    /// use timing_runtime::PhaseBreakdown;
+    ///
+    /// let breakdown = PhaseBreakdown::from_ns(1_000, vec![("gradient".into(), 700)]).with_instrumentation(100);
+    /// assert_eq!((breakdown.unphased_ns, breakdown.instrumentation_ns), (200, 100));
+    /// assert!((breakdown.pct("gradient") + breakdown.unphased_pct + breakdown.instrumentation_pct - 100.0).abs() < 1e-9);
+    /// ```
+    #[must_use]
+    pub fn with_instrumentation(mut self, instrumentation_ns: u64) -> Self {
+        let instrumentation_ns = instrumentation_ns.min(self.overhead_ns);
+        self.instrumentation_ns = instrumentation_ns;
+        self.unphased_ns = self.overhead_ns - instrumentation_ns;
+        #[allow(clippy::cast_precision_loss)]
+        let share = if self.overhead_ns == 0 { 0.0 } else { instrumentation_ns as f64 / self.overhead_ns as f64 };
+        self.instrumentation_pct = self.overhead_pct * share;
+        self.unphased_pct = self.overhead_pct - self.instrumentation_pct;
+        self
     }
 
     /// The percentage of step time in `phase`; 0 for a phase that took no time or does not exist.

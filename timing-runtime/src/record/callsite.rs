@@ -114,7 +114,12 @@ impl Callsite {
         let ids = {
             let mut names = NAMES.lock();
             let names = names.get_or_insert_with(Names::default);
-            Ids { name: names.span_id(self.name), phase: self.phase.map_or(0, |phase| names.phase_id(phase)) }
+            let ids =
+                Ids { name: names.span_id(self.name), phase: self.phase.map_or(0, |phase| names.phase_id(phase)) };
+            if self.kind == Kind::Step && !names.steps.contains(&ids.name) {
+                names.steps.push(ids.name);
+            }
+            ids
         };
         let fast = if (ids.name as usize) < FAST_NAMES && (ids.phase as usize) < FAST_PHASES { FAST } else { 0 };
         // Release, with the acquiring loads of the ids: a thread that records with these ids sees the phase
@@ -139,6 +144,8 @@ pub(crate) struct Names {
     /// Index 0 is the empty "no phase".
     phases: Vec<&'static str>,
     phase_ids: HashMap<&'static str, u32>,
+    /// The span name ids of step call sites.
+    steps: Vec<u32>,
 }
 
 static NAMES: Mutex<Option<Names>> = Mutex::new(None);
@@ -166,6 +173,12 @@ fn intern(list: &mut Vec<&'static str>, ids: &mut HashMap<&'static str, u32>, na
         list.push(name);
         u32::try_from(list.len() - 1).unwrap_or(u32::MAX)
     })
+}
+
+/// The span name ids of the call sites that are steps.
+#[cfg_attr(not(feature = "timing"), allow(dead_code))]
+pub(crate) fn step_names() -> Vec<u32> {
+    NAMES.lock().as_ref().map_or_else(Vec::new, |names| names.steps.clone())
 }
 
 /// The interned names as they are now: `(span names, phase names)` indexed by id.

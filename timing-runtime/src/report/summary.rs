@@ -36,7 +36,15 @@ impl TrainingSummary {
             .skip(1)
             .filter_map(|(id, ticks)| Some(((*phase_names.get(id)?).to_owned(), to_ns(*ticks))))
             .collect();
-        let mut phase_breakdown = PhaseBreakdown::from_ns(total_ns, phases);
+        let instrumentation_ns = if charge::subtracting() {
+            let per_call = charge::measured_ns().unwrap_or(0.0);
+            #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let ns = (calls_in_steps(&aggregate.tree, &callsite::step_names()) as f64 * per_call) as u64;
+            ns
+        } else {
+            0
+        };
+        let mut phase_breakdown = PhaseBreakdown::from_ns(total_ns, phases).with_instrumentation(instrumentation_ns);
         for share in &mut phase_breakdown.phases {
             let id = phase_names.iter().position(|name| *name == share.phase);
             if let Some(histogram) = id.and_then(|id| steps.phase_histograms.get(id)) {
@@ -97,6 +105,24 @@ impl TrainingSummary {
             instrumentation_subtracted: charge::subtracting(),
         }
     }
+}
+
+/// The timed calls made inside steps (below a step's node in the call tree, the steps themselves not
+/// counted): each charged the calibrated instrumentation cost to the step's time outside its phases.
+fn calls_in_steps(tree: &MergedTree, step_names: &[u32]) -> u64 {
+    let count = tree.paths.len().min(tree.totals.len());
+    let mut inside = vec![false; count];
+    let mut calls = 0u64;
+    for id in 1..count {
+        let (parent, _) = tree.paths[id];
+        let parent = parent as usize;
+        let parent_is_step = parent != 0 && step_names.contains(&tree.paths[parent].1);
+        inside[id] = parent < id && (inside[parent] || parent_is_step);
+        if inside[id] {
+            calls = calls.saturating_add(tree.totals[id].count);
+        }
+    }
+    calls
 }
 
 /// The public call tree from merged paths: empty paths (of an earlier epoch) left out, depth-first with the
