@@ -9,10 +9,26 @@ impl Display for TrainingSummary {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         writeln!(f, "Summary:")?;
         writeln!(f, "  Steps: {}", Thousands(self.total_steps as u64))?;
-        writeln!(f, "  Total time: {}", Duration(self.total_ns))?;
+        let threads = if self.threads == 1 { "1 thread".to_owned() } else { format!("{} threads", self.threads) };
+        writeln!(f, "  Threads: {}", self.threads)?;
+        writeln!(f, "  Wall time: {} (first step's start to last step's end)", Duration(self.wall_ns))?;
+        if self.threads > 1 {
+            writeln!(f, "  Step time: {} (summed over {threads})", Duration(self.total_ns))?;
+        } else {
+            writeln!(f, "  Step time: {}", Duration(self.total_ns))?;
+        }
+        if self.batches > 0 {
+            let summed = if self.threads > 1 { format!(", summed over {threads}") } else { String::new() };
+            writeln!(
+                f,
+                "  Batches: {} ({} of batch wall time{summed})",
+                Thousands(self.batches as u64),
+                Duration(self.batch_ns)
+            )?;
+        }
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let rate = self.steps_per_second.round() as u64;
-        writeln!(f, "  Rate: {} steps/sec", Thousands(rate))?;
+        writeln!(f, "  Rate: {} steps/sec (steps over wall time)", Thousands(rate))?;
         let breakdown = &self.phase_breakdown;
         if self.total_ns > 0 && !breakdown.phases.is_empty() {
             writeln!(f)?;

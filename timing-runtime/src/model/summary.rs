@@ -31,15 +31,20 @@ use crate::model::step::SlowStep;
 pub struct TrainingSummary {
     /// Steps completed.
     pub total_steps: usize,
-    /// The sum of step times.
+    /// The sum of step times, over all threads.
     pub total_ns: u64,
-    /// `total_steps` over `total_ns`, in steps per second.
+    /// `total_steps` over `wall_ns` (over `total_ns` where no wall time is known), in steps per second: the
+    /// rate a batch reports too (its steps over its wall time).
     pub steps_per_second: f64,
+    /// Wall time from the first step's start to the latest step's end, over all threads; with threads
+    /// stepping at once, less than `total_ns`, which sums the steps of all threads.
+    #[serde(default)]
+    pub wall_ns: u64,
     /// Where the step time went, by phase.
     pub phase_breakdown: PhaseBreakdown,
     /// Batches completed.
     pub batches: usize,
-    /// The sum of batch wall times.
+    /// The sum of batch wall times, over all threads.
     pub batch_ns: u64,
     /// Statistics per span name, by total time, largest first (granularity `Detailed`).
     pub spans: Vec<SpanStats>,

@@ -29,7 +29,7 @@ impl Recorder {
         self.step_phases = phase_ticks;
     }
 
-    pub(super) fn finish_step(&mut self, hot: &Hot, ticks: u64, self_ticks: u64, step_phase: u32) {
+    pub(super) fn finish_step(&mut self, hot: &Hot, ticks: u64, end: u64, self_ticks: u64, step_phase: u32) {
         let phases = callsite::phase_count();
         if phases > FAST_PHASES {
             self.large_step_phase_ticks(hot, ticks, self_ticks, step_phase, phases);
@@ -41,6 +41,7 @@ impl Recorder {
         let totals = slot.step_totals;
         let records = self.batch.active && self.batch.records.is_some();
         if phases <= FAST_PHASES {
+            hot.step_end.set(end);
             hot.finish_step(totals, ticks, self_ticks, step_phase, phases);
             if records {
                 self.step_phases.clear();
@@ -50,7 +51,7 @@ impl Recorder {
             // Rare enough (over 256 phase names) to count the spread at once rather than hold it back.
             hot.step_active.set(false);
             let phase_ticks = Cell::from_mut(self.step_phases.as_mut_slice()).as_slice_of_cells();
-            totals.add_large_step(ticks, phase_ticks, &slot.steps);
+            totals.add_large_step(ticks, end, phase_ticks, &slot.steps);
             hot.steps_done.set(hot.steps_done.get().wrapping_add(1));
         }
         if let (true, Some(records)) = (self.batch.active, &mut self.batch.records) {

@@ -170,6 +170,9 @@ pub(crate) struct Hot {
     held_step: Cell<Option<u64>>,
     /// Steps completed on this thread: the step index of timeline events, and a batch's count of steps.
     pub steps_done: Cell<u64>,
+    /// The tick the step being finished ended at: set by whoever closes it, so that `finish_step` takes no
+    /// seventh argument (on the stack, and a few more instructions a span for every step).
+    pub step_end: Cell<u64>,
 }
 
 thread_local! {
@@ -222,6 +225,7 @@ impl Hot {
             step_phases: [const { Cell::new(0) }; FAST_PHASES],
             held_step: Cell::new(None),
             steps_done: Cell::new(0),
+            step_end: Cell::new(0),
         }
     }
 
@@ -348,6 +352,7 @@ impl Hot {
         let Some((frame, elapsed, self_ticks)) = self.pop(depth, stamp, now, state, flags::STEP) else {
             return false;
         };
+        self.step_end.set(now);
         self.finish_step(totals, elapsed, self_ticks, frame.phase.get(), phases);
         true
     }
@@ -415,7 +420,7 @@ impl Hot {
             totals.add_step_spread(held);
         }
         totals.set_pending_step(Some(ticks));
-        totals.add_step_ticks(ticks);
+        totals.add_step(ticks, self.step_end.get());
         // The phase spreads are counted at once: unlike the step's, their histograms' addresses do not wait
         // for the clock reading that ended the step (unless the step has a phase and time of its own).
         totals.add_phases(values);

@@ -434,7 +434,7 @@ impl Recorder {
         }
         if frame.flags & flags::STEP != 0 {
             let step_phase = if frame.flags & flags::COARSE == 0 { frame.phase } else { 0 };
-            self.finish_step(hot, elapsed, self_ticks, step_phase);
+            self.finish_step(hot, elapsed, now, self_ticks, step_phase);
         }
         if frame.flags & flags::BATCH != 0 {
             self.finish_batch(hot, elapsed);

@@ -29,6 +29,7 @@ impl TrainingSummary {
     ) -> Self {
         let steps = &aggregate.steps;
         let total_ns = to_ns(steps.step_ticks);
+        let wall_ns = steps.span.map_or(0, |(start, end)| to_ns(end.saturating_sub(start)));
         let phases = steps
             .phase_ticks
             .iter()
@@ -91,7 +92,8 @@ impl TrainingSummary {
         TrainingSummary {
             total_steps: usize::try_from(steps.steps).unwrap_or(usize::MAX),
             total_ns,
-            steps_per_second: rate(steps.steps, total_ns),
+            steps_per_second: rate(steps.steps, if wall_ns > 0 { wall_ns } else { total_ns }),
+            wall_ns,
             phase_breakdown,
             batches: usize::try_from(steps.batches).unwrap_or(usize::MAX),
             batch_ns: to_ns(steps.batch_ticks),

@@ -11,6 +11,8 @@ pub(crate) struct StepAccount {
     pub epoch: u64,
     pub steps: u64,
     pub step_ticks: u64,
+    /// The earliest step start and the latest step end, in ticks: the wall time the steps span.
+    pub span: Option<(u64, u64)>,
     /// Indexed by phase id.
     pub phase_ticks: Vec<u64>,
     pub batches: u64,
@@ -37,6 +39,10 @@ impl StepAccount {
     pub fn merge(&mut self, other: &StepAccount) {
         self.steps = self.steps.saturating_add(other.steps);
         self.step_ticks = self.step_ticks.saturating_add(other.step_ticks);
+        self.span = match (self.span, other.span) {
+            (Some((start, end)), Some((other_start, other_end))) => Some((start.min(other_start), end.max(other_end))),
+            (mine, theirs) => mine.or(theirs),
+        };
         if self.phase_ticks.len() < other.phase_ticks.len() {
             self.phase_ticks.resize(other.phase_ticks.len(), 0);
         }

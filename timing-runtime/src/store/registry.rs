@@ -31,6 +31,7 @@ impl Aggregate {
             let reading = slot.step_totals.read(&slot.steps);
             account.steps = reading.steps;
             account.step_ticks = reading.step_ticks;
+            account.span = reading.span;
             account.phase_ticks = reading.phase_ticks;
             if let Some(ticks) = reading.pending {
                 account.step_histogram.record(ticks);

@@ -55,6 +55,10 @@ pub(crate) struct StepTotals {
     sequence: AtomicU64,
     steps: AtomicU64,
     step_ticks: AtomicU64,
+    /// The tick the thread's first step began at (0 before it) and the tick its latest step ended at: the
+    /// wall time the thread's steps span.
+    first_start: AtomicU64,
+    last_end: AtomicU64,
     /// By phase id, below `FAST_PHASES`.
     phase_ticks: [AtomicU64; FAST_PHASES],
     /// Step times.
@@ -75,6 +79,8 @@ pub(crate) struct StepReading {
     pub phase_ticks: Vec<u64>,
     /// The ticks of the step not yet in the step histogram.
     pub pending: Option<u64>,
+    /// The first step's start and the latest step's end, in ticks.
+    pub span: Option<(u64, u64)>,
 }
 
 impl StepTotals {
@@ -83,6 +89,8 @@ impl StepTotals {
             sequence: AtomicU64::new(0),
             steps: AtomicU64::new(0),
             step_ticks: AtomicU64::new(0),
+            first_start: AtomicU64::new(0),
+            last_end: AtomicU64::new(0),
             phase_ticks: [const { AtomicU64::new(0) }; FAST_PHASES],
             step_histogram: AtomicHistogram::new(),
             phase_histograms: [const { LazyHistogram::new() }; FAST_PHASES],
@@ -103,11 +111,15 @@ impl StepTotals {
         self.sequence.store(sequence.wrapping_add(2), Release);
     }
 
-    /// Counts one more step of `ticks`, inside a write (owner only).
+    /// Counts one more step of `ticks` that ended at tick `end`, inside a write (owner only).
     #[inline(always)]
-    pub fn add_step_ticks(&self, ticks: u64) {
+    pub fn add_step(&self, ticks: u64, end: u64) {
         bump(&self.steps, 1);
         bump(&self.step_ticks, ticks);
+        if self.first_start.load(Relaxed) == 0 {
+            self.first_start.store(end.saturating_sub(ticks).max(1), Relaxed);
+        }
+        self.last_end.store(end, Relaxed);
     }
 
     /// Counts a step's time in the spread histogram (owner only).
@@ -135,9 +147,9 @@ impl StepTotals {
 
     /// Counts a step of `ticks` with `phase_ticks` by phase id, some beyond the table, in the totals and at
     /// once in the spread histograms (owner only); `account` takes the phases beyond the table.
-    pub fn add_large_step(&self, ticks: u64, phase_ticks: &[Cell<u64>], account: &Mutex<StepAccount>) {
+    pub fn add_large_step(&self, ticks: u64, end: u64, phase_ticks: &[Cell<u64>], account: &Mutex<StepAccount>) {
         let sequence = self.begin_write();
-        self.add_step_ticks(ticks);
+        self.add_step(ticks, end);
         for (total, step) in self.phase_ticks.iter().zip(phase_ticks) {
             bump(total, step.get());
         }
@@ -171,7 +183,8 @@ impl StepTotals {
     }
 
     fn zero(&self) {
-        let counters = [&self.steps, &self.step_ticks, &self.pending_step].into_iter();
+        let counters =
+            [&self.steps, &self.step_ticks, &self.pending_step, &self.first_start, &self.last_end].into_iter();
         for counter in counters.chain(&self.phase_ticks) {
             counter.store(0, Relaxed);
         }
@@ -182,7 +195,7 @@ impl StepTotals {
     /// The totals, each step whole; `account` holds phases beyond the table. Read after the histograms
     /// (`add_spread_to`), so that the pending step is in one or the other, never both.
     pub fn read(&self, account: &Mutex<StepAccount>) -> StepReading {
-        let mut reading = StepReading { steps: 0, step_ticks: 0, phase_ticks: Vec::new(), pending: None };
+        let mut reading = StepReading { steps: 0, step_ticks: 0, phase_ticks: Vec::new(), pending: None, span: None };
         fence(Acquire);
         for attempt in 0..READ_TRIES {
             let before = self.sequence.load(Acquire);
@@ -191,6 +204,8 @@ impl StepTotals {
             reading.phase_ticks.clear();
             reading.phase_ticks.extend(self.phase_ticks.iter().map(|ticks| ticks.load(Relaxed)));
             reading.pending = self.pending_step.load(Relaxed).checked_sub(1);
+            let first_start = self.first_start.load(Relaxed);
+            reading.span = (first_start != 0).then(|| (first_start, self.last_end.load(Relaxed)));
             {
                 let account = account.lock();
                 reading.phase_ticks.extend(account.phase_ticks.iter().skip(FAST_PHASES));
