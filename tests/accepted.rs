@@ -603,3 +603,20 @@ fn an_async_trait_method_is_timed_for_its_polls_not_for_boxing_its_future() {
     // The 300 µs of work are inside the future; boxing it takes about a microsecond.
     assert!(stats.total_ns >= 300_000, "{stats:#?}");
 }
+
+#[timed]
+async fn early_return_with_impl(fail: bool) -> Result<impl Display, Box<dyn std::error::Error>> {
+    if fail {
+        return Err(Box::new(std::fmt::Error));
+    }
+    Ok(std::future::ready(5).await)
+}
+
+#[test]
+fn an_early_return_coerces_where_the_output_type_has_an_impl_trait() {
+    let _exclusive = exclusive();
+    let mut context = Context::from_waker(Waker::noop());
+    let mut future = std::pin::pin!(early_return_with_impl(false));
+    assert!(matches!(future.as_mut().poll(&mut context), Poll::Ready(Ok(value)) if value.to_string() == "5"));
+    assert_eq!(count("early_return_with_impl"), 1);
+}

@@ -65,10 +65,14 @@ fn parse_args(input: ParseStream) -> syn::Result<Args> {
             input.parse::<Token![=]>()?;
             let value = input.parse::<syn::Expr>()?;
             if reserved_prefix(&value, input) {
-                // rustc has refused `x"..."` (an unknown prefix) already and split it for us; its error is
-                // the only one.
+                // `x"..."`: one error for the value, rather than one for it and one for a missing comma. (From
+                // edition 2021 on, rustc reports the unknown prefix too; the macro cannot tell the edition.)
                 input.parse::<TokenStream>()?;
-                return Ok(args);
+                let error = Error::new_spanned(
+                    &value,
+                    format!("`{key_name}` must be a string literal: `{key_name} = \"...\"`"),
+                );
+                return Err(combined(errors, error));
             }
             Some(value)
         } else if input.is_empty() || input.peek(Token![,]) {

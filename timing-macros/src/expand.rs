@@ -75,18 +75,41 @@ fn misplaced_kind(args: &Args, function: &TimedFn) -> Option<syn::Error> {
     ))
 }
 
-/// A `let` statement or an expression (a closure or an `async` block), which rustc does not accept an
-/// attribute macro on.
+/// A statement or an expression (a closure, an `async` block, a block, a call), which rustc does not accept
+/// an attribute macro on: not an item (which starts with a keyword, an attribute or a macro's name and `!`).
 fn is_statement_or_expression(item: &TokenStream) -> bool {
-    let mut tokens = item.clone().into_iter();
-    match (tokens.next(), tokens.next()) {
+    const ITEM_KEYWORDS: &[&str] = &[
+        "pub",
+        "use",
+        "const",
+        "static",
+        "type",
+        "struct",
+        "enum",
+        "union",
+        "trait",
+        "impl",
+        "mod",
+        "extern",
+        "fn",
+        "unsafe",
+        "crate",
+        "self",
+        "macro_rules",
+        "default",
+        "safe",
+    ];
+    let tokens: Vec<TokenTree> = item.clone().into_iter().collect();
+    match (tokens.first(), tokens.get(1)) {
+        (Some(TokenTree::Ident(first)), second) if first == "async" => {
+            !matches!(second, Some(TokenTree::Ident(next)) if next == "fn" || next == "unsafe" || next == "extern")
+        }
         (Some(TokenTree::Ident(first)), second) => {
-            first == "let"
-                || first == "move"
-                || (first == "async"
-                    && !matches!(&second, Some(TokenTree::Ident(next)) if next == "fn" || next == "unsafe" || next == "extern"))
+            let macro_call = matches!(second, Some(TokenTree::Punct(bang)) if bang.as_char() == '!');
+            first == "let" || first == "move" || !(macro_call || ITEM_KEYWORDS.contains(&first.to_string().as_str()))
         }
         (Some(TokenTree::Punct(first)), _) => first.as_char() == '|',
+        (Some(TokenTree::Group(group)), _) => group.delimiter() == Delimiter::Brace,
         _ => false,
     }
 }
@@ -134,12 +157,14 @@ fn expand(args: &Args, function: TimedFn) -> TokenStream {
     // the macro's made edition-2021 bodies drop them as edition 2024 does.
     let timed_body = if sig.asyncness.is_some() && may_await(&body) {
         let future = Ident::new("__timing_future", Span::mixed_site());
-        let return_type = fake_return(&sig.output);
+        let return_type = fake_return(&sig.output, &krate);
         let user_block = braced(brace.span(), body);
         // The future is an `async` block, which clippy's `async_yields_async` (deny by default) judges by
         // its output, the function's return type, and that may be a future (an `async fn` returning a boxed
-        // future is not linted). So the lint is allowed on the generated block and denied again, its
-        // default, on the user's, where it still applies to the user's own `async` blocks.
+        // future is not linted). So the lint is allowed on the generated block and set again on the user's,
+        // where it still applies to the user's own `async` blocks: at the level the function's attributes
+        // give it, or its default.
+        let yields_async = yields_async_level(&attrs);
         // The `async` block stands for the function's body, so it carries the user's `async` and braces: lints
         // that skip code made by macros (clippy's `implicit_return` on the body's tail) still see the user's.
         let asyncness = sig.asyncness.map_or_else(Span::call_site, |asyncness| asyncness.span);
@@ -147,7 +172,7 @@ fn expand(args: &Args, function: TimedFn) -> TokenStream {
             brace.span(),
             quote! {
                 #return_type
-                #[deny(clippy::async_yields_async)]
+                #yields_async
                 #user_block
             },
         );
@@ -221,6 +246,22 @@ fn runtime(args: &Args) -> TokenStream {
             quote!(::#name)
         }
         Ok(FoundCrate::Itself) | Err(_) => quote!(::timing_runtime),
+    }
+}
+
+/// The attribute that sets `clippy::async_yields_async` on the user's block: the function's own (`allow`,
+/// `warn`, `deny`, `forbid` or `expect` naming it, the last one), or `deny`, its default.
+fn yields_async_level(attrs: &[syn::Attribute]) -> TokenStream {
+    let names_lint = |attr: &syn::Attribute| {
+        let level = ["allow", "warn", "deny", "forbid", "expect"].iter().any(|level| attr.path().is_ident(level));
+        level && attr.meta.to_token_stream().to_string().replace(' ', "").contains("clippy::async_yields_async")
+    };
+    match attrs.iter().rev().find(|attr| names_lint(attr)) {
+        Some(attr) => {
+            let level = attr.path();
+            quote!(#[#level(clippy::async_yields_async)])
+        }
+        None => quote!(#[deny(clippy::async_yields_async)]),
     }
 }
 
@@ -347,8 +388,13 @@ fn may_await(body: &TokenStream) -> bool {
             }
             TokenTree::Punct(bang) if bang.as_char() == '!' => {
                 let name = match index.checked_sub(1).and_then(|before| tokens.get(before)) {
-                    Some(TokenTree::Ident(name)) => name.to_string(),
-                    _ => String::new(),
+                    Some(TokenTree::Ident(name)) => Some(name.to_string()),
+                    // `!` after anything but a name is a negation, not a macro call.
+                    _ => None,
+                };
+                let Some(name) = name else {
+                    index += 1;
+                    continue;
                 };
                 let is_call = matches!(tokens.get(index + 1), Some(TokenTree::Group(_)));
                 let keyword = matches!(name.as_str(), "if" | "while" | "return" | "match" | "in" | "else" | "break");
@@ -367,33 +413,70 @@ fn may_await(body: &TokenStream) -> bool {
 /// An `async` block's output type is inferred from the first value it returns, so an early `return` or a tail
 /// that needs a coercion (`Box<T>` into `Box<dyn Trait>`) would not get one. A `return` of the declared
 /// type ahead of the user's code, never taken, fixes the output type first; then every `return` and the tail
-/// coerce to it, as in the `async fn` itself, and type errors point at the user's tokens. Only where the type
-/// can be named in a `let` (not `impl Trait`, not `!`).
-fn fake_return(output: &ReturnType) -> TokenStream {
+/// coerce to it, as in the `async fn` itself, and type errors point at the user's tokens. The value is a call
+/// of a function that returns any type (no diverging expression, so no lint to allow), with each `impl
+/// Trait` of the type left to inference (`Result<_, Box<dyn Error>>`); nothing for `!`.
+fn fake_return(output: &ReturnType, krate: &TokenStream) -> TokenStream {
     let ReturnType::Type(_, ty) = output else { return TokenStream::new() };
-    if !nameable(ty) {
+    if matches!(**ty, Type::Never(_)) {
         return TokenStream::new();
     }
+    let (span, ty) = (ty.span(), without_impl(ty.to_token_stream()));
     // Located at the declared type, so that rustc's note on where the output type comes from points there.
-    let never = Ident::new("__timing_never", Span::mixed_site().located_at(ty.span()));
+    let value = located_at(quote!(#krate::__private::never::<#ty>()), span);
     quote! {
-        #[allow(unreachable_code, unused_variables, clippy::diverging_sub_expression, clippy::empty_loop)]
         if false {
-            let #never: #ty = loop {};
-            return #never;
+            return #value;
         }
     }
 }
 
-fn nameable(ty: &Type) -> bool {
-    fn no_impl(tokens: TokenStream) -> bool {
-        tokens.into_iter().all(|token| match token {
-            TokenTree::Ident(ident) => ident != "impl",
-            TokenTree::Group(group) => no_impl(group.stream()),
-            _ => true,
+/// `tokens` with every span moved to `span`'s location, each keeping its own hygiene.
+fn located_at(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let TokenTree::Group(group) = &token {
+                let mut moved = Group::new(group.delimiter(), located_at(group.stream(), span));
+                moved.set_span(group.span().located_at(span));
+                return TokenTree::Group(moved);
+            }
+            token.set_span(token.span().located_at(span));
+            token
         })
+        .collect()
+}
+
+/// `tokens` (a type) with each `impl Bounds` replaced by `_`, which a turbofish may hold and inference fills.
+fn without_impl(tokens: TokenStream) -> TokenStream {
+    let mut out = TokenStream::new();
+    let mut tokens = tokens.into_iter().peekable();
+    while let Some(token) = tokens.next() {
+        match token {
+            TokenTree::Ident(ident) if ident == "impl" => {
+                out.extend(quote!(_));
+                // The bounds run to the `,` or `>` that ends this argument, at this level of `<...>`.
+                let mut depth = 0usize;
+                while let Some(next) = tokens.peek() {
+                    match next {
+                        TokenTree::Punct(punct) if punct.as_char() == '<' => depth += 1,
+                        TokenTree::Punct(punct) if punct.as_char() == '>' && depth == 0 => break,
+                        TokenTree::Punct(punct) if punct.as_char() == '>' => depth -= 1,
+                        TokenTree::Punct(punct) if punct.as_char() == ',' && depth == 0 => break,
+                        _ => {}
+                    }
+                    tokens.next();
+                }
+            }
+            TokenTree::Group(group) => {
+                let mut inner = Group::new(group.delimiter(), without_impl(group.stream()));
+                inner.set_span(group.span());
+                out.extend([TokenTree::Group(inner)]);
+            }
+            other => out.extend([other]),
+        }
     }
-    !matches!(ty, Type::Never(_)) && no_impl(ty.to_token_stream())
+    out
 }
 
 fn braced(span: Span, tokens: TokenStream) -> Group {

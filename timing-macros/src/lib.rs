@@ -17,6 +17,7 @@ use proc_macro::TokenStream;
 /// | `name = "solve"` | the span's name in reports; the function's name by default |
 /// | `step` | every call is one optimizer step |
 /// | `batch` | every call is one batch of steps |
+/// | `crate = path` | where `timing_runtime` is, for a crate that re-exports `timed` |
 ///
 /// Arguments combine (`#[timed(name = "x", phase = "y")]`), except `step` with `batch`.
 ///
@@ -46,7 +47,8 @@ use proc_macro::TokenStream;
 /// ```
 ///
 /// # What it expands to
-/// A function keeps its attributes, signature and body token for token; a guard is put in front of the
+/// A function keeps its attributes, signature and body token for token (the items a body starts with are
+/// re-emitted by syn's printer, with their spans, to go ahead of the guard); a guard is put in front of the
 /// body, after any items it starts with, and closes the span when it drops (on return, on `?`, and while
 /// unwinding). The body stays in the user's braces, whose edition decides when temporaries drop:
 ///

@@ -82,6 +82,13 @@ pub mod __private {
     #[cfg(feature = "timing")]
     pub use crate::record::future::Instrumented;
 
+    /// A value of any type, never made: `#[timed]` returns it from a branch never taken, to give an `async`
+    /// block the declared output type first.
+    #[doc(hidden)]
+    pub fn never<T>() -> T {
+        unreachable!("`#[timed]` never takes this branch")
+    }
+
     /// The phase of a [`scope!`](crate::scope), which may be left out.
     #[must_use]
     pub const fn phase(phase: &'static [&'static str]) -> Option<&'static str> {

@@ -78,6 +78,34 @@ fn name_and_kind_are_passed_to_the_call_site() {
 }
 
 #[test]
+fn an_impl_trait_in_the_output_type_is_left_to_inference() {
+    let actual = expand(
+        quote!(),
+        quote!(
+            async fn f() -> Result<impl Display + Send, Box<dyn Error>> {
+                g().await
+            }
+        ),
+    );
+    assert!(actual.contains("never :: < Result < _ , Box < dyn Error > > >"), "{actual}");
+}
+
+#[test]
+fn the_users_level_of_async_yields_async_is_kept_on_the_body() {
+    let actual = expand(
+        quote!(),
+        quote!(
+            #[allow(clippy::async_yields_async)]
+            async fn f() -> u8 {
+                g().await
+            }
+        ),
+    );
+    assert!(actual.contains("# [allow (clippy :: async_yields_async)] {"), "{actual}");
+    assert!(!actual.contains("deny"), "{actual}");
+}
+
+#[test]
 fn crate_points_the_expansion_at_a_re_export() {
     let actual = expand(
         quote!(crate = my_lib::timing),
@@ -148,10 +176,8 @@ fn an_async_fn_is_wrapped_in_a_future_that_returns_its_output_type_first() {
         async fn fetch(n: u8) -> Result<Box<dyn Display>, E> {
             #[allow(clippy::async_yields_async)]
             let __timing_future = async move {
-                #[allow(unreachable_code, unused_variables, clippy::diverging_sub_expression, clippy::empty_loop)]
                 if false {
-                    let __timing_never: Result<Box<dyn Display>, E> = loop {};
-                    return __timing_never;
+                    return ::timing_runtime::__private::never::<Result<Box<dyn Display>, E> >();
                 }
                 #[deny(clippy::async_yields_async)]
                 { Ok(Box::new(n.await)) }
@@ -186,7 +212,7 @@ fn an_async_fn_returning_impl_trait_or_unit_is_not_given_a_type() {
         ),
     ] {
         let actual = expand(quote!(), item);
-        assert!(!actual.contains("__timing_never"), "{actual}");
+        assert!(!actual.contains("never :: < impl"), "{actual}");
         assert!(actual.contains("async move {"), "{actual}");
     }
 }

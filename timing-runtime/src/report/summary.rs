@@ -169,7 +169,11 @@ pub(crate) fn call_tree(tree: &MergedTree, span_names: &[&'static str]) -> CallT
         children[first[parent]..first[parent + 1]].sort_by_key(|id| std::cmp::Reverse(total_ns[*id as usize]));
     }
     let children_of = |id: usize| &children[first[id]..first[id + 1]];
-    let top_total: u64 = if count == 0 { 0 } else { children_of(0).iter().map(|id| total_ns[*id as usize]).sum() };
+    let top_total: u64 = if count == 0 {
+        0
+    } else {
+        children_of(0).iter().fold(0u64, |sum, id| sum.saturating_add(total_ns[*id as usize]))
+    };
     // What the nodes need, by id, read from the merged totals in id order: the walk's order is unrelated to
     // where nodes are stored, and reading the totals (56 bytes a node) in that order missed the cache at
     // almost every node.

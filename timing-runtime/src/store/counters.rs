@@ -110,7 +110,7 @@ impl NodeCounters {
         let durations = self.durations.load(Relaxed);
         #[allow(unsafe_code)]
         // SAFETY: `durations` only ever holds pointers made from `&'static AtomicHistogram` (`NO_DURATIONS`,
-        // or the histogram given to `take`, which is leaked and pooled, never freed), so it is valid for the
+        // or the histogram given to `Slab::counters`, which is leaked and pooled, never freed), so it is valid for the
         // rest of the process; `AtomicHistogram` is `Sync`, so a shared reference may be used from any thread.
         unsafe {
             &*durations

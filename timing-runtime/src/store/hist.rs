@@ -140,7 +140,7 @@ impl AtomicHistogram {
     pub fn count_pending(&self) {
         let pending = self.pending.load(Relaxed);
         self.pending.store(0, Relaxed);
-        // Cleared before it is counted, and seen in that order (with the fence in `add_to`): a report may
+        // Cleared before it is counted, and seen in that order (with the fence in `add_many`): a report may
         // miss it for a moment, but never counts it twice.
         fence(Release);
         if pending != 0 {

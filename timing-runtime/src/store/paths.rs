@@ -28,12 +28,14 @@ pub(crate) fn intern(caller: u32, name: u32) -> Option<u32> {
     if table.paths.is_empty() {
         table.paths.push((ROOT, u32::MAX));
     }
-    let next = u32::try_from(table.paths.len()).ok().filter(|next| *next != u32::MAX)?;
-    let id = *table.index.entry(u64::from(caller) << 32 | u64::from(name)).or_insert(next);
-    if id == next {
-        table.paths.push((caller, name));
+    let key = u64::from(caller) << 32 | u64::from(name);
+    if let Some(id) = table.index.get(&key) {
+        return Some(*id);
     }
-    Some(id)
+    let next = u32::try_from(table.paths.len()).ok().filter(|next| *next != u32::MAX)?;
+    table.index.insert(key, next);
+    table.paths.push((caller, name));
+    Some(next)
 }
 
 /// Every path so far, `(caller, name)` by id, the root first.

@@ -1,0 +1,8 @@
+use timing_runtime::timed;
+
+fn compute() {}
+
+fn main() {
+    #[timed]
+    compute();
+}
