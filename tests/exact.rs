@@ -906,3 +906,32 @@ fn threads_stepping_at_once_report_wall_time_and_one_rate() {
     assert!(report.contains("Threads: 4\n"), "{report}");
     assert!(report.contains("(summed over 4 threads)"), "{report}");
 }
+
+#[test]
+fn a_batch_returns_its_timing_and_counts_steps_run_on_other_threads() {
+    let _exclusive = exclusive();
+    // The batch's own thread runs 3 steps; 4 workers run 5 each inside the batch's handle, and 1 more step
+    // runs on a worker outside it (not the batch's).
+    let ((), timing) = timing_runtime::batch("pool_batch", || {
+        let handle = timing_runtime::batch_handle().expect("inside a batch");
+        for _ in 0..3 {
+            thread_step();
+        }
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                let handle = handle.clone();
+                scope.spawn(move || handle.in_scope(|| (0..5).for_each(|_| thread_step())));
+            }
+            scope.spawn(thread_step);
+        });
+    });
+    let timing = timing.expect("the batch's timing");
+    assert_eq!(timing.steps, 3 + 4 * 5);
+    assert!(timing.compute_ns > 0);
+    let run = summary();
+    assert_eq!((run.batches, run.total_steps), (1, 3 + 4 * 5 + 1));
+    // Inside another batch, `batch` is an ordinary span and has no timing of its own.
+    let ((_, inner), outer) = timing_runtime::batch("outer_batch", || timing_runtime::batch("inner_batch", || 1));
+    assert!(inner.is_none() && outer.is_some());
+    assert!(timing_runtime::batch_handle().is_none());
+}

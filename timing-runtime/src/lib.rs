@@ -68,6 +68,10 @@ pub use model::{
     BatchTiming, CallNode, CallTree, Distribution, PhaseBreakdown, PhaseShare, PhaseTime, SlowStep, SpanStats,
     StepTiming, Timeline, TimelineEvent, TimingGranularity, TrainingSummary,
 };
+#[cfg(not(feature = "timing"))]
+pub use off::BatchHandle;
+#[cfg(feature = "timing")]
+pub use record::recorder::BatchHandle;
 pub use report::{Change, Comparison};
 #[doc(inline)]
 pub use timing_macros::timed;
@@ -215,6 +219,73 @@ pub fn summary() -> TrainingSummary {
 pub fn last_batch() -> Option<BatchTiming> {
     #[cfg(feature = "timing")]
     return record::recorder::last_batch();
+    #[cfg(not(feature = "timing"))]
+    None
+}
+
+/// Runs `work` as one batch of steps named `name` on this thread, and returns its result with the batch's
+/// timing: for a server's handler that reports each batch it ran, or a training loop on a thread pool. Steps
+/// that `work` runs on other threads count to the batch when they run inside [`BatchHandle::in_scope`] of
+/// [`batch_handle`]. The timing is `None` inside another batch on this thread (where this one is an
+/// ordinary span) and with the `timing` feature off.
+///
+/// ```
+/// use timing_runtime::timed;
+///
+/// #[timed(step)]
+/// fn step(x: &mut f64) { *x *= 0.9; }
+///
+/// let mut x = 1.0;
+/// let ((), timing) = timing_runtime::batch("train", || (0..10).for_each(|_| step(&mut x)));
+/// # #[cfg(feature = "timing")]
+/// assert_eq!(timing.map(|timing| timing.steps), Some(10));
+/// ```
+pub fn batch<R>(name: &'static str, work: impl FnOnce() -> R) -> (R, Option<BatchTiming>) {
+    #[cfg(feature = "timing")]
+    {
+        use record::callsite::{Kind, dynamic};
+        let outermost = record::recorder::batch_handle().is_none();
+        let result = {
+            let _batch = dynamic(name, Kind::Batch).enter_as(Kind::Batch);
+            work()
+        };
+        (result, if outermost { last_batch() } else { None })
+    }
+    #[cfg(not(feature = "timing"))]
+    {
+        let _ = name;
+        (work(), None)
+    }
+}
+
+/// The batch open on this thread, to carry into work on other threads: steps completed inside its
+/// [`BatchHandle::in_scope`] count to it. `None` outside every batch.
+///
+/// ```
+/// use timing_runtime::{batch, batch_handle, timed};
+///
+/// #[timed(step)]
+/// fn step(x: u64) -> u64 { x + 1 }
+///
+/// let (_, timing) = batch("parallel", || {
+///     let handle = batch_handle();
+///     std::thread::scope(|scope| {
+///         for worker in 0..2 {
+///             let handle = handle.clone();
+///             scope.spawn(move || {
+///                 let work = || (0..5).map(|x| step(x + worker)).sum::<u64>();
+///                 match &handle { Some(handle) => handle.in_scope(work), None => work() }
+///             });
+///         }
+///     });
+/// });
+/// # #[cfg(feature = "timing")]
+/// assert_eq!(timing.map(|timing| timing.steps), Some(10));
+/// ```
+#[must_use]
+pub fn batch_handle() -> Option<BatchHandle> {
+    #[cfg(feature = "timing")]
+    return record::recorder::batch_handle();
     #[cfg(not(feature = "timing"))]
     None
 }

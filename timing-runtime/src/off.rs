@@ -47,3 +47,15 @@ impl Callsite {
 #[must_use = "the span closes when this guard is dropped"]
 #[derive(Debug)]
 pub struct Guard;
+
+/// The open batch of a thread, to carry into work on other threads; with timing off, there is none.
+#[derive(Clone, Debug)]
+pub struct BatchHandle;
+
+impl BatchHandle {
+    /// Runs `work`.
+    #[inline(always)]
+    pub fn in_scope<R>(&self, work: impl FnOnce() -> R) -> R {
+        work()
+    }
+}

@@ -175,6 +175,22 @@ fn intern(list: &mut Vec<&'static str>, ids: &mut HashMap<&'static str, u32>, na
     })
 }
 
+/// Call sites made at run time, one per name and kind, for `batch` (which takes its name as an argument):
+/// leaked once each, so that they are `'static` as the ones `#[timed]` declares.
+static DYNAMIC: Mutex<Vec<(&'static str, Kind, &'static Callsite)>> = Mutex::new(Vec::new());
+
+/// The call site of `name` and `kind`, made on first use.
+#[cfg_attr(not(feature = "timing"), allow(dead_code))]
+pub(crate) fn dynamic(name: &'static str, kind: Kind) -> &'static Callsite {
+    let mut sites = DYNAMIC.lock();
+    if let Some((_, _, site)) = sites.iter().find(|(known, known_kind, _)| *known == name && *known_kind == kind) {
+        return site;
+    }
+    let site: &'static Callsite = Box::leak(Box::new(Callsite::new(name, None, kind, "timing_runtime", "", 0)));
+    sites.push((name, kind, site));
+    site
+}
+
 /// The span name ids of the call sites that are steps.
 #[cfg_attr(not(feature = "timing"), allow(dead_code))]
 pub(crate) fn step_names() -> Vec<u32> {

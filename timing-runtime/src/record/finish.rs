@@ -76,7 +76,9 @@ impl Recorder {
         let batch = std::mem::take(&mut self.batch);
         // The epoch this thread records in, which a reset since the frame closed has not changed yet.
         let epoch = self.epoch;
-        let steps = usize::try_from(hot.steps_done.get().wrapping_sub(batch.first_step)).unwrap_or(usize::MAX);
+        let here = hot.steps_done.get().wrapping_sub(batch.first_step);
+        let elsewhere = batch.elsewhere.as_ref().map_or(0, |steps| steps.swap(0, std::sync::atomic::Ordering::Relaxed));
+        let steps = usize::try_from(here.saturating_add(elsewhere)).unwrap_or(usize::MAX);
         let timing = BatchTiming::new(steps, clock::to_ns(ticks), batch.records);
         if let Some(slot) = &self.slot {
             // `start_epoch` began the account in this thread's epoch.

@@ -5,6 +5,7 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::model::{BatchTiming, StepTiming, TimingGranularity};
 use crate::record::callsite::{self, Callsite, FAST_NAMES, FAST_PHASES, Ids, Kind};
@@ -52,6 +53,36 @@ pub(super) struct BatchState {
     /// The thread's count of steps done when the batch began.
     pub(super) first_step: u64,
     pub(super) records: Option<Vec<StepTiming>>,
+    /// Steps completed on other threads for this batch (through a `BatchHandle`).
+    pub(super) elsewhere: Option<Arc<AtomicU64>>,
+}
+
+/// The open batch of the thread it was taken on, for work that runs on other threads (a thread pool inside
+/// the batch): steps those threads complete inside `in_scope` count to the batch. `Send`, `Sync` and
+/// cheap to clone.
+#[derive(Clone, Debug)]
+pub struct BatchHandle {
+    steps: Arc<AtomicU64>,
+}
+
+impl BatchHandle {
+    /// Runs `work` on this thread, counting the steps it completes here to the batch.
+    pub fn in_scope<R>(&self, work: impl FnOnce() -> R) -> R {
+        let before = with_hot(|hot| hot.steps_done.get());
+        let result = work();
+        let after = with_hot(|hot| hot.steps_done.get());
+        self.steps.fetch_add(after.wrapping_sub(before), Relaxed);
+        result
+    }
+}
+
+/// A handle to the batch open on this thread, if any.
+pub(crate) fn batch_handle() -> Option<BatchHandle> {
+    with_recorder(|recorder, _| {
+        let batch = &mut recorder.batch;
+        batch.active.then(|| BatchHandle { steps: Arc::clone(batch.elsewhere.get_or_insert_with(Arc::default)) })
+    })
+    .flatten()
 }
 
 /// What the slow path keeps for a thread.
@@ -117,7 +148,7 @@ thread_local! {
             phase_overflow: Vec::new(),
             open_overflow: Vec::new(),
             step_phases: Vec::new(),
-            batch: BatchState { active: false, first_step: 0, records: None },
+            batch: BatchState { active: false, first_step: 0, records: None, elsewhere: None },
             last_batch: None,
             phase_names: Vec::new(),
             pending: Vec::new(),
@@ -322,6 +353,7 @@ impl Recorder {
                     active: true,
                     first_step: hot.steps_done.get(),
                     records: (granularity >= TimingGranularity::Step).then(Vec::new),
+                    elsewhere: None,
                 };
                 flags::BATCH
             }
