@@ -570,7 +570,7 @@ fn an_early_return_in_an_async_fn_coerces_and_is_timed() {
 
 #[async_trait::async_trait]
 trait Fetch {
-    async fn fetch(&self, n: u64) -> u64;
+    async fn fetch_remote(&self, n: u64) -> u64;
 }
 
 struct Remote;
@@ -578,7 +578,7 @@ struct Remote;
 #[async_trait::async_trait]
 impl Fetch for Remote {
     #[timed]
-    async fn fetch(&self, n: u64) -> u64 {
+    async fn fetch_remote(&self, n: u64) -> u64 {
         common::spin(300);
         YieldOnce(false).await;
         n + 1
@@ -589,7 +589,7 @@ impl Fetch for Remote {
 fn an_async_trait_method_is_timed_for_its_polls_not_for_boxing_its_future() {
     let _exclusive = exclusive();
     let mut context = Context::from_waker(Waker::noop());
-    let mut future = Remote.fetch(1);
+    let mut future = Remote.fetch_remote(1);
     let mut polls = 0;
     let output = loop {
         polls += 1;
@@ -598,7 +598,7 @@ fn an_async_trait_method_is_timed_for_its_polls_not_for_boxing_its_future() {
         }
     };
     assert_eq!((output, polls), (2, 2));
-    let stats = summary().span("fetch").cloned().expect("timed");
+    let stats = summary().span("fetch_remote").cloned().expect("timed");
     assert_eq!(stats.count, 1);
     // The 300 µs of work are inside the future; boxing it takes about a microsecond.
     assert!(stats.total_ns >= 300_000, "{stats:#?}");
@@ -619,4 +619,82 @@ fn an_early_return_coerces_where_the_output_type_has_an_impl_trait() {
     let mut future = std::pin::pin!(early_return_with_impl(false));
     assert!(matches!(future.as_mut().poll(&mut context), Poll::Ready(Ok(value)) if value.to_string() == "5"));
     assert_eq!(count("early_return_with_impl"), 1);
+}
+
+mod shapes {
+    use timing_runtime::timed;
+
+    pub struct Shape;
+
+    impl Shape {
+        #[timed(phase = "update")]
+        pub fn step(&self) -> u32 {
+            1
+        }
+    }
+
+    pub struct Model;
+
+    impl Model {
+        #[timed]
+        pub fn step(&self, shape: &Shape) -> u32 {
+            shape.step() + 1
+        }
+    }
+}
+
+mod annotated {
+    use timing_runtime::timed;
+
+    pub struct Scene;
+    pub struct Region;
+
+    #[timed]
+    impl Scene {
+        pub fn new() -> Self {
+            Scene
+        }
+    }
+
+    #[timed(phase = "regions")]
+    impl Region {
+        pub fn new() -> Self {
+            Region
+        }
+
+        pub fn area(&self) -> f64 {
+            2.0
+        }
+    }
+}
+
+#[test]
+fn functions_of_the_same_name_are_different_spans_told_apart() {
+    let _exclusive = exclusive();
+    let shape = shapes::Shape;
+    let model = shapes::Model;
+    for _ in 0..3 {
+        assert_eq!(model.step(&shape), 2);
+    }
+    let run = summary();
+    // Both `step` methods live in one module: each is told apart by its place in the file.
+    let steps: Vec<_> = run.spans.iter().filter(|stats| stats.name.starts_with("step (")).collect();
+    assert_eq!(steps.len(), 2, "{:#?}", run.spans);
+    assert!(steps.iter().all(|stats| stats.count == 3));
+    // The call tree keeps the outer `step` calling the inner one.
+    let tree = &run.call_tree;
+    let inner = tree.nodes.iter().position(|node| node.depth == 1 && node.name.starts_with("step (")).expect("nested");
+    assert!(tree.path(inner).contains(';'), "{tree}");
+}
+
+#[test]
+fn an_impl_block_times_each_method_as_type_and_method() {
+    let _exclusive = exclusive();
+    let _ = annotated::Scene::new();
+    let region = annotated::Region::new();
+    assert!((region.area() - 2.0).abs() < f64::EPSILON);
+    let run = summary();
+    for name in ["Scene::new", "Region::new", "Region::area"] {
+        assert_eq!(run.span(name).map(|stats| stats.count), Some(1), "{name}: {:#?}", run.spans);
+    }
 }

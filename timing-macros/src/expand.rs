@@ -8,6 +8,7 @@ use syn::spanned::Spanned;
 use syn::{Ident, LitStr, ReturnType, Type};
 
 use crate::args::{Args, Kind};
+use crate::impl_block;
 use crate::item::{TimedFn, is_timed_attr, naked_attr};
 
 /// Expands `#[timed(args)] item`. With `enabled` false the item comes back exactly as written once the
@@ -19,7 +20,12 @@ pub fn timed(args: TokenStream, item: TokenStream, enabled: bool) -> TokenStream
         // errors of its own.
         return item;
     }
+    let raw_args = args.clone();
     let args = Args::parse(args);
+    if let Ok(block) = syn::parse2::<syn::ItemImpl>(item.clone()) {
+        let expanded = args.and_then(|args| impl_block::expand(&args, &raw_args, block, enabled));
+        return expanded.unwrap_or_else(|error| with_item(&error, item));
+    }
     let function = TimedFn::parse(item.clone());
     match (args, function) {
         (Ok(args), Ok(function)) => match function.attrs.iter().find(|attr| is_timed_attr(attr)) {
@@ -203,6 +209,8 @@ fn expand(args: &Args, function: TimedFn) -> TokenStream {
 
 /// The `static` that holds what every call of this function shares: its names, resolved to ids once.
 fn callsite(args: &Args, function: &Ident, krate: &TokenStream) -> TokenStream {
+    // Named after the function, it is a span of its own; a `name` given merges what it names.
+    let constructor = if args.name.is_some() { quote!(new) } else { quote!(function) };
     let name = args.name.clone().unwrap_or_else(|| LitStr::new(&function.unraw().to_string(), Span::call_site()));
     let phase = match &args.phase {
         Some(phase) => quote!(::core::option::Option::Some(#phase)),
@@ -210,7 +218,7 @@ fn callsite(args: &Args, function: &Ident, krate: &TokenStream) -> TokenStream {
     };
     let kind = kind(args, krate);
     quote! {
-        static __TIMING_CALLSITE: #krate::__private::Callsite = #krate::__private::Callsite::new(
+        static __TIMING_CALLSITE: #krate::__private::Callsite = #krate::__private::Callsite::#constructor(
             #name,
             #phase,
             #kind,
@@ -235,7 +243,7 @@ fn kind(args: &Args, krate: &TokenStream) -> TokenStream {
 /// The path of `timing_runtime` in the user's crate: `crate = path` when given (a crate that re-exports
 /// `timed`), otherwise the name the user's Cargo.toml gives `timing-runtime` (it may be renamed), otherwise
 /// `::timing_runtime` (outside Cargo, or in the runtime's own doctests, where it is the crate's own name).
-fn runtime(args: &Args) -> TokenStream {
+pub(crate) fn runtime(args: &Args) -> TokenStream {
     use proc_macro_crate::{FoundCrate, crate_name};
     if let Some(path) = &args.krate {
         return path.to_token_stream();

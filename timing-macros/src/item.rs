@@ -98,9 +98,6 @@ fn not_a_function(input: ParseStream) -> Error {
             format!("`#[timed]` can only be applied to a function, not a `{what}`")
         }
         "mod" => "`#[timed]` can only be applied to a function, not a module".to_owned(),
-        "impl" => {
-            "`#[timed]` can only be applied to a function, not an impl block: put it on each method to time".to_owned()
-        }
         _ => "`#[timed]` can only be applied to a function".to_owned(),
     };
     input.error(message)

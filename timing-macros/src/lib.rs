@@ -3,6 +3,7 @@
 
 mod args;
 mod expand;
+mod impl_block;
 mod item;
 
 use proc_macro::TokenStream;
@@ -20,6 +21,11 @@ use proc_macro::TokenStream;
 /// | `crate = path` | where `timing_runtime` is, for a crate that re-exports `timed` |
 ///
 /// Arguments combine (`#[timed(name = "x", phase = "y")]`), except `step` with `batch`.
+///
+/// Functions of the same name are different spans, told apart in reports by module path, or by file and
+/// line within one module; a `name` given merges every function it is given to. On an `impl` block,
+/// `#[timed]` (with a `phase` or `crate`, not `name`, `step` or `batch`) puts `#[timed(name =
+/// "Type::method")]` on each method that has no `#[timed]` of its own and is not `const`.
 ///
 /// ```
 /// use timing_runtime::timed;

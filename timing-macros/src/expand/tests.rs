@@ -10,8 +10,10 @@ fn expand(args: TokenStream, item: TokenStream) -> String {
 }
 
 fn callsite(name: &str, phase: TokenStream, kind: TokenStream) -> TokenStream {
+    // A name given with `name = ...` merges what it names; a function's own name does not.
+    let constructor = if name == "solve" { quote!(new) } else { quote!(function) };
     quote! {
-        static __TIMING_CALLSITE: ::timing_runtime::__private::Callsite = ::timing_runtime::__private::Callsite::new(
+        static __TIMING_CALLSITE: ::timing_runtime::__private::Callsite = ::timing_runtime::__private::Callsite::#constructor(
             #name,
             #phase,
             ::timing_runtime::__private::Kind::#kind,
@@ -307,7 +309,6 @@ fn items_that_are_not_functions_with_bodies_are_refused() {
             ),
             "not a module",
         ),
-        (quote!(impl S {}), "not an impl block"),
         (
             quote!(
                 const fn f() {}
@@ -458,4 +459,29 @@ fn an_async_trait_method_has_its_boxed_future_instrumented() {
         ),
     );
     assert!(plain.contains("__timing_guard") && !plain.contains("Instrumented"), "{plain}");
+}
+
+#[test]
+fn an_impl_block_gets_each_method_timed_as_type_and_method() {
+    let actual = expand(
+        quote!(phase = "update"),
+        quote!(
+            impl<D: Copy> Scene<D> {
+                fn new(d: D) -> Self {
+                    Scene(d)
+                }
+                #[timed(name = "kept")]
+                fn kept(&self) {}
+                const fn constant() -> u8 {
+                    1
+                }
+            }
+        ),
+    );
+    assert!(
+        actual.contains("# [:: timing_runtime :: timed (name = \"Scene::new\" , phase = \"update\")] fn new"),
+        "{actual}"
+    );
+    assert!(actual.contains("# [timed (name = \"kept\")] fn kept"), "{actual}");
+    assert!(!actual.contains("Scene::constant"), "{actual}");
 }

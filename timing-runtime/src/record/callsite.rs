@@ -42,6 +42,9 @@ pub struct Callsite {
     pub(crate) module: &'static str,
     pub(crate) file: &'static str,
     pub(crate) line: u32,
+    /// Whether `name` is the function's own name (not one given with `name = ...`): then two functions of
+    /// one name are two spans, told apart in reports by their module or place.
+    own_name: bool,
     /// `0` until first call, then `REGISTERED | phase_id << 32 | name_id`, with `FAST` too when both ids fit
     /// the hot path's tables.
     ids: AtomicU64,
@@ -89,7 +92,21 @@ impl Callsite {
         file: &'static str,
         line: u32,
     ) -> Self {
-        Callsite { name, phase, kind, module, file, line, ids: AtomicU64::new(0) }
+        Callsite { name, phase, kind, module, file, line, own_name: false, ids: AtomicU64::new(0) }
+    }
+
+    /// A call site named after its function, as `#[timed]` makes one without `name = ...`: functions of the
+    /// same name in different places are different spans.
+    #[must_use]
+    pub const fn function(
+        name: &'static str,
+        phase: Option<&'static str>,
+        kind: Kind,
+        module: &'static str,
+        file: &'static str,
+        line: u32,
+    ) -> Self {
+        Callsite { name, phase, kind, module, file, line, own_name: true, ids: AtomicU64::new(0) }
     }
 
     #[inline(always)]
@@ -114,8 +131,11 @@ impl Callsite {
         let ids = {
             let mut names = NAMES.lock();
             let names = names.get_or_insert_with(Names::default);
-            let ids =
-                Ids { name: names.span_id(self.name), phase: self.phase.map_or(0, |phase| names.phase_id(phase)) };
+            let origin = self.own_name.then_some((self.module, self.file, self.line));
+            let ids = Ids {
+                name: names.span_id(self.name, origin),
+                phase: self.phase.map_or(0, |phase| names.phase_id(phase)),
+            };
             if self.kind == Kind::Step && !names.steps.contains(&ids.name) {
                 names.steps.push(ids.name);
             }
@@ -135,12 +155,17 @@ impl Callsite {
     }
 }
 
+/// Where a function named after itself is: module path, file and line.
+type Origin = (&'static str, &'static str, u32);
+
 /// Span names and phase names, each interned once per process; ids index the per-thread tables.
 #[derive(Default)]
 pub(crate) struct Names {
-    /// Index 0 is an empty name that no call site has.
+    /// By span id, as reports show them; index 0 is an empty name that no call site has.
     spans: Vec<&'static str>,
-    span_ids: HashMap<&'static str, u32>,
+    /// By span id: the name as written, and where the function is for a function named after itself.
+    written: Vec<(&'static str, Option<Origin>)>,
+    span_ids: HashMap<(&'static str, Option<Origin>), u32>,
     /// Index 0 is the empty "no phase".
     phases: Vec<&'static str>,
     phase_ids: HashMap<&'static str, u32>,
@@ -151,11 +176,43 @@ pub(crate) struct Names {
 static NAMES: Mutex<Option<Names>> = Mutex::new(None);
 
 impl Names {
-    fn span_id(&mut self, name: &'static str) -> u32 {
+    /// The id of span `name`, of a function at `origin` when it is named after itself: one id per function
+    /// then, one per name for names given with `name = ...` (which merge what they name, as asked).
+    fn span_id(&mut self, name: &'static str, origin: Option<Origin>) -> u32 {
         if self.spans.is_empty() {
             self.spans.push("");
+            self.written.push(("", None));
         }
-        intern(&mut self.spans, &mut self.span_ids, name)
+        if let Some(id) = self.span_ids.get(&(name, origin)) {
+            return *id;
+        }
+        let id = u32::try_from(self.spans.len()).unwrap_or(u32::MAX);
+        self.span_ids.insert((name, origin), id);
+        self.spans.push(name);
+        self.written.push((name, origin));
+        self.tell_apart(name);
+        id
+    }
+
+    /// Gives the spans written `name` names that tell them apart, when there are several: the module path
+    /// before the name where their modules differ (`model::step`), else the file and line after it. Made
+    /// once per new span (cold), and kept, so that reports only copy them.
+    fn tell_apart(&mut self, name: &'static str) {
+        let same: Vec<usize> = (0..self.written.len()).filter(|id| self.written[*id].0 == name).collect();
+        if same.len() < 2 {
+            return;
+        }
+        let modules: Vec<&str> = same.iter().filter_map(|id| self.written[*id].1.map(|(module, ..)| module)).collect();
+        let distinct_modules =
+            modules.iter().all(|module| modules.iter().filter(|other| *other == module).count() == 1);
+        for id in same {
+            let shown = match self.written[id].1 {
+                None => continue,
+                Some((module, ..)) if distinct_modules => format!("{module}::{name}"),
+                Some((_, file, line)) => format!("{name} ({file}:{line})"),
+            };
+            self.spans[id] = Box::leak(shown.into_boxed_str());
+        }
     }
 
     fn phase_id(&mut self, phase: &'static str) -> u32 {

@@ -2,9 +2,11 @@ use timing_runtime::timed;
 
 struct State;
 
-#[timed]
+#[timed(step)]
 impl State {
     fn step(&self) {}
 }
 
-fn main() {}
+fn main() {
+    State.step();
+}
