@@ -698,3 +698,32 @@ fn an_impl_block_times_each_method_as_type_and_method() {
         assert_eq!(run.span(name).map(|stats| stats.count), Some(1), "{name}: {:#?}", run.spans);
     }
 }
+
+mod numbers {
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct Dual(pub f64, pub f64);
+
+    impl std::ops::Mul for Dual {
+        type Output = Dual;
+        fn mul(self, other: Dual) -> Dual {
+            Dual(self.0 * other.0, self.0 * other.1 + self.1 * other.0)
+        }
+    }
+}
+
+#[timed(per_type)]
+fn square<T: std::ops::Mul<Output = T> + Copy>(x: T) -> T {
+    x * x
+}
+
+#[test]
+fn per_type_gives_each_instantiation_a_span_named_with_its_types() {
+    let _exclusive = exclusive();
+    assert!((square(3.0_f64) - 9.0).abs() < f64::EPSILON);
+    assert_eq!(square(numbers::Dual(3.0, 1.0)), numbers::Dual(9.0, 6.0));
+    assert_eq!(square(numbers::Dual(1.0, 0.0)), numbers::Dual(1.0, 0.0));
+    let run = summary();
+    assert_eq!(run.span("square<f64>").map(|stats| stats.count), Some(1), "{:#?}", run.spans);
+    assert_eq!(run.span("square<Dual>").map(|stats| stats.count), Some(2), "{:#?}", run.spans);
+    assert!(run.span("square").is_none());
+}

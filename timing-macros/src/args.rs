@@ -12,7 +12,8 @@ const PHASE: &str = "phase";
 const STEP: &str = "step";
 const BATCH: &str = "batch";
 const CRATE: &str = "crate";
-const EXPECTED: &str = "expected one of `name`, `phase`, `step`, `batch`, `crate`";
+const PER_TYPE: &str = "per_type";
+const EXPECTED: &str = "expected one of `name`, `phase`, `step`, `batch`, `crate`, `per_type`";
 
 /// What a timed call stands for in the training loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,6 +31,8 @@ pub struct Args {
     pub kind: Kind,
     /// Where `timing_runtime` is, for a crate that re-exports `timed`.
     pub krate: Option<syn::Path>,
+    /// `per_type`: a span per instantiation of a generic function, named with its type arguments.
+    pub per_type: Option<Ident>,
 }
 
 impl Args {
@@ -40,7 +43,7 @@ impl Args {
 }
 
 fn parse_args(input: ParseStream) -> syn::Result<Args> {
-    let mut args = Args { name: None, phase: None, kind: Kind::Span, krate: None };
+    let mut args = Args { name: None, phase: None, kind: Kind::Span, krate: None, per_type: None };
     let mut step: Option<Ident> = None;
     let mut batch: Option<Ident> = None;
     let mut errors: Option<Error> = None;
@@ -105,6 +108,11 @@ fn parse_args(input: ParseStream) -> syn::Result<Args> {
                     *slot = Some(key);
                 }
             }
+            PER_TYPE => match value {
+                Some(value) => push(Error::new_spanned(value, "`per_type` takes no value: write `#[timed(per_type)]`")),
+                None if args.per_type.is_some() => push(duplicate(&key)),
+                None => args.per_type = Some(key),
+            },
             CRATE => match path_value(&key, value) {
                 Err(error) => push(error),
                 Ok(_) if args.krate.is_some() => push(duplicate(&key)),

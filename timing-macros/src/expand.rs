@@ -147,13 +147,20 @@ fn expand(args: &Args, function: TimedFn) -> TokenStream {
     let krate = runtime(args);
     let callsite = callsite(args, &sig.ident, &krate);
     let kind = kind(args, &krate);
+    // `per_type`: the span of this instantiation, found by its type arguments' names at each call.
+    let site = match per_type_names(args, &sig) {
+        Some(types) => {
+            quote!(#krate::__private::per_type(&__TIMING_CALLSITE, &[#(::core::any::type_name::<#types>()),*]))
+        }
+        None => quote!(&__TIMING_CALLSITE),
+    };
     if let Some(boxed) = async_trait_body(&sig, &body) {
         // `#[async_trait]` ran first and made the `async fn` a function that boxes an `async` block: time
         // the block's polls, as for an `async fn`, not the call that boxes it.
         let BoxedFuture { boxing, async_move, block } = boxed;
         let timed_body = quote! {
             #(#inner_attrs)*
-            #boxing(#krate::__private::Instrumented::new({ #callsite &__TIMING_CALLSITE }, #async_move #block))
+            #boxing(#krate::__private::Instrumented::new({ #callsite #site }, #async_move #block))
         };
         let timed_body = braced(brace.span(), timed_body);
         return quote!(#(#attrs)* #vis #sig #timed_body);
@@ -188,7 +195,7 @@ fn expand(args: &Args, function: TimedFn) -> TokenStream {
             #[allow(clippy::async_yields_async)]
             let #future = #async_move #async_block;
             #[allow(clippy::implicit_return)]
-            { #krate::__private::Instrumented::new({ #callsite &__TIMING_CALLSITE }, #future).await }
+            { #krate::__private::Instrumented::new({ #callsite #site }, #future).await }
         }
     } else {
         // A function, or an `async fn` that never awaits (its future finishes in its first poll, which the
@@ -199,7 +206,7 @@ fn expand(args: &Args, function: TimedFn) -> TokenStream {
         quote! {
             #(#inner_attrs)*
             #items
-            let #guard = { #callsite #krate::__private::Callsite::enter_as(&__TIMING_CALLSITE, #kind) };
+            let #guard = { #callsite #krate::__private::Callsite::enter_as(#site, #kind) };
             #rest
         }
     };
@@ -286,6 +293,14 @@ fn leading_items(body: TokenStream) -> (TokenStream, TokenStream) {
         Ok((items, input.parse()?))
     };
     syn::parse::Parser::parse2(split, body.clone()).unwrap_or((TokenStream::new(), body))
+}
+
+/// The type parameters whose names make the span of an instantiation, under `per_type`; `None` without it
+/// or without type parameters (`per_type` then changes nothing).
+fn per_type_names(args: &Args, sig: &syn::Signature) -> Option<Vec<Ident>> {
+    args.per_type.as_ref()?;
+    let types: Vec<Ident> = sig.generics.type_params().map(|param| param.ident.clone()).collect();
+    (!types.is_empty()).then_some(types)
 }
 
 /// The body of a method that `#[async_trait]` made from an `async fn`: `Box::pin(async move { ... })`,

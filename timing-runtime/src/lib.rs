@@ -80,9 +80,9 @@ pub use timing_macros::timed;
 #[doc(hidden)]
 pub mod __private {
     #[cfg(not(feature = "timing"))]
-    pub use crate::off::{Callsite, Kind};
+    pub use crate::off::{Callsite, Kind, per_type};
     #[cfg(feature = "timing")]
-    pub use crate::record::callsite::{Callsite, Kind};
+    pub use crate::record::callsite::{Callsite, Kind, per_type};
     #[cfg(feature = "timing")]
     pub use crate::record::future::Instrumented;
 

@@ -1,5 +1,6 @@
 //! One `static` per timed function: its names, and the small ids they are interned to on first call.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 
@@ -246,6 +247,74 @@ pub(crate) fn dynamic(name: &'static str, kind: Kind) -> &'static Callsite {
     let site: &'static Callsite = Box::leak(Box::new(Callsite::new(name, None, kind, "timing_runtime", "", 0)));
     sites.push((name, kind, site));
     site
+}
+
+/// The call site of one instantiation of a `per_type` function: `base` named with `types`, the names of its
+/// type arguments (`Scene::new<f64>`), made on first use and kept. Found in a small per-thread list (no lock,
+/// no allocation: a type's name is one `'static` string, whose address stands for it), else in the
+/// process-wide table under its lock: the documented cost of `per_type`.
+pub fn per_type(base: &'static Callsite, types: &[&'static str]) -> &'static Callsite {
+    thread_local! {
+        static KNOWN: RefCell<Vec<(usize, Vec<usize>, &'static Callsite)>> = const { RefCell::new(Vec::new()) };
+    }
+    let base_address = std::ptr::from_ref(base) as usize;
+    let same = |addresses: &[usize]| addresses.iter().copied().eq(types.iter().map(|name| name.as_ptr() as usize));
+    let known = KNOWN.try_with(|known| {
+        let known = known.try_borrow().ok()?;
+        known.iter().find(|(at, addresses, _)| *at == base_address && same(addresses)).map(|(_, _, site)| *site)
+    });
+    if let Ok(Some(site)) = known {
+        return site;
+    }
+    let addresses: Vec<usize> = types.iter().map(|name| name.as_ptr() as usize).collect();
+    let site = per_type_shared(base, base_address, &addresses, types);
+    let _ = KNOWN.try_with(|known| {
+        if let Ok(mut known) = known.try_borrow_mut() {
+            known.push((base_address, addresses, site));
+        }
+    });
+    site
+}
+
+fn per_type_shared(
+    base: &'static Callsite,
+    base_address: usize,
+    addresses: &[usize],
+    types: &[&'static str],
+) -> &'static Callsite {
+    type Key = (usize, Vec<usize>);
+    static SITES: Mutex<Option<HashMap<Key, &'static Callsite>>> = Mutex::new(None);
+    let mut sites = SITES.lock();
+    let sites = sites.get_or_insert_with(HashMap::new);
+    let key: Key = (base_address, addresses.to_vec());
+    if let Some(site) = sites.get(&key) {
+        return site;
+    }
+    let shown: Vec<String> = types.iter().map(|name| short_type_name(name)).collect();
+    let name: &'static str = Box::leak(format!("{}<{}>", base.name, shown.join(", ")).into_boxed_str());
+    let site: &'static Callsite =
+        Box::leak(Box::new(Callsite::new(name, base.phase, base.kind, base.module, base.file, base.line)));
+    sites.insert(key, site);
+    site
+}
+
+/// A type's name without module paths: `Vec<Dual>` for `alloc::vec::Vec<optimizer::Dual>`.
+fn short_type_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut word = String::new();
+    for character in name.chars() {
+        if character.is_alphanumeric() || character == '_' {
+            word.push(character);
+        } else if character == ':' {
+            word.clear();
+        } else {
+            out.push_str(&word);
+            word.clear();
+            out.push(character);
+        }
+    }
+    out.push_str(&word);
+    out.replace("::", "")
 }
 
 /// The span name ids of the call sites that are steps.
