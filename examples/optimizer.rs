@@ -125,6 +125,8 @@ struct Moments {
     steps: i32,
 }
 
+// On an `impl` block, each method is timed as `Type::method` (here `Moments::new`).
+#[timed]
 impl Moments {
     fn new(circles: usize) -> Self {
         Moments { first: vec![0.0; 3 * circles], second: vec![0.0; 3 * circles], steps: 0 }
@@ -230,11 +232,29 @@ fn parse_options() -> Result<Options, String> {
     Ok(options)
 }
 
+/// The area of circles of radii `radii`: timed per type, so that `total_area<f64>` and `total_area<f32>`
+/// are spans of their own (what a lower-precision build would cost, seen side by side).
+#[timed(per_type)]
+fn total_area<T: Into<f64> + Copy>(radii: &[T]) -> f64 {
+    radii.iter().map(|r| std::f64::consts::PI * (*r).into() * (*r).into()).sum()
+}
+
 /// Trains one problem on this thread; returns the first and the final error.
 fn train(options: &Options, seed: u64, progress: Option<&indicatif::ProgressBar>) -> (f64, f64) {
     let (mut circles, targets) = problem(options.circles, seed);
     let mut moments = Moments::new(circles.len());
+    let radii: Vec<f64> = circles.iter().map(|circle| circle.r).collect();
+    #[allow(clippy::cast_possible_truncation)]
+    let radii_f32: Vec<f32> = radii.iter().map(|r| *r as f32).collect();
+    std::hint::black_box((total_area(&radii), total_area(&radii_f32)));
     let first = compute_errors(&circles, &compute_regions(&circles), &targets);
+    // A few warm-up steps written as a loop body: `scope!(.., step)` makes each iteration a step.
+    for _ in 0..10 {
+        let _step = timing_runtime::scope!("warm_up_step", step);
+        let regions = compute_regions(&circles);
+        let gradient = compute_gradients(&circles, &regions, &targets);
+        apply_gradients(&mut circles, &mut moments, &gradient, 0.001);
+    }
     let mut done = 0;
     let mut error = f64::NAN;
     while done < options.steps {
@@ -284,15 +304,31 @@ fn main() -> ExitCode {
         );
         bar
     });
-    let errors: Vec<(f64, f64)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..options.threads)
-            .map(|thread| {
-                let (options, progress) = (&options, progress.as_ref());
-                scope.spawn(move || train(options, 7 + thread as u64, progress))
-            })
-            .collect();
-        workers.into_iter().map(|worker| worker.join().unwrap_or((f64::NAN, f64::NAN))).collect()
-    });
+    // On several threads, the whole run is also one batch whose timing comes back from the call that ran
+    // it; its steps run on the worker threads, inside the batch's handle, so they count to it.
+    let run_all = || {
+        let handle = timing_runtime::batch_handle();
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..options.threads)
+                .map(|thread| {
+                    let (options, progress, handle) = (&options, progress.as_ref(), handle.clone());
+                    scope.spawn(move || {
+                        let work = || train(options, 7 + thread as u64, progress);
+                        match &handle {
+                            Some(handle) => handle.in_scope(work),
+                            None => work(),
+                        }
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|worker| worker.join().unwrap_or((f64::NAN, f64::NAN))).collect::<Vec<_>>()
+        })
+    };
+    let (errors, run_batch) = if options.threads > 1 {
+        timing_runtime::batch("parallel_run", run_all)
+    } else {
+        (vec![train(&options, 7, progress.as_ref())], None)
+    };
     if let Some(progress) = progress {
         progress.finish_and_clear();
     }
@@ -315,6 +351,15 @@ fn main() -> ExitCode {
     } else {
         let errors: Vec<String> = errors.iter().map(|(first, last)| format!("{first:.3e} -> {last:.3e}")).collect();
         println!("Fitted {} circles on {} thread(s): error {}", options.circles, options.threads, errors.join(", "));
+        if let Some(batch) = &run_batch {
+            println!(
+                "The run as one batch on {} threads: {} steps in {:.1} ms, {:.0} steps/s",
+                options.threads,
+                batch.steps,
+                batch.compute_ns as f64 / 1e6,
+                batch.steps_per_second
+            );
+        }
         println!();
         print!("{run}");
     }
