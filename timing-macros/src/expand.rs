@@ -217,7 +217,7 @@ fn expand(args: &Args, function: TimedFn) -> TokenStream {
 /// The `static` that holds what every call of this function shares: its names, resolved to ids once.
 fn callsite(args: &Args, function: &Ident, krate: &TokenStream) -> TokenStream {
     // Named after the function, it is a span of its own; a `name` given merges what it names.
-    let constructor = if args.name.is_some() { quote!(new) } else { quote!(function) };
+    let own_name = if args.name.is_some() { TokenStream::new() } else { quote!(.named_after_function()) };
     let name = args.name.clone().unwrap_or_else(|| LitStr::new(&function.unraw().to_string(), Span::call_site()));
     let phase = match &args.phase {
         Some(phase) => quote!(::core::option::Option::Some(#phase)),
@@ -225,14 +225,14 @@ fn callsite(args: &Args, function: &Ident, krate: &TokenStream) -> TokenStream {
     };
     let kind = kind(args, krate);
     quote! {
-        static __TIMING_CALLSITE: #krate::__private::Callsite = #krate::__private::Callsite::#constructor(
+        static __TIMING_CALLSITE: #krate::__private::Callsite = #krate::__private::Callsite::new(
             #name,
             #phase,
             #kind,
             ::core::module_path!(),
             ::core::file!(),
             ::core::line!(),
-        );
+        )#own_name;
     }
 }
 

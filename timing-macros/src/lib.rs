@@ -65,7 +65,8 @@ use proc_macro::TokenStream;
 ///     let __timing_guard = {
 ///         static __TIMING_CALLSITE: ::timing_runtime::__private::Callsite =
 ///             ::timing_runtime::__private::Callsite::new(
-///                 "compute_regions", Some("regions"), Kind::Span, module_path!(), file!(), line!());
+///                 "compute_regions", Some("regions"), Kind::Span, module_path!(), file!(), line!())
+///             .named_after_function();
 ///         ::timing_runtime::__private::Callsite::enter_as(&__TIMING_CALLSITE, Kind::Span)
 ///     };
 ///     radii.iter().map(|r| std::f64::consts::PI * r * r).sum()

@@ -11,16 +11,16 @@ fn expand(args: TokenStream, item: TokenStream) -> String {
 
 fn callsite(name: &str, phase: TokenStream, kind: TokenStream) -> TokenStream {
     // A name given with `name = ...` merges what it names; a function's own name does not.
-    let constructor = if name == "solve" { quote!(new) } else { quote!(function) };
+    let own_name = if name == "solve" { quote!() } else { quote!(.named_after_function()) };
     quote! {
-        static __TIMING_CALLSITE: ::timing_runtime::__private::Callsite = ::timing_runtime::__private::Callsite::#constructor(
+        static __TIMING_CALLSITE: ::timing_runtime::__private::Callsite = ::timing_runtime::__private::Callsite::new(
             #name,
             #phase,
             ::timing_runtime::__private::Kind::#kind,
             ::core::module_path!(),
             ::core::file!(),
             ::core::line!(),
-        );
+        ) #own_name;
     }
 }
 

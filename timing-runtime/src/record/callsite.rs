@@ -96,18 +96,11 @@ impl Callsite {
         Callsite { name, phase, kind, module, file, line, own_name: false, ids: AtomicU64::new(0) }
     }
 
-    /// A call site named after its function, as `#[timed]` makes one without `name = ...`: functions of the
-    /// same name in different places are different spans.
+    /// The call site as one named after its function, as `#[timed]` makes it without `name = ...`:
+    /// functions of the same name in different places are different spans.
     #[must_use]
-    pub const fn function(
-        name: &'static str,
-        phase: Option<&'static str>,
-        kind: Kind,
-        module: &'static str,
-        file: &'static str,
-        line: u32,
-    ) -> Self {
-        Callsite { name, phase, kind, module, file, line, own_name: true, ids: AtomicU64::new(0) }
+    pub const fn named_after_function(self) -> Self {
+        Callsite { own_name: true, ..self }
     }
 
     #[inline(always)]
