@@ -55,9 +55,19 @@ macro_rules! workload {
                 $($prologue)*
                 phase_a(x) ^ phase_b(x) ^ phase_c(x) ^ phase_d(x)
             }
+
+            $($attr)*
+            #[inline(never)]
+            pub fn recurse(depth: u64) -> u64 {
+                $($prologue)*
+                if depth == 0 { black_box(depth) } else { recurse(depth - 1).wrapping_add(1) }
+            }
         }
     };
 }
+
+/// Calls of `recurse` in one call of a contender's `recursive`: a call and 8 recursive ones beneath it.
+pub const SPANS_PER_RECURSION: u64 = 9;
 
 workload!(baseline, [], {});
 workload!(tracing_instrument, [#[tracing::instrument(skip_all)]], {});
@@ -111,6 +121,12 @@ pub mod timed {
     #[inline(never)]
     pub fn step(x: u64) -> u64 {
         phase_a(x) ^ phase_b(x) ^ phase_c(x) ^ phase_d(x)
+    }
+
+    #[timed]
+    #[inline(never)]
+    pub fn recurse(depth: u64) -> u64 {
+        if depth == 0 { black_box(depth) } else { recurse(depth - 1).wrapping_add(1) }
     }
 }
 
@@ -367,6 +383,29 @@ impl Contender {
             Contender::Fastrace => fastrace_trace::step,
             Contender::Tracing => tracing_instrument::step,
             Contender::Hotpath => hotpath_measure::step,
+            Contender::TscPair | Contender::InstantPair => return None,
+        })
+    }
+
+    /// The recursive workload (9 calls of one function, 8 of them recursive), for contenders that time calls.
+    pub fn recursive(self) -> Option<fn(u64) -> u64> {
+        macro_rules! recursive_of {
+            ($module:ident) => {{
+                fn recursive(x: u64) -> u64 {
+                    $module::recurse(SPANS_PER_RECURSION - 1) ^ x
+                }
+                recursive as fn(u64) -> u64
+            }};
+        }
+        Some(match self {
+            Contender::Baseline => recursive_of!(baseline),
+            Contender::Timed | Contender::TimedGranularityNone => recursive_of!(timed),
+            Contender::TimeGraph => recursive_of!(time_graph_instrument),
+            Contender::Firestorm => recursive_of!(firestorm_scope),
+            Contender::Puffin => recursive_of!(puffin_scope),
+            Contender::Fastrace => recursive_of!(fastrace_trace),
+            Contender::Tracing => recursive_of!(tracing_instrument),
+            Contender::Hotpath => recursive_of!(hotpath_measure),
             Contender::TscPair | Contender::InstantPair => return None,
         })
     }

@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::process::Command;
 use std::time::Instant;
 
-use contenders::{Contender, SPANS_PER_STEP, batch};
+use contenders::{Contender, SPANS_PER_RECURSION, SPANS_PER_STEP, batch};
 
 const CALLS: u64 = 200_000;
 const RUNS: usize = 11;
@@ -33,7 +33,14 @@ fn main() {
         };
         let iters: u64 = iters.parse().unwrap_or(0);
         let nested = args.iter().any(|arg| arg == "--nested");
-        let f = if nested { contender.step() } else { Some(contender.leaf()) };
+        let recursive = args.iter().any(|arg| arg == "--recursive");
+        let f = if recursive {
+            contender.recursive()
+        } else if nested {
+            contender.step()
+        } else {
+            Some(contender.leaf())
+        };
         contender.prepare();
         if let Some(f) = f {
             black_box(batch(contender, iters, f));
@@ -67,9 +74,11 @@ struct Row {
     contender: Contender,
     leaf_ns: f64,
     nested_ns: Option<f64>,
+    recursive_ns: Option<f64>,
     two_threads_ns: f64,
     instructions: Option<f64>,
     nested_instructions: Option<f64>,
+    recursive_instructions: Option<f64>,
 }
 
 /// Nanoseconds per call of `f`: the best of `RUNS` runs, so that interruptions by the other core's work are
@@ -99,18 +108,30 @@ fn per_call_two_threads(contender: Contender, f: fn(u64) -> u64) -> f64 {
 fn measure(contender: Contender, callgrind: bool) -> Row {
     let leaf_ns = per_call(contender, contender.leaf());
     let nested_ns = contender.step().map(|step| per_call(contender, step));
+    let recursive_ns = contender.recursive().map(|recursive| per_call(contender, recursive));
     let two_threads_ns = per_call_two_threads(contender, contender.leaf());
-    let instructions = if callgrind { instructions_per_call(contender, false) } else { None };
+    let instructions = if callgrind { instructions_per_call(contender, "") } else { None };
     let nested_instructions =
-        if callgrind && nested_ns.is_some() { instructions_per_call(contender, true) } else { None };
-    Row { contender, leaf_ns, nested_ns, two_threads_ns, instructions, nested_instructions }
+        if callgrind && nested_ns.is_some() { instructions_per_call(contender, "--nested") } else { None };
+    let recursive_instructions =
+        if callgrind && recursive_ns.is_some() { instructions_per_call(contender, "--recursive") } else { None };
+    Row {
+        contender,
+        leaf_ns,
+        nested_ns,
+        recursive_ns,
+        two_threads_ns,
+        instructions,
+        nested_instructions,
+        recursive_instructions,
+    }
 }
 
 /// Instructions per call of the leaf (or of the nested workload's step) under callgrind, counted inside
 /// `batch` only: the difference of two runs of different lengths, so that the first calls (registration,
 /// calibration) cancel out. Start-up is left out by counting inside `batch` alone, as it varies from run to
 /// run (peers' lazy statics, clock calibration spins).
-fn instructions_per_call(contender: Contender, nested: bool) -> Option<f64> {
+fn instructions_per_call(contender: Contender, workload: &str) -> Option<f64> {
     let count = |iters: u64| -> Option<f64> {
         let exe = std::env::current_exe().ok()?;
         let mut command = Command::new("valgrind");
@@ -118,8 +139,8 @@ fn instructions_per_call(contender: Contender, nested: bool) -> Option<f64> {
             .args(["--tool=callgrind", "--callgrind-out-file=/dev/null", "--toggle-collect=*contenders::batch*"])
             .arg(exe)
             .args(["--only", &format!("{contender:?}"), "--iters", &iters.to_string()]);
-        if nested {
-            command.arg("--nested");
+        if !workload.is_empty() {
+            command.arg(workload);
         }
         let output = command.output().ok()?;
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -137,6 +158,8 @@ fn print_table(rows: &[Row]) {
     let base_two = baseline.map_or(0.0, |row| row.two_threads_ns);
     let base_instructions = baseline.and_then(|row| row.instructions).unwrap_or(0.0);
     let base_nested_instructions = baseline.and_then(|row| row.nested_instructions).unwrap_or(0.0);
+    let base_recursive = baseline.and_then(|row| row.recursive_ns).unwrap_or(0.0);
+    let base_recursive_instructions = baseline.and_then(|row| row.recursive_instructions).unwrap_or(0.0);
     let floor =
         rows.iter().find(|row| row.contender == Contender::TscPair).map_or(f64::NAN, |row| row.leaf_ns - base_leaf);
     let fastest_peer = rows
@@ -145,15 +168,22 @@ fn print_table(rows: &[Row]) {
         .map(|row| row.leaf_ns - base_leaf)
         .fold(f64::INFINITY, f64::min);
     println!(
-        "| contender | leaf ns/span | × floor | × fastest peer | nested ns/span | 2 threads ns/span | \
-         instructions/span (leaf) | instructions/span (nested) |"
+        "| contender | leaf ns/span | × floor | × fastest peer | nested ns/span | recursive ns/span | \
+         2 threads ns/span | instructions/span (leaf) | instructions/span (nested) | instructions/span (recursive) |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for row in rows.iter().filter(|row| row.contender != Contender::Baseline) {
         let leaf = row.leaf_ns - base_leaf;
         let nested = row
             .nested_ns
             .map_or_else(|| "–".to_owned(), |ns| format!("{:.1}", (ns - base_nested) / SPANS_PER_STEP as f64));
+        let recursive = row
+            .recursive_ns
+            .map_or_else(|| "–".to_owned(), |ns| format!("{:.1}", (ns - base_recursive) / SPANS_PER_RECURSION as f64));
+        let recursive_instructions = row.recursive_instructions.map_or_else(
+            || "–".to_owned(),
+            |count| format!("{:.0}", (count - base_recursive_instructions) / SPANS_PER_RECURSION as f64),
+        );
         let instructions =
             row.instructions.map_or_else(|| "–".to_owned(), |count| format!("{:.0}", count - base_instructions));
         let nested_instructions = row.nested_instructions.map_or_else(
@@ -163,7 +193,8 @@ fn print_table(rows: &[Row]) {
         let against_peer =
             if fastest_peer.is_finite() { format!("{:.2}", leaf / fastest_peer) } else { "–".to_owned() };
         println!(
-            "| {} | {leaf:.1} | {:.2} | {against_peer} | {nested} | {:.1} | {instructions} | {nested_instructions} |",
+            "| {} | {leaf:.1} | {:.2} | {against_peer} | {nested} | {recursive} | {:.1} | {instructions} | \
+             {nested_instructions} | {recursive_instructions} |",
             row.contender.name(),
             leaf / floor,
             row.two_threads_ns - base_two,
