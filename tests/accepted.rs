@@ -727,3 +727,37 @@ fn per_type_gives_each_instantiation_a_span_named_with_its_types() {
     assert_eq!(run.span("square<Dual>").map(|stats| stats.count), Some(2), "{:#?}", run.spans);
     assert!(run.span("square").is_none());
 }
+
+mod two_impls {
+    use std::fmt;
+
+    use timing_runtime::timed;
+
+    pub struct Id(pub u32);
+
+    #[timed]
+    impl fmt::Display for Id {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "{}", self.0)
+        }
+    }
+
+    #[timed]
+    impl fmt::Debug for Id {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "Id({})", self.0)
+        }
+    }
+}
+
+#[test]
+fn two_impls_of_one_method_name_on_one_type_are_two_spans() {
+    let _exclusive = exclusive();
+    let id = two_impls::Id(4);
+    assert_eq!(format!("{id} {id:?} {id:?}"), "4 Id(4) Id(4)");
+    let run = summary();
+    let mut counts: Vec<u64> =
+        run.spans.iter().filter(|stats| stats.name.starts_with("Id::fmt")).map(|stats| stats.count).collect();
+    counts.sort_unstable();
+    assert_eq!(counts, [1, 2], "{:#?}", run.spans);
+}

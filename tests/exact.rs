@@ -61,6 +61,9 @@ fn a_caught_panic_leaves_the_stack_as_it_was() {
     let _exclusive = exclusive();
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
+    // The process's first unwinding reads its unwind tables (milliseconds in a debug build): done here, it
+    // is not counted to the first panicking call.
+    let _ = std::panic::catch_unwind(|| panic!("warm-up"));
     for i in 0..10 {
         step_that_survives_a_panic(i % 2 == 0);
     }
@@ -934,4 +937,24 @@ fn a_batch_returns_its_timing_and_counts_steps_run_on_other_threads() {
     let ((_, inner), outer) = timing_runtime::batch("outer_batch", || timing_runtime::batch("inner_batch", || 1));
     assert!(inner.is_none() && outer.is_some());
     assert!(timing_runtime::batch_handle().is_none());
+}
+
+#[test]
+fn a_batch_counts_each_step_once_wherever_its_handle_runs() {
+    let _exclusive = exclusive();
+    // On the batch's own thread, and nested on a worker, `in_scope` counts nothing twice.
+    let ((), timing) = timing_runtime::batch("own_thread_batch", || {
+        let handle = timing_runtime::batch_handle().expect("inside a batch");
+        handle.in_scope(thread_step);
+        std::thread::scope(|scope| {
+            let handle = handle.clone();
+            scope.spawn(move || handle.in_scope(|| handle.in_scope(thread_step)));
+        });
+    });
+    assert_eq!(timing.map(|timing| timing.steps), Some(2));
+    // A batch that does not open (granularity `None`) has no timing, not the previous batch's.
+    timing_runtime::set_granularity(timing_runtime::TimingGranularity::None);
+    let ((), skipped) = timing_runtime::batch("skipped_batch", thread_step);
+    timing_runtime::set_granularity(timing_runtime::TimingGranularity::Detailed);
+    assert!(skipped.is_none());
 }

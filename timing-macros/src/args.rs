@@ -24,7 +24,7 @@ pub enum Kind {
 }
 
 /// The parsed and validated arguments of one `#[timed(...)]`.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Args {
     pub name: Option<LitStr>,
     pub phase: Option<LitStr>,
@@ -33,6 +33,9 @@ pub struct Args {
     pub krate: Option<syn::Path>,
     /// `per_type`: a span per instantiation of a generic function, named with its type arguments.
     pub per_type: Option<Ident>,
+    /// Set by `#[timed]` on an `impl` block, never written: `name` is the method's own (`Type::method`), so
+    /// that methods of one name on types of one name elsewhere stay different spans.
+    pub own_name: bool,
 }
 
 impl Args {
@@ -43,7 +46,7 @@ impl Args {
 }
 
 fn parse_args(input: ParseStream) -> syn::Result<Args> {
-    let mut args = Args { name: None, phase: None, kind: Kind::Span, krate: None, per_type: None };
+    let mut args = Args { name: None, phase: None, kind: Kind::Span, krate: None, per_type: None, own_name: false };
     let mut step: Option<Ident> = None;
     let mut batch: Option<Ident> = None;
     let mut errors: Option<Error> = None;

@@ -20,10 +20,9 @@ pub fn timed(args: TokenStream, item: TokenStream, enabled: bool) -> TokenStream
         // errors of its own.
         return item;
     }
-    let raw_args = args.clone();
     let args = Args::parse(args);
     if let Ok(block) = syn::parse2::<syn::ItemImpl>(item.clone()) {
-        let expanded = args.and_then(|args| impl_block::expand(&args, &raw_args, block, enabled));
+        let expanded = args.and_then(|args| impl_block::expand(&args, block, enabled));
         return expanded.unwrap_or_else(|error| with_item(&error, item));
     }
     let function = TimedFn::parse(item.clone());
@@ -142,7 +141,7 @@ fn reassemble(function: TimedFn) -> TokenStream {
     quote!(#(#attrs)* #vis #sig #body)
 }
 
-fn expand(args: &Args, function: TimedFn) -> TokenStream {
+pub(crate) fn expand(args: &Args, function: TimedFn) -> TokenStream {
     let TimedFn { attrs, vis, sig, brace, inner_attrs, body } = function;
     let krate = runtime(args);
     let callsite = callsite(args, &sig.ident, &krate);
@@ -217,7 +216,8 @@ fn expand(args: &Args, function: TimedFn) -> TokenStream {
 /// The `static` that holds what every call of this function shares: its names, resolved to ids once.
 fn callsite(args: &Args, function: &Ident, krate: &TokenStream) -> TokenStream {
     // Named after the function, it is a span of its own; a `name` given merges what it names.
-    let own_name = if args.name.is_some() { TokenStream::new() } else { quote!(.named_after_function()) };
+    let own_name =
+        if args.name.is_some() && !args.own_name { TokenStream::new() } else { quote!(.named_after_function()) };
     let name = args.name.clone().unwrap_or_else(|| LitStr::new(&function.unraw().to_string(), Span::call_site()));
     let phase = match &args.phase {
         Some(phase) => quote!(::core::option::Option::Some(#phase)),

@@ -1,15 +1,18 @@
-//! `#[timed]` on an `impl` block: each method gets `#[timed]` of its own, named `Type::method`, with the
-//! block's arguments, so that methods of the same name on different types are different spans.
+//! `#[timed]` on an `impl` block: each method is timed as `#[timed]` would time it, named `Type::method`,
+//! with the block's arguments. The name is the method's own, not a `name` given: methods of one name on
+//! types of one name (two `impl`s of `fmt`, two modules' `Scene`) are different spans, told apart as
+//! functions of one name are.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{ToTokens, quote};
+use quote::ToTokens;
+use syn::ext::IdentExt;
 use syn::{Error, ImplItem, ItemImpl, LitStr, Type};
 
 use crate::args::{Args, Kind};
-use crate::item::{is_timed_attr, naked_attr};
+use crate::item::{TimedFn, is_timed_attr, naked_attr};
 
 /// The block with its methods annotated, or the reason it cannot be (`name`, `step` or `batch` on a block).
-pub fn expand(args: &Args, raw_args: &TokenStream, mut block: ItemImpl, enabled: bool) -> syn::Result<TokenStream> {
+pub fn expand(args: &Args, mut block: ItemImpl, enabled: bool) -> syn::Result<TokenStream> {
     if let Some(name) = &args.name {
         return Err(Error::new_spanned(name, "`name` on an `impl` block: each method is named `Type::method`"));
     }
@@ -24,7 +27,6 @@ pub fn expand(args: &Args, raw_args: &TokenStream, mut block: ItemImpl, enabled:
         return Ok(block.into_token_stream());
     }
     let type_name = type_name(&block.self_ty);
-    let krate = crate::expand::runtime(args);
     for item in &mut block.items {
         let ImplItem::Fn(method) = item else { continue };
         // A method with its own `#[timed]` keeps it; a `const fn` or a naked one cannot be timed.
@@ -34,9 +36,10 @@ pub fn expand(args: &Args, raw_args: &TokenStream, mut block: ItemImpl, enabled:
         {
             continue;
         }
-        let name = LitStr::new(&format!("{type_name}::{}", method.sig.ident), Span::call_site());
-        let more = if raw_args.is_empty() { TokenStream::new() } else { quote!(, #raw_args) };
-        method.attrs.insert(0, syn::parse_quote!(#[#krate::timed(name = #name #more)]));
+        let name = format!("{type_name}::{}", method.sig.ident.unraw());
+        let method_args = Args { name: Some(LitStr::new(&name, Span::call_site())), own_name: true, ..args.clone() };
+        let function = TimedFn::parse(method.to_token_stream())?;
+        *item = ImplItem::Verbatim(crate::expand::expand(&method_args, function));
     }
     Ok(block.into_token_stream())
 }
@@ -46,8 +49,8 @@ pub fn expand(args: &Args, raw_args: &TokenStream, mut block: ItemImpl, enabled:
 fn type_name(ty: &Type) -> String {
     match ty {
         Type::Path(path) if path.qself.is_none() => {
-            path.path.segments.last().map_or_else(String::new, |segment| segment.ident.to_string())
+            path.path.segments.last().map_or_else(String::new, |segment| segment.ident.unraw().to_string())
         }
-        other => other.to_token_stream().to_string().replace(' ', ""),
+        other => other.to_token_stream().to_string(),
     }
 }

@@ -244,12 +244,14 @@ pub fn batch<R>(name: &'static str, work: impl FnOnce() -> R) -> (R, Option<Batc
     #[cfg(feature = "timing")]
     {
         use record::callsite::{Kind, dynamic};
-        let outermost = record::recorder::batch_handle().is_none();
+        // A batch that did not open (inside another on this thread, or at granularity `None`) completes none.
+        let before = record::recorder::batches_done();
         let result = {
             let _batch = dynamic(name, Kind::Batch).enter_as(Kind::Batch);
             work()
         };
-        (result, if outermost { last_batch() } else { None })
+        let completed = record::recorder::batches_done() != before;
+        (result, if completed { last_batch() } else { None })
     }
     #[cfg(not(feature = "timing"))]
     {

@@ -47,7 +47,7 @@ impl StepTiming {
     }
 }
 
-/// One batch of steps: one call of the `#[timed(batch)]` function.
+/// One batch of steps: one call of the `#[timed(batch)]` function, of `batch`, or a `scope!(.., batch)`.
 ///
 /// ```
 /// use timing_runtime::BatchTiming;
@@ -58,11 +58,13 @@ impl StepTiming {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct BatchTiming {
-    /// Steps completed on the batch's thread during the batch call.
+    /// Steps completed during the batch call: on the batch's thread, and on other threads inside its
+    /// [`BatchHandle::in_scope`](crate::BatchHandle::in_scope) (those that finish before the batch does).
     pub steps: usize,
     /// Wall time of the batch call.
     pub compute_ns: u64,
-    /// Each step of the batch, at granularity `Step` or finer.
+    /// Each step of the batch on the batch's thread, at granularity `Step` or finer (steps on other threads
+    /// are counted in `steps` but have no record here).
     pub step_timings: Option<Vec<StepTiming>>,
     /// `steps` over `compute_ns`, in steps per second.
     pub steps_per_second: f64,

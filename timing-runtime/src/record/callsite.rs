@@ -33,7 +33,7 @@ impl Kind {
 }
 
 /// The data every call of one timed function shares. Made by `#[timed]` as a `static`; generic functions
-/// share one call site across their instantiations (give them a `name` to tell them apart).
+/// share one call site across their instantiations, unless `per_type` makes one for each.
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct Callsite {
@@ -237,7 +237,7 @@ pub(crate) fn dynamic(name: &'static str, kind: Kind) -> &'static Callsite {
     if let Some((_, _, site)) = sites.iter().find(|(known, known_kind, _)| *known == name && *known_kind == kind) {
         return site;
     }
-    let site: &'static Callsite = Box::leak(Box::new(Callsite::new(name, None, kind, "timing_runtime", "", 0)));
+    let site: &'static Callsite = Box::leak(Box::new(Callsite::new(name, None, kind, "timing_runtime::batch", "", 0)));
     sites.push((name, kind, site));
     site
 }
@@ -251,7 +251,9 @@ pub fn per_type(base: &'static Callsite, types: &[&'static str]) -> &'static Cal
         static KNOWN: RefCell<Vec<(usize, Vec<usize>, &'static Callsite)>> = const { RefCell::new(Vec::new()) };
     }
     let base_address = std::ptr::from_ref(base) as usize;
-    let same = |addresses: &[usize]| addresses.iter().copied().eq(types.iter().map(|name| name.as_ptr() as usize));
+    // A name's address and length: two types' names may share an address (one a prefix of the other).
+    let at = |name: &&'static str| (name.as_ptr() as usize) << 16 ^ name.len();
+    let same = |addresses: &[usize]| addresses.iter().copied().eq(types.iter().map(at));
     let known = KNOWN.try_with(|known| {
         let known = known.try_borrow().ok()?;
         known.iter().find(|(at, addresses, _)| *at == base_address && same(addresses)).map(|(_, _, site)| *site)
@@ -259,7 +261,7 @@ pub fn per_type(base: &'static Callsite, types: &[&'static str]) -> &'static Cal
     if let Ok(Some(site)) = known {
         return site;
     }
-    let addresses: Vec<usize> = types.iter().map(|name| name.as_ptr() as usize).collect();
+    let addresses: Vec<usize> = types.iter().map(at).collect();
     let site = per_type_shared(base, base_address, &addresses, types);
     let _ = KNOWN.try_with(|known| {
         if let Ok(mut known) = known.try_borrow_mut() {
@@ -285,8 +287,9 @@ fn per_type_shared(
     }
     let shown: Vec<String> = types.iter().map(|name| short_type_name(name)).collect();
     let name: &'static str = Box::leak(format!("{}<{}>", base.name, shown.join(", ")).into_boxed_str());
-    let site: &'static Callsite =
-        Box::leak(Box::new(Callsite::new(name, base.phase, base.kind, base.module, base.file, base.line)));
+    let site = Callsite::new(name, base.phase, base.kind, base.module, base.file, base.line);
+    // Named after its function as the base is, so that instantiations of two functions of one name stay apart.
+    let site: &'static Callsite = Box::leak(Box::new(Callsite { own_name: base.own_name, ..site }));
     sites.insert(key, site);
     site
 }
@@ -307,7 +310,7 @@ fn short_type_name(name: &str) -> String {
         }
     }
     out.push_str(&word);
-    out.replace("::", "")
+    out
 }
 
 /// The span name ids of the call sites that are steps.

@@ -88,6 +88,7 @@ impl Recorder {
             account.keep_slow_steps(&timing.slow_steps);
         }
         self.last_batch = Some((epoch, timing));
+        self.batches_done = self.batches_done.wrapping_add(1);
         self.flush_events();
     }
 }

@@ -65,14 +65,39 @@ pub struct BatchHandle {
     steps: Arc<AtomicU64>,
 }
 
+thread_local! {
+    /// The handles whose `in_scope` is running on this thread, by address: a nested `in_scope` of one of them
+    /// counts nothing more.
+    static IN_SCOPE: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
 impl BatchHandle {
-    /// Runs `work` on this thread, counting the steps it completes here to the batch.
+    /// Runs `work` on this thread, counting the steps it completes here to the batch. On the batch's own
+    /// thread, and inside another `in_scope` of the same batch, its steps are counted already, and
+    /// nothing more is (a thread pool's caller runs some of the work itself).
     pub fn in_scope<R>(&self, work: impl FnOnce() -> R) -> R {
+        let address = Arc::as_ptr(&self.steps) as usize;
+        let counted = IN_SCOPE.try_with(|open| open.try_borrow().is_ok_and(|open| open.contains(&address)));
+        let own_thread = with_recorder(|recorder, _| {
+            recorder.batch.elsewhere.as_ref().is_some_and(|steps| Arc::ptr_eq(steps, &self.steps))
+        });
+        if counted.unwrap_or(true) || own_thread.unwrap_or(false) {
+            return work();
+        }
+        let _ = IN_SCOPE.try_with(|open| open.try_borrow_mut().map(|mut open| open.push(address)));
         let before = with_hot(|hot| hot.steps_done.get());
-        let result = work();
-        let after = with_hot(|hot| hot.steps_done.get());
-        self.steps.fetch_add(after.wrapping_sub(before), Relaxed);
-        result
+        // Popped by a guard, so that a panicking `work` leaves no handle marked open on the thread.
+        struct Close(u64, Arc<AtomicU64>, usize);
+        impl Drop for Close {
+            fn drop(&mut self) {
+                let after = with_hot(|hot| hot.steps_done.get());
+                self.1.fetch_add(after.wrapping_sub(self.0), Relaxed);
+                let _ = IN_SCOPE
+                    .try_with(|open| open.try_borrow_mut().map(|mut open| open.retain(|address| *address != self.2)));
+            }
+        }
+        let _close = Close(before, Arc::clone(&self.steps), address);
+        work()
     }
 }
 
@@ -104,6 +129,8 @@ pub(super) struct Recorder {
     pub(super) step_phases: Vec<u64>,
     pub(super) batch: BatchState,
     pub(super) last_batch: Option<(u64, BatchTiming)>,
+    /// Batches completed on this thread.
+    pub(super) batches_done: u64,
     /// Phase names by id, copied from the interned names when a step record meets a phase it cannot name.
     pub(super) phase_names: Vec<&'static str>,
     /// Timeline events not yet handed over.
@@ -150,6 +177,7 @@ thread_local! {
             step_phases: Vec::new(),
             batch: BatchState { active: false, first_step: 0, records: None, elsewhere: None },
             last_batch: None,
+            batches_done: 0,
             phase_names: Vec::new(),
             pending: Vec::new(),
         })
@@ -498,6 +526,11 @@ impl Recorder {
             }
         }
     }
+}
+
+/// Batches completed on this thread, in any epoch: `batch` tells by it whether its batch opened.
+pub(crate) fn batches_done() -> u64 {
+    with_recorder(|recorder, _| recorder.batches_done).unwrap_or(0)
 }
 
 /// The latest batch completed on this thread in the current epoch.
