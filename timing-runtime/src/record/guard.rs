@@ -100,6 +100,10 @@ fn close_with(hot: &Hot, depth: u32, stamp: u32, now: u64, state: impl FnOnce() 
 #[cold]
 #[inline(never)]
 fn close_slow_plain(depth: u32, stamp: u32, now: u64) {
+    // A recursive call closes without the recorder, as any call does on the hot path.
+    if with_hot(|hot| hot.try_exit_recursive(depth, stamp, now, registry::raw_state())) {
+        return;
+    }
     close_slow(depth, stamp, now, None);
 }
 

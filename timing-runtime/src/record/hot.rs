@@ -6,7 +6,8 @@
 //! epoch at granularity `Detailed` without timeline capture (all folded into one `key` compared with the
 //! global state), the stack has room and the edge from the caller's node is in the cache; the thread's
 //! outermost step opens here too. It closes here when it is on top of the stack and needs nothing special
-//! (no batch, poll, recursion or capture; a step when its totals can take it). Everything else goes to the
+//! (no batch, poll or capture; a step when its totals can take it; a recursive call, by a second try before
+//! the slow one). Everything else goes to the
 //! slow path in `record`, which keeps the same stack.
 //!
 //! A phase's time is the self time of its spans (their time less that of the timed calls they made and,
@@ -335,7 +336,17 @@ impl Hot {
     /// no frame with a large phase id open below); says whether it did.
     #[inline(always)]
     pub fn try_exit(&self, depth: u32, stamp: u32, now: u64, state: u64) -> bool {
-        let Some((frame, _, self_ticks)) = self.pop(depth, stamp, now, state, 0) else { return false };
+        let Some((frame, _, self_ticks)) = self.pop::<false>(depth, stamp, now, state, 0) else { return false };
+        add(&self.phase_ticks[frame.phase.get() as usize % FAST_PHASES], self_ticks);
+        true
+    }
+
+    /// Closes a recursive call (inside an open call of its name) as `try_exit` closes a span, adding nothing
+    /// to the inclusive time, which the outer call holds. Apart from `try_exit`, and reached only when that
+    /// fails, so that the common close carries no test for it (a test there cost 9 instructions a span).
+    #[inline(never)]
+    pub fn try_exit_recursive(&self, depth: u32, stamp: u32, now: u64, state: u64) -> bool {
+        let Some((frame, _, self_ticks)) = self.pop::<true>(depth, stamp, now, state, 0) else { return false };
         add(&self.phase_ticks[frame.phase.get() as usize % FAST_PHASES], self_ticks);
         true
     }
@@ -349,7 +360,7 @@ impl Hot {
         if phases > FAST_PHASES {
             return false;
         }
-        let Some((frame, elapsed, self_ticks)) = self.pop(depth, stamp, now, state, flags::STEP) else {
+        let Some((frame, elapsed, self_ticks)) = self.pop::<false>(depth, stamp, now, state, flags::STEP) else {
             return false;
         };
         self.step_end.set(now);
@@ -360,7 +371,15 @@ impl Hot {
     /// Takes the frame at `depth` off the stack and counts its call, if it is on top, has start tick low bits
     /// `stamp` and exactly `frame_flags`, and `state` is the key; returns it, its ticks and its self ticks.
     #[inline(always)]
-    fn pop(&self, depth: u32, stamp: u32, now: u64, state: u64, frame_flags: u32) -> Option<(&FrameCells, u64, u64)> {
+    fn pop<const RECURSIVE: bool>(
+        &self,
+        depth: u32,
+        stamp: u32,
+        now: u64,
+        state: u64,
+        frame_flags: u32,
+    ) -> Option<(&FrameCells, u64, u64)> {
+        let frame_flags = if RECURSIVE { frame_flags | flags::FOLDED } else { frame_flags };
         if self.depth.get() != depth || state != self.key.get() {
             return None;
         }
@@ -386,7 +405,8 @@ impl Hot {
         let elapsed = now.saturating_sub(start);
         let counters = frame.counters.get();
         let self_ticks = elapsed.saturating_sub(frame.children.get());
-        counters.add_span(elapsed, self_ticks);
+        // A recursive call's time is in its outer call's inclusive time already.
+        counters.add_span(if RECURSIVE { 0 } else { elapsed }, elapsed, self_ticks);
         parent.add_child(elapsed);
         self.hold_counted(counters, elapsed);
         let open = &self.open[frame.name.get() as usize % FAST_NAMES];

@@ -594,6 +594,35 @@ mod tests {
     }
 
     #[test]
+    fn recursive_calls_close_without_the_recorder_and_count_inclusive_time_once() {
+        static RECURSIVE: Callsite = Callsite::new("recursive_without_recorder", None, Kind::Span, "m", "f", 4);
+        fn recurse(depth: u32) -> u32 {
+            let _guard = RECURSIVE.enter();
+            if depth == 0 { 0 } else { recurse(depth - 1) + 1 }
+        }
+        let closes = std::thread::spawn(|| {
+            let timed = || {
+                let started = clock::now();
+                assert_eq!(recurse(20), 20);
+                clock::now() - started
+            };
+            // The first calls make the path's nodes, edges and octaves; the next one finds them.
+            let mut wall: u64 = (0..3).map(|_| timed()).sum();
+            let before = crate::record::guard::slow_closes::so_far();
+            wall += timed();
+            (crate::record::guard::slow_closes::so_far() - before, wall)
+        })
+        .join();
+        let (slow, wall_ticks) = closes.expect("the thread ran");
+        assert!(slow <= 1, "{slow} of 21 closes took the slow path");
+        let stats = crate::summary().span("recursive_without_recorder").cloned().expect("recorded");
+        assert_eq!(stats.count, 4 * 21);
+        // Inclusive time counts the outermost calls only: never more than their wall time (adding the inner
+        // calls' would count the deepest call's time 21 times).
+        assert!(stats.total_ns <= clock::to_ns(wall_ticks), "{stats:?} in {} ns", clock::to_ns(wall_ticks));
+    }
+
+    #[test]
     fn counters_saturate_instead_of_wrapping() {
         let counter = std::sync::atomic::AtomicU64::new(u64::MAX - 1);
         crate::store::counters::bump(&counter, 5);

@@ -94,12 +94,12 @@ impl NodeCounters {
         }
     }
 
-    /// Counts a completed call that is not inside a call of its name, all but its duration, which the
-    /// caller holds in `durations`: the short path. Sums of ticks wrap rather than saturate, as a `u64`
+    /// Counts a completed call of `ticks`, `inclusive` of them new to the inclusive time (0 inside a call of
+    /// its name), all but its duration, which the caller holds in `durations`: the short path. Sums of ticks wrap rather than saturate, as a `u64`
     /// of ticks lasts centuries, and a count of calls does not reach 2^64.
     #[inline(always)]
-    pub fn add_span(&self, ticks: u64, self_ticks: u64) {
-        self.total.store(self.total.load(Relaxed).wrapping_add(ticks), Relaxed);
+    pub fn add_span(&self, inclusive: u64, ticks: u64, self_ticks: u64) {
+        self.total.store(self.total.load(Relaxed).wrapping_add(inclusive), Relaxed);
         self.self_ticks.store(self.self_ticks.load(Relaxed).wrapping_add(self_ticks), Relaxed);
         self.add_call_but_duration(ticks);
     }
