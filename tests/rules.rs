@@ -54,11 +54,15 @@ fn phases_take_their_share_and_add_up_to_100() {
     let run = summary();
     let breakdown = &run.phase_breakdown;
     assert_eq!(run.total_steps, 20);
-    // 400 + 400 + 100 + 100 µs of 1000: the un-phased callee belongs to "regions".
-    assert!(near(breakdown.pct("gradient"), 40.0, 0.1), "{run:#?}");
-    assert!(near(breakdown.pct("regions"), 40.0, 0.1), "{run:#?}");
-    assert!(near(breakdown.pct("error"), 10.0, 0.2), "{run:#?}");
-    assert!(near(breakdown.overhead_pct, 10.0, 0.3), "{run:#?}");
+    // 400 + 400 + 100 + 100 µs of 1000 a step: the un-phased callee belongs to "regions". Medians per step,
+    // which a step the scheduler stretched does not move.
+    let median = |phase: &str| {
+        breakdown.phases.iter().find(|share| share.phase == phase).map_or(0.0, |share| share.per_step.p50_ns as f64)
+    };
+    assert!(near(median("gradient"), 400_000.0, 0.1), "{run:#?}");
+    assert!(near(median("regions"), 400_000.0, 0.1), "{run:#?}");
+    assert!(near(median("error"), 100_000.0, 0.2), "{run:#?}");
+    assert!(near(breakdown.pct("gradient"), 40.0, 0.25) && near(breakdown.overhead_pct, 10.0, 0.6), "{run:#?}");
     assert_eq!(breakdown.pct("update"), 0.0);
     let sum: f64 = breakdown.phases.iter().map(|share| share.pct).sum::<f64>() + breakdown.overhead_pct;
     assert!((sum - 100.0).abs() < 1e-9, "{sum}");
@@ -89,8 +93,14 @@ fn a_phase_inside_another_counts_to_the_inner_one() {
         nested_step();
     }
     let breakdown = summary().phase_breakdown;
-    assert!(near(breakdown.pct("inner"), 75.0, 0.1), "{breakdown:#?}");
-    assert!(near(breakdown.pct("outer"), 25.0, 0.2), "{breakdown:#?}");
+    // Medians per step: a step the scheduler stretched (the VM's other core may be busy) moves a share, not
+    // a median. 600 µs of the inner phase and 200 µs of the outer one's own.
+    let median = |phase: &str| {
+        breakdown.phases.iter().find(|share| share.phase == phase).map_or(0.0, |share| share.per_step.p50_ns as f64)
+    };
+    assert!(near(median("inner"), 600_000.0, 0.1), "{breakdown:#?}");
+    assert!(near(median("outer"), 200_000.0, 0.2), "{breakdown:#?}");
+    assert!(breakdown.pct("inner") > 2.0 * breakdown.pct("outer"), "{breakdown:#?}");
 }
 
 #[test]
