@@ -250,7 +250,7 @@ fn kind(args: &Args, krate: &TokenStream) -> TokenStream {
 /// The path of `timing_runtime` in the user's crate: `crate = path` when given (a crate that re-exports
 /// `timed`), otherwise the name the user's Cargo.toml gives `timing-runtime` (it may be renamed), otherwise
 /// `::timing_runtime` (outside Cargo, or in the runtime's own doctests, where it is the crate's own name).
-pub(crate) fn runtime(args: &Args) -> TokenStream {
+fn runtime(args: &Args) -> TokenStream {
     use proc_macro_crate::{FoundCrate, crate_name};
     if let Some(path) = &args.krate {
         return path.to_token_stream();
