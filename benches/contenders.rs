@@ -1,5 +1,7 @@
-//! The same two workloads under each contender: a leaf function, and a step that calls four phases that
-//! each call a leaf (nine spans a step). Shared by the divan benchmarks and the table binary.
+//! The same workloads under each contender: a leaf function; a step that calls four phases that each call a
+//! leaf (nine spans a step); a function that recurses 8 calls deep; mutual recursion a thousand calls deep;
+//! and a "real-shaped" step (phases, recursion and many short calls, as an optimizer's step is). Shared by
+//! the divan benchmarks and the table binary.
 
 #![allow(dead_code)]
 
@@ -62,12 +64,62 @@ macro_rules! workload {
                 $($prologue)*
                 if depth == 0 { black_box(depth) } else { recurse(depth - 1).wrapping_add(1) }
             }
+
+            $($attr)*
+            #[inline(never)]
+            pub fn ping(depth: u64) -> u64 {
+                $($prologue)*
+                if depth == 0 { black_box(depth) } else { pong(depth - 1).wrapping_add(1) }
+            }
+
+            $($attr)*
+            #[inline(never)]
+            pub fn pong(depth: u64) -> u64 {
+                $($prologue)*
+                if depth == 0 { black_box(depth) } else { ping(depth - 1).wrapping_add(1) }
+            }
+
+            $($attr)*
+            #[inline(never)]
+            pub fn assemble(x: u64) -> u64 {
+                $($prologue)*
+                (0..crate::contenders::REAL_LEAVES).fold(x, |acc, i| acc ^ leaf(acc.wrapping_add(i)))
+            }
+
+            $($attr)*
+            #[inline(never)]
+            pub fn traverse(x: u64) -> u64 {
+                $($prologue)*
+                recurse(crate::contenders::REAL_DEPTH) ^ x
+            }
+
+            $($attr)*
+            #[inline(never)]
+            pub fn solve(x: u64) -> u64 {
+                $($prologue)*
+                phase_a(x) ^ phase_b(x)
+            }
+
+            $($attr)*
+            #[inline(never)]
+            pub fn real_step(x: u64) -> u64 {
+                $($prologue)*
+                assemble(x) ^ traverse(x) ^ solve(x)
+            }
         }
     };
 }
 
 /// Calls of `recurse` in one call of a contender's `recursive`: a call and 8 recursive ones beneath it.
 pub const SPANS_PER_RECURSION: u64 = 9;
+/// Depth of the mutual recursion of the deep workload (calls of `ping` and `pong`, less one).
+pub const DEEP_DEPTH: u64 = 999;
+/// Short calls (`leaf`) in the real-shaped step's first phase, and the depth of its recursion.
+pub const REAL_LEAVES: u64 = 8;
+pub const REAL_DEPTH: u64 = 12;
+/// Spans in one real-shaped step: the step; `assemble` and its leaves; `traverse` and its recursion;
+/// `solve` and two phases of a leaf each.
+pub const SPANS_PER_REAL_STEP: u64 = 1 + (1 + REAL_LEAVES) + (1 + REAL_DEPTH + 1) + (1 + 4);
 
 workload!(baseline, [], {});
 workload!(tracing_instrument, [#[tracing::instrument(skip_all)]], {});
@@ -127,6 +179,42 @@ pub mod timed {
     #[inline(never)]
     pub fn recurse(depth: u64) -> u64 {
         if depth == 0 { black_box(depth) } else { recurse(depth - 1).wrapping_add(1) }
+    }
+
+    #[timed]
+    #[inline(never)]
+    pub fn ping(depth: u64) -> u64 {
+        if depth == 0 { black_box(depth) } else { pong(depth - 1).wrapping_add(1) }
+    }
+
+    #[timed]
+    #[inline(never)]
+    pub fn pong(depth: u64) -> u64 {
+        if depth == 0 { black_box(depth) } else { ping(depth - 1).wrapping_add(1) }
+    }
+
+    #[timed(phase = "assemble")]
+    #[inline(never)]
+    pub fn assemble(x: u64) -> u64 {
+        (0..crate::contenders::REAL_LEAVES).fold(x, |acc, i| acc ^ leaf(acc.wrapping_add(i)))
+    }
+
+    #[timed(phase = "traverse")]
+    #[inline(never)]
+    pub fn traverse(x: u64) -> u64 {
+        recurse(crate::contenders::REAL_DEPTH) ^ x
+    }
+
+    #[timed(phase = "solve")]
+    #[inline(never)]
+    pub fn solve(x: u64) -> u64 {
+        phase_a(x) ^ phase_b(x)
+    }
+
+    #[timed(step)]
+    #[inline(never)]
+    pub fn real_step(x: u64) -> u64 {
+        assemble(x) ^ traverse(x) ^ solve(x)
     }
 }
 
@@ -258,17 +346,55 @@ pub fn setup(contender: Contender) {
     }
 }
 
-/// A contender's run of `calls` calls of `f`, with whatever the contender needs around a batch of calls so
-/// that it keeps recording and its memory stays bounded (a root span, a frame, a clear).
-pub fn batch(contender: Contender, calls: u64, f: fn(u64) -> u64) -> u64 {
+/// What is timed in one call of a workload's function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    Leaf,
+    Nested,
+    Recursive,
+    Deep,
+    Real,
+}
+
+impl Workload {
+    pub const ALL: [Workload; 5] =
+        [Workload::Leaf, Workload::Nested, Workload::Recursive, Workload::Deep, Workload::Real];
+
+    /// Timed calls in one call of the workload's function.
+    pub fn spans(self) -> u64 {
+        match self {
+            Workload::Leaf => 1,
+            Workload::Nested => SPANS_PER_STEP,
+            Workload::Recursive => SPANS_PER_RECURSION,
+            Workload::Deep => DEEP_DEPTH + 1,
+            Workload::Real => SPANS_PER_REAL_STEP,
+        }
+    }
+
+    /// The name of its flag and column.
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Leaf => "leaf",
+            Workload::Nested => "nested",
+            Workload::Recursive => "recursive",
+            Workload::Deep => "deep",
+            Workload::Real => "real",
+        }
+    }
+}
+
+/// A contender's run of `calls` calls of `f` (each of `spans` timed calls), with whatever the contender
+/// needs around a batch of calls so that it keeps recording and its memory stays bounded (a root span, a
+/// frame, a clear).
+pub fn batch(contender: Contender, calls: u64, spans: u64, f: fn(u64) -> u64) -> u64 {
     let run = || (0..calls).fold(0u64, |acc, i| acc ^ f(black_box(i)));
     match contender {
         Contender::Fastrace => {
-            // fastrace records at most 10,240 spans under one local parent: a root per 1,000 calls.
+            // fastrace records at most 10,240 spans under one local parent: a root per 10,000 spans.
             let mut acc = 0;
             let mut done = 0;
             while done < calls {
-                let chunk = (calls - done).min(1_000);
+                let chunk = (calls - done).min((10_000 / spans).max(1));
                 let root = fastrace::Span::root("batch", fastrace::prelude::SpanContext::random());
                 let _parent = root.set_local_parent();
                 acc ^= (done..done + chunk).fold(0u64, |acc, i| acc ^ f(black_box(i)));
@@ -374,40 +500,40 @@ impl Contender {
 
     /// The nested workload's step, for contenders that time nested calls.
     pub fn step(self) -> Option<fn(u64) -> u64> {
-        Some(match self {
-            Contender::Baseline => baseline::step,
-            Contender::Timed | Contender::TimedGranularityNone => timed::step,
-            Contender::TimeGraph => time_graph_instrument::step,
-            Contender::Firestorm => firestorm_scope::step,
-            Contender::Puffin => puffin_scope::step,
-            Contender::Fastrace => fastrace_trace::step,
-            Contender::Tracing => tracing_instrument::step,
-            Contender::Hotpath => hotpath_measure::step,
-            Contender::TscPair | Contender::InstantPair => return None,
-        })
+        self.workload(Workload::Nested)
     }
 
-    /// The recursive workload (9 calls of one function, 8 of them recursive), for contenders that time calls.
-    pub fn recursive(self) -> Option<fn(u64) -> u64> {
-        macro_rules! recursive_of {
+    /// The function one call of which is one call of `workload`: for the leaf, every contender; for the
+    /// others, the contenders that time calls.
+    pub fn workload(self, workload: Workload) -> Option<fn(u64) -> u64> {
+        macro_rules! workload_of {
             ($module:ident) => {{
                 fn recursive(x: u64) -> u64 {
                     $module::recurse(SPANS_PER_RECURSION - 1) ^ x
                 }
-                recursive as fn(u64) -> u64
+                fn deep(x: u64) -> u64 {
+                    $module::ping(DEEP_DEPTH) ^ x
+                }
+                Some(match workload {
+                    Workload::Leaf => $module::leaf,
+                    Workload::Nested => $module::step,
+                    Workload::Recursive => recursive,
+                    Workload::Deep => deep,
+                    Workload::Real => $module::real_step,
+                })
             }};
         }
-        Some(match self {
-            Contender::Baseline => recursive_of!(baseline),
-            Contender::Timed | Contender::TimedGranularityNone => recursive_of!(timed),
-            Contender::TimeGraph => recursive_of!(time_graph_instrument),
-            Contender::Firestorm => recursive_of!(firestorm_scope),
-            Contender::Puffin => recursive_of!(puffin_scope),
-            Contender::Fastrace => recursive_of!(fastrace_trace),
-            Contender::Tracing => recursive_of!(tracing_instrument),
-            Contender::Hotpath => recursive_of!(hotpath_measure),
-            Contender::TscPair | Contender::InstantPair => return None,
-        })
+        match self {
+            Contender::Baseline => workload_of!(baseline),
+            Contender::Timed | Contender::TimedGranularityNone => workload_of!(timed),
+            Contender::TimeGraph => workload_of!(time_graph_instrument),
+            Contender::Firestorm => workload_of!(firestorm_scope),
+            Contender::Puffin => workload_of!(puffin_scope),
+            Contender::Fastrace => workload_of!(fastrace_trace),
+            Contender::Tracing => workload_of!(tracing_instrument),
+            Contender::Hotpath => workload_of!(hotpath_measure),
+            Contender::TscPair | Contender::InstantPair => (workload == Workload::Leaf).then(|| self.leaf()),
+        }
     }
 
     /// Sets the contender up, and the runtime's granularity for its run.

@@ -18,14 +18,16 @@ const CONTENDERS: [Contender; 11] = Contender::ALL;
 fn leaf(bencher: divan::Bencher, contender: Contender) {
     contender.prepare();
     let f = contender.leaf();
-    bencher.counter(divan::counter::ItemsCount::new(CALLS)).bench(|| batch(contender, CALLS, f));
+    bencher.counter(divan::counter::ItemsCount::new(CALLS)).bench(|| batch(contender, CALLS, 1, f));
 }
 
 #[divan::bench(args = CONTENDERS)]
 fn nested_step(bencher: divan::Bencher, contender: Contender) {
     contender.prepare();
     let Some(step) = contender.step() else { return };
-    bencher.counter(divan::counter::ItemsCount::new(CALLS)).bench(|| batch(contender, CALLS, step));
+    bencher
+        .counter(divan::counter::ItemsCount::new(CALLS))
+        .bench(|| batch(contender, CALLS, contenders::SPANS_PER_STEP, step));
 }
 
 impl std::fmt::Display for Contender {

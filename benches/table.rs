@@ -1,6 +1,7 @@
 //! `cargo bench -p timing-benches --bench table`: the overhead table of the README. For each contender,
 //! the cost of a span over an uninstrumented call (best of several runs), on a leaf function, on the nested
-//! workload, and with two threads recording at once; then memory over a long run.
+//! workload, on recursion 9 calls deep, on mutual recursion 1,000 calls deep, on a real-shaped step, and
+//! with two threads recording at once; then memory over a long run.
 //!
 //! `-- --callgrind` adds instructions per span, counted by `valgrind --tool=callgrind` (noise-free, so
 //! comparable across runs): the binary runs itself under valgrind once per contender and call count.
@@ -13,9 +14,10 @@ use std::hint::black_box;
 use std::process::Command;
 use std::time::Instant;
 
-use contenders::{Contender, SPANS_PER_RECURSION, SPANS_PER_STEP, batch};
+use contenders::{Contender, Workload, batch};
 
-const CALLS: u64 = 200_000;
+/// Timed calls in one run of a workload.
+const SPANS: u64 = 1_800_000;
 const RUNS: usize = 11;
 
 fn main() {
@@ -32,18 +34,11 @@ fn main() {
             std::process::exit(2);
         };
         let iters: u64 = iters.parse().unwrap_or(0);
-        let nested = args.iter().any(|arg| arg == "--nested");
-        let recursive = args.iter().any(|arg| arg == "--recursive");
-        let f = if recursive {
-            contender.recursive()
-        } else if nested {
-            contender.step()
-        } else {
-            Some(contender.leaf())
-        };
+        let workload = value("--workload").and_then(|name| Workload::ALL.into_iter().find(|w| w.name() == *name));
+        let workload = workload.unwrap_or(Workload::Leaf);
         contender.prepare();
-        if let Some(f) = f {
-            black_box(batch(contender, iters, f));
+        if let Some(f) = contender.workload(workload) {
+            black_box(batch(contender, iters, workload.spans(), f));
         }
         return;
     }
@@ -72,25 +67,29 @@ fn main() {
 
 struct Row {
     contender: Contender,
-    leaf_ns: f64,
-    nested_ns: Option<f64>,
-    recursive_ns: Option<f64>,
+    /// Nanoseconds per call of each workload's function, by `Workload::ALL`'s order.
+    ns: Vec<Option<f64>>,
     two_threads_ns: f64,
-    instructions: Option<f64>,
-    nested_instructions: Option<f64>,
-    recursive_instructions: Option<f64>,
+    /// Instructions per call of each workload's function.
+    instructions: Vec<Option<f64>>,
+}
+
+/// Calls of a workload's function in one run.
+fn calls(workload: Workload) -> u64 {
+    (SPANS / workload.spans()).max(1)
 }
 
 /// Nanoseconds per call of `f`: the best of `RUNS` runs, so that interruptions by the other core's work are
 /// left out rather than averaged in.
-fn per_call(contender: Contender, f: fn(u64) -> u64) -> f64 {
+fn per_call(contender: Contender, workload: Workload, f: fn(u64) -> u64) -> f64 {
     contender.prepare();
-    black_box(batch(contender, CALLS / 10, f));
+    let calls = calls(workload);
+    black_box(batch(contender, calls / 10, workload.spans(), f));
     (0..RUNS)
         .map(|_| {
             let start = Instant::now();
-            black_box(batch(contender, CALLS, f));
-            start.elapsed().as_nanos() as f64 / CALLS as f64
+            black_box(batch(contender, calls, workload.spans(), f));
+            start.elapsed().as_nanos() as f64 / calls as f64
         })
         .fold(f64::INFINITY, f64::min)
 }
@@ -99,105 +98,99 @@ fn per_call(contender: Contender, f: fn(u64) -> u64) -> f64 {
 fn per_call_two_threads(contender: Contender, f: fn(u64) -> u64) -> f64 {
     contender.prepare();
     let times: Vec<f64> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..2).map(|_| scope.spawn(move || per_call(contender, f))).collect();
+        let workers: Vec<_> = (0..2).map(|_| scope.spawn(move || per_call(contender, Workload::Leaf, f))).collect();
         workers.into_iter().map(|worker| worker.join().unwrap_or(f64::NAN)).collect()
     });
     times.iter().sum::<f64>() / times.len() as f64
 }
 
 fn measure(contender: Contender, callgrind: bool) -> Row {
-    let leaf_ns = per_call(contender, contender.leaf());
-    let nested_ns = contender.step().map(|step| per_call(contender, step));
-    let recursive_ns = contender.recursive().map(|recursive| per_call(contender, recursive));
+    let ns = Workload::ALL
+        .iter()
+        .map(|workload| contender.workload(*workload).map(|f| per_call(contender, *workload, f)))
+        .collect::<Vec<_>>();
     let two_threads_ns = per_call_two_threads(contender, contender.leaf());
-    let instructions = if callgrind { instructions_per_call(contender, "") } else { None };
-    let nested_instructions =
-        if callgrind && nested_ns.is_some() { instructions_per_call(contender, "--nested") } else { None };
-    let recursive_instructions =
-        if callgrind && recursive_ns.is_some() { instructions_per_call(contender, "--recursive") } else { None };
-    Row {
-        contender,
-        leaf_ns,
-        nested_ns,
-        recursive_ns,
-        two_threads_ns,
-        instructions,
-        nested_instructions,
-        recursive_instructions,
-    }
+    let instructions = Workload::ALL
+        .iter()
+        .zip(&ns)
+        .map(
+            |(workload, ns)| if callgrind && ns.is_some() { instructions_per_call(contender, *workload) } else { None },
+        )
+        .collect();
+    Row { contender, ns, two_threads_ns, instructions }
 }
 
-/// Instructions per call of the leaf (or of the nested workload's step) under callgrind, counted inside
-/// `batch` only: the difference of two runs of different lengths, so that the first calls (registration,
-/// calibration) cancel out. Start-up is left out by counting inside `batch` alone, as it varies from run to
-/// run (peers' lazy statics, clock calibration spins).
-fn instructions_per_call(contender: Contender, workload: &str) -> Option<f64> {
+/// Instructions per call of a workload's function under callgrind, counted inside `batch` only: the
+/// difference of two runs of different lengths, so that the first calls (registration, calibration)
+/// cancel out. Start-up is left out by counting inside `batch` alone, as it varies from run to run (peers'
+/// lazy statics, clock calibration spins).
+fn instructions_per_call(contender: Contender, workload: Workload) -> Option<f64> {
     let count = |iters: u64| -> Option<f64> {
         let exe = std::env::current_exe().ok()?;
-        let mut command = Command::new("valgrind");
-        command
+        let output = Command::new("valgrind")
             .args(["--tool=callgrind", "--callgrind-out-file=/dev/null", "--toggle-collect=*contenders::batch*"])
             .arg(exe)
-            .args(["--only", &format!("{contender:?}"), "--iters", &iters.to_string()]);
-        if !workload.is_empty() {
-            command.arg(workload);
-        }
-        let output = command.output().ok()?;
+            .args(["--only", &format!("{contender:?}"), "--iters", &iters.to_string()])
+            .args(["--workload", workload.name()])
+            .output()
+            .ok()?;
         let stderr = String::from_utf8_lossy(&output.stderr);
         let line = stderr.lines().find(|line| line.contains("Collected :"))?;
         line.rsplit(':').next()?.trim().replace(',', "").parse().ok()
     };
-    let (short, long) = (count(100_000)?, count(200_000)?);
-    Some((long - short) / 100_000.0)
+    let short = (100_000 / workload.spans()).max(10);
+    let (short_count, long_count) = (count(short)?, count(2 * short)?);
+    #[allow(clippy::cast_precision_loss)]
+    Some((long_count - short_count) / short as f64)
 }
 
 fn print_table(rows: &[Row]) {
     let baseline = rows.iter().find(|row| row.contender == Contender::Baseline);
-    let base_leaf = baseline.map_or(0.0, |row| row.leaf_ns);
-    let base_nested = baseline.and_then(|row| row.nested_ns).unwrap_or(0.0);
+    let base = |index: usize| baseline.and_then(|row| row.ns[index]).unwrap_or(0.0);
+    let base_instructions = |index: usize| baseline.and_then(|row| row.instructions[index]).unwrap_or(0.0);
     let base_two = baseline.map_or(0.0, |row| row.two_threads_ns);
-    let base_instructions = baseline.and_then(|row| row.instructions).unwrap_or(0.0);
-    let base_nested_instructions = baseline.and_then(|row| row.nested_instructions).unwrap_or(0.0);
-    let base_recursive = baseline.and_then(|row| row.recursive_ns).unwrap_or(0.0);
-    let base_recursive_instructions = baseline.and_then(|row| row.recursive_instructions).unwrap_or(0.0);
+    let base_leaf = base(0);
+    let leaf_of = |row: &Row| row.ns[0].unwrap_or(f64::NAN);
     let floor =
-        rows.iter().find(|row| row.contender == Contender::TscPair).map_or(f64::NAN, |row| row.leaf_ns - base_leaf);
+        rows.iter().find(|row| row.contender == Contender::TscPair).map_or(f64::NAN, |row| leaf_of(row) - base_leaf);
     let fastest_peer = rows
         .iter()
         .filter(|row| row.contender.is_peer())
-        .map(|row| row.leaf_ns - base_leaf)
+        .map(|row| leaf_of(row) - base_leaf)
         .fold(f64::INFINITY, f64::min);
+    let names = Workload::ALL.map(Workload::name);
     println!(
-        "| contender | leaf ns/span | × floor | × fastest peer | nested ns/span | recursive ns/span | \
-         2 threads ns/span | instructions/span (leaf) | instructions/span (nested) | instructions/span (recursive) |"
+        "| contender | leaf ns/span | × floor | × fastest peer | {} ns/span | 2 threads ns/span | {} instructions/span |",
+        names[1..].join(" ns/span | "),
+        names.join(" instructions/span | ")
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|{}---|{}", "---|".repeat(names.len() - 1), "---|".repeat(names.len()));
+    let per_span = |value: Option<f64>, base: f64, workload: Workload, digits: usize| {
+        #[allow(clippy::cast_precision_loss)]
+        value.map_or_else(|| "–".to_owned(), |value| format!("{:.digits$}", (value - base) / workload.spans() as f64))
+    };
     for row in rows.iter().filter(|row| row.contender != Contender::Baseline) {
-        let leaf = row.leaf_ns - base_leaf;
-        let nested = row
-            .nested_ns
-            .map_or_else(|| "–".to_owned(), |ns| format!("{:.1}", (ns - base_nested) / SPANS_PER_STEP as f64));
-        let recursive = row
-            .recursive_ns
-            .map_or_else(|| "–".to_owned(), |ns| format!("{:.1}", (ns - base_recursive) / SPANS_PER_RECURSION as f64));
-        let recursive_instructions = row.recursive_instructions.map_or_else(
-            || "–".to_owned(),
-            |count| format!("{:.0}", (count - base_recursive_instructions) / SPANS_PER_RECURSION as f64),
-        );
-        let instructions =
-            row.instructions.map_or_else(|| "–".to_owned(), |count| format!("{:.0}", count - base_instructions));
-        let nested_instructions = row.nested_instructions.map_or_else(
-            || "–".to_owned(),
-            |count| format!("{:.0}", (count - base_nested_instructions) / SPANS_PER_STEP as f64),
-        );
+        let leaf = leaf_of(row) - base_leaf;
         let against_peer =
             if fastest_peer.is_finite() { format!("{:.2}", leaf / fastest_peer) } else { "–".to_owned() };
+        let others: Vec<String> = Workload::ALL
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(index, w)| per_span(row.ns[index], base(index), *w, 1))
+            .collect();
+        let instructions: Vec<String> = Workload::ALL
+            .iter()
+            .enumerate()
+            .map(|(index, w)| per_span(row.instructions[index], base_instructions(index), *w, 0))
+            .collect();
         println!(
-            "| {} | {leaf:.1} | {:.2} | {against_peer} | {nested} | {recursive} | {:.1} | {instructions} | \
-             {nested_instructions} | {recursive_instructions} |",
+            "| {} | {leaf:.1} | {:.2} | {against_peer} | {} | {:.1} | {} |",
             row.contender.name(),
             leaf / floor,
+            others.join(" | "),
             row.two_threads_ns - base_two,
+            instructions.join(" | "),
         );
     }
     println!(
@@ -215,12 +208,12 @@ fn print_memory() {
     Contender::Timed.prepare();
     let spans: u64 =
         std::env::var("TIMING_BENCH_SPANS").ok().and_then(|value| value.parse().ok()).unwrap_or(100_000_000);
-    black_box(batch(Contender::Timed, 1_000_000, Contender::Timed.leaf()));
+    black_box(batch(Contender::Timed, 1_000_000, 1, Contender::Timed.leaf()));
     let before = resident_kib();
     let start = Instant::now();
     let mut done = 0;
     while done < spans {
-        black_box(batch(Contender::Timed, 10_000_000.min(spans - done), Contender::Timed.leaf()));
+        black_box(batch(Contender::Timed, 10_000_000.min(spans - done), 1, Contender::Timed.leaf()));
         done += 10_000_000.min(spans - done);
     }
     let after = resident_kib();

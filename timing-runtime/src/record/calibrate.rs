@@ -7,8 +7,9 @@
 use std::cell::Cell;
 
 use crate::record::callsite::{Callsite, Kind};
-use crate::record::hot::with_hot;
-use crate::record::{charge, clock};
+use crate::record::charge::{self, Close};
+use crate::record::clock;
+use crate::record::hot::{FAST_DEPTH, POISON, with_hot};
 
 const CHILDREN: u32 = 256;
 const ROUNDS: usize = 9;
@@ -18,7 +19,7 @@ thread_local! {
     static CALIBRATING: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Measures the cost once per process (other threads that ask meanwhile wait for it: about a millisecond).
+/// Measures the costs once per process (other threads that ask meanwhile wait for it: a few milliseconds).
 pub(crate) fn ensure() {
     charge::measure_once(|| {
         std::thread::Builder::new()
@@ -26,7 +27,7 @@ pub(crate) fn ensure() {
             .spawn(measure)
             .ok()
             .and_then(|thread| thread.join().ok())
-            .unwrap_or(0)
+            .unwrap_or_default()
     });
 }
 
@@ -35,42 +36,82 @@ pub(crate) fn is_calibrating() -> bool {
     CALIBRATING.try_with(Cell::get).unwrap_or(false)
 }
 
-/// Runs on the calibration thread, whose recorder keeps its spans to itself: the parent's self time over
-/// `CHILDREN` empty timed calls, the least of `ROUNDS` rounds (interruptions only ever add). Nothing is
-/// charged yet, so the self time is the calls' instrumentation. The first round also fills the caches the
-/// hot path needs.
-fn measure() -> u64 {
-    static PARENT: Callsite = Callsite::new("timing calibration", None, Kind::Span, "", "", 0);
-    static CHILD: Callsite = Callsite::new("timing calibration call", None, Kind::Span, "", "", 0);
+/// Runs on the calibration thread, whose recorder keeps its spans to itself: the cost of each way a call
+/// can close, by `Close`.
+fn measure() -> [u64; 4] {
     CALIBRATING.with(|calibrating| calibrating.set(true));
+    Close::ALL.map(measure_close)
+}
+
+static PARENT: Callsite = Callsite::new("timing calibration", None, Kind::Span, "", "", 0);
+static CHILD: Callsite = Callsite::new("timing calibration call", None, Kind::Span, "", "", 0);
+static RECURSIVE: Callsite = Callsite::new("timing calibration recursion", None, Kind::Span, "", "", 0);
+static FILLER: Callsite = Callsite::new("timing calibration stack", None, Kind::Span, "", "", 0);
+
+/// The cost of calls that close by `close`: a parent's self time over `CHILDREN` empty timed calls, the
+/// least of `ROUNDS` rounds (interruptions only ever add). Nothing is charged yet, so the self time is the
+/// calls' instrumentation. The first round also fills the caches the hot path needs.
+fn measure_close(close: Close) -> u64 {
     let mut best = u64::MAX;
     for _ in 0..ROUNDS {
-        let parent = PARENT.enter_detailed();
-        for _ in 0..CHILDREN {
-            std::hint::black_box(CHILD.enter_detailed()).close_detailed();
-        }
-        if let Some(self_ticks) = with_hot(|hot| hot.open_self_ticks(clock::now())) {
-            best = best.min(self_ticks / u64::from(CHILDREN));
-        }
-        parent.close_detailed();
+        let per_call = match close {
+            Close::Fast => children_of(&PARENT, &CHILD, false),
+            Close::Recursive => children_of(&RECURSIVE, &RECURSIVE, false),
+            // Recursion is what makes a stack that deep.
+            Close::Deep => beneath(FAST_DEPTH, || children_of(&RECURSIVE, &RECURSIVE, false)),
+            Close::Slow => children_of(&PARENT, &CHILD, true),
+        };
+        best = best.min(per_call.unwrap_or(u64::MAX));
     }
     if best == u64::MAX { 0 } else { best }
 }
 
+/// Runs `f` beneath `frames` open spans.
+fn beneath(frames: usize, f: impl FnOnce() -> Option<u64>) -> Option<u64> {
+    if frames == 0 {
+        return f();
+    }
+    let filler = FILLER.enter_detailed();
+    let result = beneath(frames - 1, f);
+    filler.close_detailed();
+    result
+}
+
+/// The self ticks per child of a span of `parent` over `CHILDREN` calls of `child`; each on the slow path
+/// if `slow` (the hot path is switched off for each, as the recorder switches it on again after each).
+fn children_of(parent: &'static Callsite, child: &'static Callsite, slow: bool) -> Option<u64> {
+    let slow_path = || {
+        if slow {
+            with_hot(|hot| hot.key.set(POISON));
+        }
+    };
+    let parent = parent.enter_detailed();
+    for _ in 0..CHILDREN {
+        slow_path();
+        let guard = std::hint::black_box(child.enter_detailed());
+        slow_path();
+        guard.close_detailed();
+    }
+    let self_ticks = with_hot(|hot| hot.open_self_ticks(clock::now()));
+    parent.close_detailed();
+    self_ticks.map(|ticks| ticks / u64::from(CHILDREN))
+}
+
 #[cfg(test)]
 mod tests {
+    use crate::record::charge::Close;
     use crate::record::guard::slow_closes;
     use crate::store::hist::grown;
 
-    /// Slow-path closes on a thread that measures the cost with the timeline `on` or off, less those that
-    /// only made a histogram octave for a duration the hot path had no octave for (one each, at most 39 per
-    /// span name: the first round of a measurement makes most, and the least round is taken).
-    fn slow_closes_measuring(timeline: bool) -> u64 {
+    /// Slow-path closes on a thread that measures the cost of `close` with the timeline `on` or off, less
+    /// those that only made a histogram octave for a duration the hot path had no octave for (one each, at
+    /// most 39 per span name: the first round of a measurement makes most, and the least round is taken).
+    fn slow_closes_measuring(close: Close, timeline: bool) -> u64 {
         std::thread::spawn(move || {
             crate::set_timeline(if timeline { 1_000 } else { 0 });
             let (closes, octaves) = (slow_closes::so_far(), grown::so_far());
-            let ticks = super::measure();
-            assert!(ticks > 0);
+            // What it measures may be 0 here: other tests' calls had the costs measured and charged already.
+            std::hint::black_box(super::measure_close(close));
             (slow_closes::so_far() - closes).saturating_sub(grown::so_far() - octaves)
         })
         .join()
@@ -78,11 +119,15 @@ mod tests {
     }
 
     #[test]
-    fn the_cost_is_measured_on_the_hot_path_whatever_the_settings() {
+    fn each_cost_is_measured_on_its_own_path_whatever_the_settings() {
         // Timeline capture sends user spans to the slow path; the calibration must not follow them there.
-        let with_timeline = slow_closes_measuring(true);
+        let with_timeline: Vec<u64> = Close::ALL.map(|close| slow_closes_measuring(close, true)).to_vec();
         crate::set_timeline(0);
-        assert_eq!(with_timeline, 0);
-        assert_eq!(slow_closes_measuring(false), 0);
+        let without: Vec<u64> = Close::ALL.map(|close| slow_closes_measuring(close, false)).to_vec();
+        for closes in [with_timeline, without] {
+            assert_eq!(closes[..3], [0, 0, 0]);
+            // Less those that made an octave (at most 39 a name).
+            assert!(closes[3] + 39 >= u64::from(super::CHILDREN) * super::ROUNDS as u64, "{closes:?}");
+        }
     }
 }

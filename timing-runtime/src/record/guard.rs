@@ -92,16 +92,18 @@ fn close_monotonic(depth: u32, stamp: u32, state: impl FnOnce() -> u64) {
 fn close_with(hot: &Hot, depth: u32, stamp: u32, now: u64, state: impl FnOnce() -> u64) {
     let state = state();
     if !(hot.try_exit(depth, stamp, now, state) || hot.try_exit_step(depth, stamp, now, state)) {
-        close_slow_plain(depth, stamp, now);
+        close_slow_plain(depth, stamp, now, state);
     }
 }
 
-/// `close_slow` for a span that is not a poll: without an argument in memory, so that it is a tail call.
+/// `close_slow` for a span that is not a poll, under the global `state` the hot path was tried with (the
+/// calibration's, for its calls): without an argument in memory, so that it is a tail call.
 #[cold]
 #[inline(never)]
-fn close_slow_plain(depth: u32, stamp: u32, now: u64) {
-    // A recursive call closes without the recorder, as any call does on the hot path.
-    if with_hot(|hot| hot.try_exit_recursive(depth, stamp, now, registry::raw_state())) {
+fn close_slow_plain(depth: u32, stamp: u32, now: u64, state: u64) {
+    // A recursive call, or one beyond the inline stack, closes without the recorder, as any call does on the
+    // hot path.
+    if with_hot(|hot| hot.try_exit_recursive(depth, stamp, now, state) || hot.try_exit_deep(depth, stamp, now, state)) {
         return;
     }
     close_slow(depth, stamp, now, None);
@@ -149,51 +151,76 @@ impl Callsite {
     /// Every ordinary span at granularity `Detailed`: on the hot path when it can.
     #[inline(never)]
     fn open_span(&'static self, state: u64) -> Guard {
-        self.open_hot(state, Hot::try_enter, Self::open_span_monotonic)
+        self.open_hot(state, Hot::try_enter, Self::open_span_monotonic, Self::open_span_detour)
     }
 
     /// A step at granularity `Detailed`: on the hot path when it can, as it closes.
     #[inline(never)]
     fn open_step(&'static self, state: u64) -> Guard {
-        self.open_hot(state, Hot::try_enter_step, Self::open_step_monotonic)
+        self.open_hot(state, Hot::try_enter_step, Self::open_step_monotonic, Self::open_plain)
     }
 
     /// `open_span` where ticks are not TSC counts, apart for the reason `close_monotonic` is.
     #[cold]
     #[inline(never)]
     fn open_span_monotonic(&'static self, state: u64) -> Guard {
-        self.open_with(state, |hot, packed, state| hot.try_enter(packed, state, clock::now))
+        self.open_with(state, |hot, packed, state| hot.try_enter(packed, state, clock::now), Self::open_span_detour)
     }
 
     /// `open_step` where ticks are not TSC counts.
     #[cold]
     #[inline(never)]
     fn open_step_monotonic(&'static self, state: u64) -> Guard {
-        self.open_with(state, |hot, packed, state| hot.try_enter_step(packed, state, clock::now))
+        self.open_with(state, |hot, packed, state| hot.try_enter_step(packed, state, clock::now), Self::open_plain)
     }
 
     /// Opens with `try_enter` on the hot path reading the TSC, with `monotonic` where ticks are not TSC
-    /// counts, or on the slow path when the hot one cannot.
+    /// counts, or with `otherwise` when the hot path cannot.
     #[inline(always)]
     fn open_hot(
         &'static self,
         state: u64,
         try_enter: impl FnOnce(&Hot, u64, u64, fn() -> u64) -> Option<(u32, u32)>,
         monotonic: fn(&'static Self, u64) -> Guard,
+        otherwise: fn(&'static Self, u64) -> Guard,
     ) -> Guard {
         if !with_hot(|hot| hot.tsc.get()) {
             return monotonic(self, state);
         }
-        self.open_with(state, |hot, packed, state| try_enter(hot, packed, state, clock::tsc_now))
+        self.open_with(state, |hot, packed, state| try_enter(hot, packed, state, clock::tsc_now), otherwise)
     }
 
     #[inline(always)]
-    fn open_with(&'static self, state: u64, try_enter: impl FnOnce(&Hot, u64, u64) -> Option<(u32, u32)>) -> Guard {
+    fn open_with(
+        &'static self,
+        state: u64,
+        try_enter: impl FnOnce(&Hot, u64, u64) -> Option<(u32, u32)>,
+        otherwise: fn(&'static Self, u64) -> Guard,
+    ) -> Guard {
         let packed = self.packed_ids();
         match with_hot(|hot| try_enter(hot, packed, state)) {
             Some(frame) => Guard::opened(Some(frame)),
+            None => otherwise(self, state),
+        }
+    }
+
+    /// An ordinary span the hot path could not open: beyond the inline stack it still may, out of line;
+    /// otherwise the slow path opens it.
+    #[cold]
+    #[inline(never)]
+    fn open_span_detour(&'static self, state: u64) -> Guard {
+        let packed = self.packed_ids();
+        match with_hot(|hot| hot.try_enter_deep(packed, state, clock::now)) {
+            Some(frame) => Guard::opened(Some(frame)),
             None => self.open(state, false),
         }
+    }
+
+    /// Opens a span (not a poll) on the slow path.
+    #[cold]
+    #[inline(never)]
+    fn open_plain(&'static self, state: u64) -> Guard {
+        self.open(state, false)
     }
 
     /// Opens a span as `enter` does at granularity `Detailed` without timeline capture, whatever the
@@ -215,6 +242,8 @@ impl Callsite {
     #[cold]
     #[inline(never)]
     fn open(&'static self, state: u64, poll: bool) -> Guard {
+        #[cfg(test)]
+        slow_opens::count();
         let ids = self.ids();
         Guard::opened(with_recorder(|recorder, hot| recorder.push(hot, self, ids, state, poll)).flatten())
     }
@@ -242,4 +271,10 @@ impl Callsite {
 crate::store::thread_counter!(
     /// Spans closed on the slow path by this thread, for tests that must know which path a close took.
     slow_closes
+);
+
+#[cfg(test)]
+crate::store::thread_counter!(
+    /// Spans opened on the slow path by this thread.
+    slow_opens
 );

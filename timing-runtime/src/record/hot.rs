@@ -14,9 +14,10 @@
 //! as calibrated, of those calls' instrumentation, which goes to overhead): one addition per span.
 
 use std::cell::Cell;
+use std::ptr::NonNull;
 
 use crate::record::callsite::{self, FAST, FAST_NAMES, FAST_PHASES};
-use crate::record::charge;
+use crate::record::charge::{self, Close};
 use crate::store::counters::{NodeCounters, UNUSED};
 use crate::store::hist::AtomicHistogram;
 use crate::store::steps::{self, StepTotals};
@@ -78,7 +79,7 @@ pub(crate) struct FrameCells {
 }
 
 impl FrameCells {
-    const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         FrameCells {
             start: Cell::new(0),
             children: Cell::new(0),
@@ -112,24 +113,24 @@ impl FrameCells {
         self.flags.set(frame.flags);
     }
 
-    /// Adds a closed child's ticks and its instrumentation's cost to this frame's.
+    /// Adds a closed child's ticks and `charged` ticks of its instrumentation to this frame's.
     #[inline(always)]
-    pub fn add_child(&self, ticks: u64) {
-        self.children.set(with_child(self.children.get(), ticks));
+    pub fn add_child(&self, ticks: u64, charged: u64) {
+        self.children.set(self.children.get().wrapping_add(ticks).wrapping_add(charged));
     }
 }
 
 impl Frame {
-    /// Adds a closed child's ticks and its instrumentation's cost to this frame's.
-    pub fn add_child(&mut self, ticks: u64) {
-        self.children = with_child(self.children, ticks);
+    /// Adds a closed child's ticks and `charged` ticks of its instrumentation to this frame's.
+    pub fn add_child(&mut self, ticks: u64, charged: u64) {
+        self.children = self.children.wrapping_add(ticks).wrapping_add(charged);
     }
 }
 
-/// `children` ticks with those of one more closed child and of its instrumentation, as calibrated.
-#[inline(always)]
-fn with_child(children: u64, ticks: u64) -> u64 {
-    children.wrapping_add(ticks).wrapping_add(charge::charged_ticks())
+/// Where the frames beyond the inline ones are: a slice of the recorder's, set by it.
+struct DeepFrames {
+    start: Cell<NonNull<FrameCells>>,
+    len: Cell<usize>,
 }
 
 /// A cached edge: the node a call of a name from a node enters, and its counters.
@@ -147,6 +148,10 @@ pub(crate) struct Hot {
     /// Open frames; frame `depth` is the innermost, frame 0 the root.
     pub depth: Cell<u32>,
     pub frames: [FrameCells; FAST_DEPTH],
+    /// Frames beyond `frames`: frame `FAST_DEPTH + i` is `deep[i]`, in the recorder's storage, which the
+    /// slow path grows (and points this at) as a stack first gets that deep. Recursion a thousand calls
+    /// deep runs on the hot path there, out of line, as recursive closes do.
+    deep: DeepFrames,
     cache: [CachedEdge; CACHE],
     /// Open calls by span name id.
     pub open: [Cell<u32>; FAST_NAMES],
@@ -215,6 +220,7 @@ impl Hot {
             key: Cell::new(POISON),
             depth: Cell::new(0),
             frames: [const { FrameCells::new() }; FAST_DEPTH],
+            deep: DeepFrames { start: Cell::new(NonNull::dangling()), len: Cell::new(0) },
             cache: [const { CachedEdge { key: Cell::new(0), node: Cell::new(0), counters: Cell::new(&UNUSED) } };
                 CACHE],
             open: [const { Cell::new(0) }; FAST_NAMES],
@@ -228,6 +234,48 @@ impl Hot {
             steps_done: Cell::new(0),
             step_end: Cell::new(0),
         }
+    }
+
+    /// Points the frames beyond the inline ones at `frames`, which must stay where they are, unchanged in
+    /// length, until the next call (the recorder calls it whenever it moves or frees them).
+    pub fn set_deep_frames(&self, frames: &[FrameCells]) {
+        self.deep.start.set(NonNull::from(frames).cast());
+        self.deep.len.set(frames.len());
+    }
+
+    /// The frame at `index` (0 is the root), inline or beyond, if the thread has storage for it.
+    #[inline(always)]
+    pub fn frame_cells(&self, index: usize) -> Option<&FrameCells> {
+        match self.frames.get(index) {
+            Some(cells) => Some(cells),
+            None => self.deep_frames().get(index - FAST_DEPTH),
+        }
+    }
+
+    #[inline(always)]
+    fn deep_frames(&self) -> &[FrameCells] {
+        #[allow(unsafe_code)]
+        // SAFETY: `start` and `len` are a dangling pointer and 0, or those of the recorder's frames, which it
+        // sets again whenever they move or are freed (`set_deep_frames`); nothing the recorder does runs
+        // while the slice is borrowed, as it is borrowed only by functions of this file that call nothing
+        // of the recorder's. The cells are not `Sync`, as `Hot` is not, so the slice never leaves the thread.
+        unsafe {
+            std::slice::from_raw_parts(self.deep.start.get().as_ptr(), self.deep.len.get())
+        }
+    }
+
+    /// The frame at `parent`, and the one above it; for the inline frames only unless `DEEP`, so that the
+    /// common path tests one bound and indexes without a second test.
+    #[inline(always)]
+    fn frame_pair<const DEEP: bool>(&self, parent: usize) -> Option<(&FrameCells, &FrameCells)> {
+        if DEEP {
+            return Some((self.frame_cells(parent)?, self.frame_cells(parent.wrapping_add(1))?));
+        }
+        if parent >= FAST_DEPTH - 1 {
+            return None;
+        }
+        // In bounds, as tested; the remainders tell the compiler so.
+        Some((&self.frames[parent % FAST_DEPTH], &self.frames[(parent + 1) % FAST_DEPTH]))
     }
 
     /// Holds `ticks` back from `counters`' durations until the next close, counting the one held before.
@@ -260,7 +308,7 @@ impl Hot {
     /// fast stack. For the calibration, whose parent span is the thread's only one.
     pub fn open_self_ticks(&self, now: u64) -> Option<u64> {
         let depth = self.depth.get() as usize;
-        let frame = self.frames.get(depth).filter(|_| depth > 0)?.get();
+        let frame = self.frame_cells(depth).filter(|_| depth > 0)?.get();
         Some(now.saturating_sub(frame.start).saturating_sub(frame.children))
     }
 
@@ -273,7 +321,7 @@ impl Hot {
             return None;
         }
         self.zero_phase_ticks(phases);
-        let frame = self.try_push(packed, flags::STEP, now)?;
+        let frame = self.try_push::<false>(packed, flags::STEP, now)?;
         self.step_active.set(true);
         Some(frame)
     }
@@ -294,17 +342,28 @@ impl Hot {
         if packed & FAST == 0 || state != self.key.get() {
             return None;
         }
-        self.try_push(packed, 0, now)
+        self.try_push::<false>(packed, 0, now)
+    }
+
+    /// Opens an ordinary span as `try_enter` does, at any depth the thread has frames for: for a stack
+    /// beyond the inline frames, out of line, reached when `try_enter` fails.
+    #[inline(never)]
+    pub fn try_enter_deep(&self, packed: u64, state: u64, now: impl FnOnce() -> u64) -> Option<(u32, u32)> {
+        if packed & FAST == 0 || state != self.key.get() {
+            return None;
+        }
+        self.try_push::<true>(packed, 0, now)
     }
 
     #[inline(always)]
-    fn try_push(&self, packed: u64, frame_flags: u32, now: impl FnOnce() -> u64) -> Option<(u32, u32)> {
+    fn try_push<const DEEP: bool>(
+        &self,
+        packed: u64,
+        frame_flags: u32,
+        now: impl FnOnce() -> u64,
+    ) -> Option<(u32, u32)> {
         let depth = self.depth.get() as usize;
-        if depth >= FAST_DEPTH - 1 {
-            return None;
-        }
-        // In bounds, as tested; the remainders tell the compiler so.
-        let (parent, frame) = (&self.frames[depth % FAST_DEPTH], &self.frames[(depth + 1) % FAST_DEPTH]);
+        let (parent, frame) = self.frame_pair::<DEEP>(depth)?;
         #[allow(clippy::cast_possible_truncation)]
         let (name, own_phase) = (packed as u32, (packed >> 32) as u32 & (FAST_PHASES as u32 - 1));
         let key = edge_key(parent.node.get(), name);
@@ -321,8 +380,9 @@ impl Hot {
         frame.name.set(name);
         frame.phase.set(if own_phase != 0 { own_phase } else { parent.phase.get() });
         frame.flags.set(frame_flags | if outer != 0 { flags::FOLDED } else { 0 });
+        // `depth` came from a `u32`, and a frame beyond `u32::MAX` has no storage.
         #[allow(clippy::cast_possible_truncation)]
-        let depth = depth as u32 + 1;
+        let depth = (depth as u32).wrapping_add(1);
         self.depth.set(depth);
         // Last, so that the bookkeeping above is not counted in the span.
         let start = now();
@@ -336,17 +396,37 @@ impl Hot {
     /// no frame with a large phase id open below); says whether it did.
     #[inline(always)]
     pub fn try_exit(&self, depth: u32, stamp: u32, now: u64, state: u64) -> bool {
-        let Some((frame, _, self_ticks)) = self.pop::<false>(depth, stamp, now, state, 0) else { return false };
-        add(&self.phase_ticks[frame.phase.get() as usize % FAST_PHASES], self_ticks);
-        true
+        self.close_frame::<false, false>(depth, stamp, now, state)
     }
 
     /// Closes a recursive call (inside an open call of its name) as `try_exit` closes a span, adding nothing
     /// to the inclusive time, which the outer call holds. Apart from `try_exit`, and reached only when that
-    /// fails, so that the common close carries no test for it (a test there cost 9 instructions a span).
+    /// fails, so that the common close carries no test for it (a test there cost 9 instructions a span);
+    /// apart from `try_exit_deep` too, as one function with both saved more registers (10 instructions).
     #[inline(never)]
     pub fn try_exit_recursive(&self, depth: u32, stamp: u32, now: u64, state: u64) -> bool {
-        let Some((frame, _, self_ticks)) = self.pop::<true>(depth, stamp, now, state, 0) else { return false };
+        self.close_frame::<true, false>(depth, stamp, now, state)
+    }
+
+    /// Closes a frame beyond the inline ones, recursive or not, as `try_exit` closes a span; reached when
+    /// `try_exit_recursive` fails.
+    #[inline(never)]
+    pub fn try_exit_deep(&self, depth: u32, stamp: u32, now: u64, state: u64) -> bool {
+        self.close_frame::<true, true>(depth, stamp, now, state)
+            || self.close_frame::<false, true>(depth, stamp, now, state)
+    }
+
+    #[inline(always)]
+    fn close_frame<const RECURSIVE: bool, const DEEP: bool>(
+        &self,
+        depth: u32,
+        stamp: u32,
+        now: u64,
+        state: u64,
+    ) -> bool {
+        let Some((frame, _, self_ticks)) = self.pop::<RECURSIVE, DEEP>(depth, stamp, now, state, 0) else {
+            return false;
+        };
         add(&self.phase_ticks[frame.phase.get() as usize % FAST_PHASES], self_ticks);
         true
     }
@@ -360,7 +440,7 @@ impl Hot {
         if phases > FAST_PHASES {
             return false;
         }
-        let Some((frame, elapsed, self_ticks)) = self.pop::<false>(depth, stamp, now, state, flags::STEP) else {
+        let Some((frame, elapsed, self_ticks)) = self.pop::<false, false>(depth, stamp, now, state, flags::STEP) else {
             return false;
         };
         self.step_end.set(now);
@@ -369,9 +449,10 @@ impl Hot {
     }
 
     /// Takes the frame at `depth` off the stack and counts its call, if it is on top, has start tick low bits
-    /// `stamp` and exactly `frame_flags`, and `state` is the key; returns it, its ticks and its self ticks.
+    /// `stamp` and exactly `frame_flags` (with `FOLDED` if `RECURSIVE`), and `state` is the key; returns it,
+    /// its ticks and its self ticks. Beyond the inline frames only if `DEEP`.
     #[inline(always)]
-    fn pop<const RECURSIVE: bool>(
+    fn pop<const RECURSIVE: bool, const DEEP: bool>(
         &self,
         depth: u32,
         stamp: u32,
@@ -383,12 +464,7 @@ impl Hot {
         if self.depth.get() != depth || state != self.key.get() {
             return None;
         }
-        let index = depth as usize;
-        if index.wrapping_sub(1) >= FAST_DEPTH - 1 {
-            return None;
-        }
-        // In bounds, as tested; the remainders tell the compiler so.
-        let (parent, frame) = (&self.frames[(index - 1) % FAST_DEPTH], &self.frames[index % FAST_DEPTH]);
+        let (parent, frame) = self.frame_pair::<DEEP>((depth as usize).wrapping_sub(1))?;
         let start = frame.start.get();
         #[allow(clippy::cast_possible_truncation)]
         if start as u32 != stamp || frame.flags.get() != frame_flags {
@@ -407,7 +483,7 @@ impl Hot {
         let self_ticks = elapsed.saturating_sub(frame.children.get());
         // A recursive call's time is in its outer call's inclusive time already.
         counters.add_span(if RECURSIVE { 0 } else { elapsed }, elapsed, self_ticks);
-        parent.add_child(elapsed);
+        parent.add_child(elapsed, charge::charged_ticks(Close::of(RECURSIVE, DEEP)));
         self.hold_counted(counters, elapsed);
         let open = &self.open[frame.name.get() as usize % FAST_NAMES];
         open.set(open.get().wrapping_sub(1));

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::model::{BatchTiming, StepTiming, TimingGranularity};
 use crate::record::callsite::{self, Callsite, FAST_NAMES, FAST_PHASES, Ids, Kind};
-use crate::record::hot::{FAST_DEPTH, Frame, Hot, POISON, flags, with_hot};
+use crate::record::charge::{self, Close};
+use crate::record::hot::{FAST_DEPTH, Frame, FrameCells, Hot, POISON, flags, with_hot};
 use crate::record::{calibrate, clock};
 use crate::store::counters::{NodeCounters, UNUSED};
 use crate::store::events::{self, Event};
@@ -115,8 +116,10 @@ pub(super) struct Recorder {
     pub(super) slot: Option<Arc<ThreadSlot>>,
     pub(super) epoch: u64,
     pub(super) tree: LocalTree,
-    /// Frames deeper than the hot stack holds: frame `FAST_DEPTH + i` is `overflow[i]`.
-    pub(super) overflow: Vec<Frame>,
+    /// Frames deeper than the hot stack's inline ones: frame `FAST_DEPTH + i` is `deep[i]`. The hot state
+    /// points at them, so that a deep stack opens and closes frames without this recorder; they grow as a
+    /// stack first gets that deep, and are kept (the thread's deepest stack, 48 bytes a frame).
+    pub(super) deep: Vec<FrameCells>,
     /// Open frames with a phase id beyond the hot tables; the hot path is off while there are any, as its
     /// spans would inherit that phase.
     pub(super) large_phases: u32,
@@ -145,6 +148,8 @@ impl Drop for Recorder {
         with_hot(|hot| {
             hot.key.set(POISON);
             hot.depth.set(0);
+            // Before the frames it points at are freed.
+            hot.set_deep_frames(&[]);
             hot.count_held();
             hot.step_totals.set(None);
             match &self.slot {
@@ -170,7 +175,7 @@ thread_local! {
             slot: None,
             epoch: 0,
             tree: LocalTree::new(),
-            overflow: Vec::new(),
+            deep: Vec::new(),
             large_phases: 0,
             phase_overflow: Vec::new(),
             open_overflow: Vec::new(),
@@ -243,35 +248,29 @@ impl Recorder {
 
     /// The frame at `depth` (0 is the root).
     pub(super) fn frame(&self, hot: &Hot, depth: usize) -> Option<Frame> {
-        match hot.frames.get(depth) {
-            Some(cells) => Some(cells.get()),
-            None => self.overflow.get(depth - FAST_DEPTH).copied(),
-        }
+        hot.frame_cells(depth).map(FrameCells::get)
     }
 
-    pub(super) fn put_frame(&mut self, hot: &Hot, depth: usize, frame: Frame) {
-        match hot.frames.get(depth) {
-            Some(cells) => cells.set(frame),
-            None => {
-                self.overflow.truncate(depth - FAST_DEPTH);
-                self.overflow.push(frame);
-            }
+    /// Makes room for a frame at `depth`, growing the frames beyond the inline ones to reach it; `None`
+    /// when they cannot grow (no memory).
+    fn reserve_frame(&mut self, hot: &Hot, depth: usize) -> Option<()> {
+        if hot.frame_cells(depth).is_none() {
+            let needed = (depth + 1).checked_sub(FAST_DEPTH)?;
+            // Doubled, so that a stack a thousand deep moves its frames a few times, not at every level.
+            let more = needed.max(self.deep.len() * 2).max(FAST_DEPTH) - self.deep.len();
+            self.deep.try_reserve_exact(more).ok()?;
+            self.deep.extend(std::iter::repeat_with(FrameCells::new).take(more));
+            hot.set_deep_frames(&self.deep);
         }
+        Some(())
     }
 
     /// Changes the frame at `depth` with `edit`, if there is one.
     pub(super) fn edit_frame(&mut self, hot: &Hot, depth: usize, edit: impl FnOnce(&mut Frame)) {
-        match hot.frames.get(depth) {
-            Some(cells) => {
-                let mut frame = cells.get();
-                edit(&mut frame);
-                cells.set(frame);
-            }
-            None => {
-                if let Some(frame) = self.overflow.get_mut(depth - FAST_DEPTH) {
-                    edit(frame);
-                }
-            }
+        if let Some(cells) = hot.frame_cells(depth) {
+            let mut frame = cells.get();
+            edit(&mut frame);
+            cells.set(frame);
         }
     }
 
@@ -355,6 +354,9 @@ impl Recorder {
         self.ensure_epoch(epoch);
         let depth = hot.depth.get() as usize;
         let parent = self.frame(hot, depth)?;
+        // First, so that a frame that finds no room changes nothing.
+        let depth32 = u32::try_from(depth + 1).ok()?;
+        self.reserve_frame(hot, depth + 1)?;
         let detailed = granularity == TimingGranularity::Detailed;
         let mut frame_flags = 0;
         let (node, counters) = if detailed {
@@ -400,8 +402,7 @@ impl Recorder {
         }
         let depth = depth + 1;
         let frame = Frame { start: 0, children: 0, counters, node, name: ids.name, phase, flags: frame_flags };
-        self.put_frame(hot, depth, frame);
-        let depth32 = u32::try_from(depth).ok()?;
+        self.edit_frame(hot, depth, |cells| *cells = frame);
         hot.depth.set(depth32);
         self.refresh_key(hot);
         // Last, so that the bookkeeping above is not counted in the span.
@@ -450,13 +451,10 @@ impl Recorder {
         };
         #[allow(clippy::cast_possible_truncation)]
         hot.depth.set(depth as u32 - 1);
-        if depth >= FAST_DEPTH {
-            self.overflow.truncate(depth - FAST_DEPTH);
-        }
         let elapsed = now.saturating_sub(frame.start);
         let self_ticks = elapsed.saturating_sub(frame.children);
         if let Some(parent) = depth.checked_sub(1).filter(|parent| *parent > 0) {
-            self.edit_frame(hot, parent, |frame| frame.add_child(elapsed));
+            self.edit_frame(hot, parent, |frame| frame.add_child(elapsed, charge::charged_ticks(Close::Slow)));
         }
         if frame.flags & flags::COARSE == 0 {
             self.close_call(hot, frame.name);
@@ -593,33 +591,77 @@ mod tests {
         assert_eq!(on_thread.join().ok(), Some(clock::tsc_ready()));
     }
 
-    #[test]
-    fn recursive_calls_close_without_the_recorder_and_count_inclusive_time_once() {
-        static RECURSIVE: Callsite = Callsite::new("recursive_without_recorder", None, Kind::Span, "m", "f", 4);
-        fn recurse(depth: u32) -> u32 {
-            let _guard = RECURSIVE.enter();
-            if depth == 0 { 0 } else { recurse(depth - 1) + 1 }
-        }
-        let closes = std::thread::spawn(|| {
+    static RECURSIVE: Callsite = Callsite::new("recursive_without_recorder", None, Kind::Span, "m", "f", 4);
+    static DEEP: Callsite = Callsite::new("deep_without_recorder", None, Kind::Span, "m", "f", 5);
+    static PING: Callsite = Callsite::new("ping_without_recorder", None, Kind::Span, "m", "f", 6);
+    static PONG: Callsite = Callsite::new("pong_without_recorder", None, Kind::Span, "m", "f", 7);
+
+    fn recurse(site: &'static Callsite, depth: u32) -> u32 {
+        let _guard = site.enter();
+        if depth == 0 { 0 } else { recurse(site, depth - 1) + 1 }
+    }
+
+    fn ping(depth: u32) -> u32 {
+        let _guard = PING.enter();
+        if depth == 0 { 0 } else { pong(depth - 1) + 1 }
+    }
+
+    fn pong(depth: u32) -> u32 {
+        let _guard = PONG.enter();
+        if depth == 0 { 0 } else { ping(depth - 1) + 1 }
+    }
+
+    /// Slow-path opens and closes in a fourth call of `run` on a thread of its own (the first calls make the
+    /// path's nodes, edges, octaves and deep frames; the next one finds them), and the ticks of the four
+    /// calls.
+    fn closes_of_fourth_run(run: fn() -> u32, expected: u32) -> (u64, u64) {
+        use crate::record::guard::{slow_closes, slow_opens};
+        std::thread::spawn(move || {
             let timed = || {
                 let started = clock::now();
-                assert_eq!(recurse(20), 20);
+                assert_eq!(run(), expected);
                 clock::now() - started
             };
-            // The first calls make the path's nodes, edges and octaves; the next one finds them.
             let mut wall: u64 = (0..3).map(|_| timed()).sum();
-            let before = crate::record::guard::slow_closes::so_far();
+            let before = slow_closes::so_far() + slow_opens::so_far();
             wall += timed();
-            (crate::record::guard::slow_closes::so_far() - before, wall)
+            (slow_closes::so_far() + slow_opens::so_far() - before, wall)
         })
-        .join();
-        let (slow, wall_ticks) = closes.expect("the thread ran");
-        assert!(slow <= 1, "{slow} of 21 closes took the slow path");
+        .join()
+        .expect("the thread ran")
+    }
+
+    #[test]
+    fn recursive_calls_close_without_the_recorder_and_count_inclusive_time_once() {
+        let (slow, wall_ticks) = closes_of_fourth_run(|| recurse(&RECURSIVE, 20), 20);
+        assert!(slow <= 1, "{slow} of 21 opens and closes took the slow path");
         let stats = crate::summary().span("recursive_without_recorder").cloned().expect("recorded");
         assert_eq!(stats.count, 4 * 21);
         // Inclusive time counts the outermost calls only: never more than their wall time (adding the inner
         // calls' would count the deepest call's time 21 times).
         assert!(stats.total_ns <= clock::to_ns(wall_ticks), "{stats:?} in {} ns", clock::to_ns(wall_ticks));
+    }
+
+    #[test]
+    fn stacks_a_thousand_deep_open_and_close_without_the_recorder() {
+        let (slow, wall_ticks) = closes_of_fourth_run(|| recurse(&DEEP, 1_000), 1_000);
+        assert!(slow <= 1, "{slow} of 1,001 opens and closes took the slow path");
+        let (mutual_slow, _) = closes_of_fourth_run(|| ping(999), 999);
+        assert!(mutual_slow <= 1, "{mutual_slow} of 1,000 opens and closes took the slow path");
+        let run = crate::summary();
+        let stats = run.span("deep_without_recorder").cloned().expect("recorded");
+        assert_eq!(stats.count, 4 * 1_001);
+        assert!(stats.total_ns <= clock::to_ns(wall_ticks), "{stats:?} in {} ns", clock::to_ns(wall_ticks));
+        let counts = ["ping_without_recorder", "pong_without_recorder"].map(|name| run.span(name).map(|s| s.count));
+        assert_eq!(counts, [Some(4 * 500), Some(4 * 500)]);
+        // The call tree folds recursion into the node of its first call: ping, and pong beneath it.
+        let nodes = &run.call_tree.nodes;
+        let paths: Vec<(String, u64)> = (0..nodes.len())
+            .filter(|node| nodes[*node].name.contains("ping_without") || nodes[*node].name.contains("pong_without"))
+            .map(|node| (run.call_tree.path(node), nodes[node].count))
+            .collect();
+        let expected = ["ping_without_recorder", "ping_without_recorder;pong_without_recorder"];
+        assert_eq!(paths, expected.map(|path| (path.to_owned(), 4 * 500)));
     }
 
     #[test]

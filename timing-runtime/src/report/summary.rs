@@ -2,8 +2,9 @@
 
 use crate::model::step::rate;
 use crate::model::{CallNode, CallTree, PhaseBreakdown, SpanStats, TimingGranularity, TrainingSummary};
+use crate::record::charge::{self, Close};
 use crate::record::clock::to_ns;
-use crate::record::{callsite, charge, recorder};
+use crate::record::{callsite, recorder};
 use crate::store::registry::{self, Aggregate};
 use crate::store::tree::MergedTree;
 
@@ -38,7 +39,7 @@ impl TrainingSummary {
             .filter_map(|(id, ticks)| Some(((*phase_names.get(id)?).to_owned(), to_ns(*ticks))))
             .collect();
         let instrumentation_ns = if charge::subtracting() {
-            let per_call = charge::measured_ns().unwrap_or(0.0);
+            let per_call = charge::measured_ns(Close::Fast).unwrap_or(0.0);
             #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             let ns = (calls_in_steps(&aggregate.tree, &callsite::step_names()) as f64 * per_call) as u64;
             ns
@@ -103,7 +104,7 @@ impl TrainingSummary {
             step_distribution,
             slow_steps: steps.slow_steps.clone(),
             call_tree: call_tree(&aggregate.tree, span_names),
-            instrumentation_ns_per_call: charge::measured_ns().unwrap_or(0.0),
+            instrumentation_ns_per_call: charge::measured_ns(Close::Fast).unwrap_or(0.0),
             instrumentation_subtracted: charge::subtracting(),
         }
     }
