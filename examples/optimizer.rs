@@ -1,5 +1,8 @@
 //! Gradient descent that places circles so that their areas and pairwise overlaps match targets (the
-//! area-proportional Venn diagram problem), timed with `#[timed]`.
+//! area-proportional Venn diagram problem), timed with `#[timed]`. Shaped as real optimizers are: a step of
+//! phases, many short timed calls (one per pair of circles) and a recursive one (the area the circles cover,
+//! by subdividing the plane where a circle's edge passes), so that what the report shows is what such code
+//! costs.
 //!
 //! ```text
 //! cargo run --release --example optimizer -- [--steps N] [--batch N] [--circles N] [--threads N] [--json]
@@ -23,11 +26,13 @@ struct Circle {
     r: f64,
 }
 
-/// What the fit aims for: each circle's area and each pair's overlap.
+/// What the fit aims for: each circle's area and each pair's overlap; and the area all of them cover, which
+/// the fit follows rather than aims for (the report tells whether it ends near).
 struct Targets {
     areas: Vec<f64>,
     /// `overlaps[i][j]` for `i < j`.
     overlaps: Vec<Vec<f64>>,
+    covered: f64,
 }
 
 /// The geometry of one pair of circles, with the derivatives of its overlap area.
@@ -50,7 +55,9 @@ struct Gradient {
     circles: Vec<Circle>,
 }
 
-/// The overlap of two circles of radii `ri`, `rj` whose centres are `d` apart, and its derivatives.
+/// The overlap of two circles of radii `ri`, `rj` whose centres are `d` apart, and its derivatives: a short
+/// call, made for every pair in every step.
+#[timed]
 fn lens(d: f64, ri: f64, rj: f64) -> Lens {
     if d >= ri + rj {
         return Lens { distance: d, ..Lens::default() };
@@ -90,6 +97,58 @@ fn compute_errors(circles: &[Circle], regions: &Regions, targets: &Targets) -> f
         .map(|(lens, target)| (lens.area - target).powi(2))
         .sum();
     areas + overlaps
+}
+
+/// A square of the plane: its lower-left corner and its side.
+#[derive(Clone, Copy, Debug)]
+struct Square {
+    x: f64,
+    y: f64,
+    side: f64,
+}
+
+/// Subdivisions of the circles' bounding square when measuring the area they cover.
+const COVER_DEPTH: u32 = 3;
+
+/// The area the circles cover (their union), to the resolution of `COVER_DEPTH` halvings of the bounding
+/// square's side.
+#[timed(phase = "error")]
+fn covered_area(circles: &[Circle]) -> f64 {
+    let (mut low_x, mut low_y, mut high_x, mut high_y) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for c in circles {
+        (low_x, low_y) = (low_x.min(c.x - c.r), low_y.min(c.y - c.r));
+        (high_x, high_y) = (high_x.max(c.x + c.r), high_y.max(c.y + c.r));
+    }
+    let side = (high_x - low_x).max(high_y - low_y);
+    cover(circles, Square { x: low_x, y: low_y, side }, COVER_DEPTH)
+}
+
+/// The area of `square` inside some circle: all of it when one circle holds it, none when no circle's
+/// edge or inside reaches it, otherwise that of its four quarters (at `depth` 0, all or none by its
+/// centre). Recursive, as region traversals of real optimizers are.
+#[timed]
+fn cover(circles: &[Circle], square: Square, depth: u32) -> f64 {
+    let half = square.side / 2.0;
+    let (centre_x, centre_y) = (square.x + half, square.y + half);
+    let mut reached = false;
+    for c in circles {
+        let (dx, dy) = ((c.x - centre_x).abs(), (c.y - centre_y).abs());
+        if (dx + half).hypot(dy + half) <= c.r {
+            return square.side * square.side;
+        }
+        reached |= (dx - half).max(0.0).hypot((dy - half).max(0.0)) < c.r;
+    }
+    if !reached {
+        return 0.0;
+    }
+    if depth == 0 {
+        let inside = circles.iter().any(|c| (c.x - centre_x).hypot(c.y - centre_y) <= c.r);
+        return if inside { square.side * square.side } else { 0.0 };
+    }
+    [(0.0, 0.0), (half, 0.0), (0.0, half), (half, half)]
+        .iter()
+        .map(|(x, y)| cover(circles, Square { x: square.x + x, y: square.y + y, side: half }, depth - 1))
+        .sum()
 }
 
 #[timed(phase = "gradient")]
@@ -151,22 +210,30 @@ fn apply_gradients(circles: &mut [Circle], moments: &mut Moments, gradient: &Gra
     }
 }
 
+/// Where a fit stands: its error, and the area its circles cover.
+#[derive(Clone, Copy, Debug)]
+struct Fit {
+    error: f64,
+    covered: f64,
+}
+
 #[timed(step)]
-fn make_step(circles: &mut [Circle], moments: &mut Moments, targets: &Targets, learning_rate: f64) -> f64 {
+fn make_step(circles: &mut [Circle], moments: &mut Moments, targets: &Targets, learning_rate: f64) -> Fit {
     let regions = compute_regions(circles);
     let error = compute_errors(circles, &regions, targets);
+    let covered = covered_area(circles);
     let gradient = compute_gradients(circles, &regions, targets);
     apply_gradients(circles, moments, &gradient, learning_rate);
-    error
+    Fit { error, covered }
 }
 
 #[timed(batch)]
-fn train_batch(circles: &mut [Circle], moments: &mut Moments, targets: &Targets, steps: usize) -> f64 {
-    let mut error = f64::NAN;
+fn train_batch(circles: &mut [Circle], moments: &mut Moments, targets: &Targets, steps: usize) -> Fit {
+    let mut fit = Fit { error: f64::NAN, covered: f64::NAN };
     for _ in 0..steps {
-        error = make_step(circles, moments, targets, 0.01);
+        fit = make_step(circles, moments, targets, 0.01);
     }
-    error
+    fit
 }
 
 /// A deterministic problem of `n` circles: targets from a hidden layout, and a start far from it.
@@ -183,9 +250,10 @@ fn problem(n: usize, seed: u64) -> (Vec<Circle>, Targets) {
     let areas = hidden.iter().map(|c| PI * c.r * c.r).collect();
     let overlaps =
         compute_regions(&hidden).lenses.iter().map(|lenses| lenses.iter().map(|l| l.area).collect()).collect();
+    let covered = covered_area(&hidden);
     // Started overlapping, so that every pair has a gradient to follow.
     let start = (0..n).map(|_| Circle { x: 1.0 + 2.0 * random(), y: 1.0 + 2.0 * random(), r: 1.0 }).collect();
-    (start, Targets { areas, overlaps })
+    (start, Targets { areas, overlaps, covered })
 }
 
 struct Options {
@@ -239,8 +307,8 @@ fn total_area<T: Into<f64> + Copy>(radii: &[T]) -> f64 {
     radii.iter().map(|r| std::f64::consts::PI * (*r).into() * (*r).into()).sum()
 }
 
-/// Trains one problem on this thread; returns the first and the final error.
-fn train(options: &Options, seed: u64, progress: Option<&indicatif::ProgressBar>) -> (f64, f64) {
+/// Trains one problem on this thread; returns the first error, the final fit and the covered area aimed at.
+fn train(options: &Options, seed: u64, progress: Option<&indicatif::ProgressBar>) -> (f64, Fit, f64) {
     let (mut circles, targets) = problem(options.circles, seed);
     let mut moments = Moments::new(circles.len());
     let radii: Vec<f64> = circles.iter().map(|circle| circle.r).collect();
@@ -256,19 +324,19 @@ fn train(options: &Options, seed: u64, progress: Option<&indicatif::ProgressBar>
         apply_gradients(&mut circles, &mut moments, &gradient, 0.001);
     }
     let mut done = 0;
-    let mut error = f64::NAN;
+    let mut fit = Fit { error: f64::NAN, covered: f64::NAN };
     while done < options.steps {
         let steps = options.batch.min(options.steps - done);
-        error = train_batch(&mut circles, &mut moments, &targets, steps);
+        fit = train_batch(&mut circles, &mut moments, &targets, steps);
         done += steps;
         if let Some(progress) = progress {
             progress.inc(steps as u64);
             if let Some(batch) = timing_runtime::last_batch() {
-                progress.set_message(format!("error {error:.3e}, {:.0} steps/s", batch.steps_per_second));
+                progress.set_message(format!("error {:.3e}, {:.0} steps/s", fit.error, batch.steps_per_second));
             }
         }
     }
-    (first, error)
+    (first, fit, targets.covered)
 }
 
 fn main() -> ExitCode {
@@ -321,7 +389,8 @@ fn main() -> ExitCode {
                     })
                 })
                 .collect();
-            workers.into_iter().map(|worker| worker.join().unwrap_or((f64::NAN, f64::NAN))).collect::<Vec<_>>()
+            let failed = (f64::NAN, Fit { error: f64::NAN, covered: f64::NAN }, f64::NAN);
+            workers.into_iter().map(|worker| worker.join().unwrap_or(failed)).collect::<Vec<_>>()
         })
     };
     let (errors, run_batch) = if options.threads > 1 {
@@ -349,8 +418,13 @@ fn main() -> ExitCode {
             }
         }
     } else {
-        let errors: Vec<String> = errors.iter().map(|(first, last)| format!("{first:.3e} -> {last:.3e}")).collect();
-        println!("Fitted {} circles on {} thread(s): error {}", options.circles, options.threads, errors.join(", "));
+        let errors: Vec<String> = errors
+            .iter()
+            .map(|(first, fit, covered)| {
+                format!("error {first:.3e} -> {:.3e}, covering {:.2} of {covered:.2}", fit.error, fit.covered)
+            })
+            .collect();
+        println!("Fitted {} circles on {} thread(s): {}", options.circles, options.threads, errors.join("; "));
         if let Some(batch) = &run_batch {
             println!(
                 "The run as one batch on {} threads: {} steps in {:.1} ms, {:.0} steps/s",
