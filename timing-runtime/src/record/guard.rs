@@ -69,7 +69,7 @@ fn close_span(depth: u32, stamp: u32) {
 /// Closes as `close_span` does, with the global state read by `state`. Generic, so that each caller has
 /// an instance of its own that the compiler inlines whole (shared, it was not: 28 more instructions a span).
 #[inline(always)]
-fn close_under(depth: u32, stamp: u32, state: impl FnOnce() -> u64) {
+fn close_under(depth: u32, stamp: u32, state: impl Fn() -> u64 + Copy) {
     with_hot(|hot| {
         if hot.tsc.get() {
             close_with(hot, depth, stamp, clock::tsc_now(), state);
@@ -83,24 +83,27 @@ fn close_under(depth: u32, stamp: u32, state: impl FnOnce() -> u64) {
 /// across which the TSC path would have to keep its values in registers it saves and restores.
 #[cold]
 #[inline(never)]
-fn close_monotonic(depth: u32, stamp: u32, state: impl FnOnce() -> u64) {
+fn close_monotonic(depth: u32, stamp: u32, state: impl Fn() -> u64 + Copy) {
     let now = clock::now();
     with_hot(|hot| close_with(hot, depth, stamp, now, state));
 }
 
 #[inline(always)]
-fn close_with(hot: &Hot, depth: u32, stamp: u32, now: u64, state: impl FnOnce() -> u64) {
-    let state = state();
+fn close_with(hot: &Hot, depth: u32, stamp: u32, now: u64, read_state: impl Fn() -> u64 + Copy) {
+    let state = read_state();
     if !(hot.try_exit(depth, stamp, now, state) || hot.try_exit_step(depth, stamp, now, state)) {
-        close_slow_plain(depth, stamp, now, state);
+        close_slow_plain(depth, stamp, now, read_state);
     }
 }
 
-/// `close_slow` for a span that is not a poll, under the global `state` the hot path was tried with (the
-/// calibration's, for its calls): without an argument in memory, so that it is a tail call.
+/// `close_slow` for a span that is not a poll, under the global state as `read_state` reads it for the hot
+/// path (the calibration's, for its calls): without an argument in memory, so that it is a tail call, and
+/// with the state read again rather than passed, as keeping it for the call cost the common close two saved
+/// registers.
 #[cold]
 #[inline(never)]
-fn close_slow_plain(depth: u32, stamp: u32, now: u64, state: u64) {
+fn close_slow_plain(depth: u32, stamp: u32, now: u64, read_state: impl Fn() -> u64 + Copy) {
+    let state = read_state();
     // A recursive call, or one beyond the inline stack, closes without the recorder, as any call does on the
     // hot path.
     if with_hot(|hot| hot.try_exit_recursive(depth, stamp, now, state) || hot.try_exit_deep(depth, stamp, now, state)) {
