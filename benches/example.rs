@@ -1,11 +1,12 @@
-//! `cargo bench -p timing-benches --bench example`: what `#[timed]` costs a whole program, per timed call.
-//! Builds the optimizer example twice, with the `timing` feature on and off, runs each for two step counts
-//! (so that start-up, the instrumentation's calibration and the report cancel out), alternating the builds
-//! so that a slower stretch of the machine falls on both, and divides the difference in run time by the
-//! timed calls the longer runs made more, as counted by the summary of the instrumented build. The result is
-//! given against the cost of two `rdtsc` reads, measured in this process: the floor for any exact span.
+//! `cargo bench -p timing-benches --bench example`: what `#[timed]` costs a whole program, per timed call,
+//! and what counting allocations adds, per allocation. Builds the optimizer example three times: with the
+//! `timing` feature off, on, and on with the counting allocator (feature `allocations`); runs each for two
+//! step counts (so that start-up, the instrumentation's calibration and the report cancel out), alternating
+//! the builds so that a slower stretch of the machine falls on all, and divides the differences in run time
+//! by the timed calls (and allocations) the longer runs made more, as the summaries count them. The cost per
+//! call is given against two `rdtsc` reads, measured in this process: the floor for any exact span.
 //!
-//! `-- --pairs N` (default 9) and `-- --steps N` (default 20,000: the short run; the long run is twice it).
+//! `-- --rounds N` (default 9) and `-- --steps N` (default 20,000: the short run; the long run is twice it).
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -21,28 +22,34 @@ fn main() {
             .and_then(|value| value.parse().ok())
             .unwrap_or(default)
     };
-    let (pairs, steps) = (value("--pairs", 9), value("--steps", 20_000));
-    if let Err(message) = run(pairs, steps) {
+    let (rounds, steps) = (value("--rounds", 9), value("--steps", 20_000));
+    if let Err(message) = run(rounds, steps) {
         eprintln!("{message}");
         std::process::exit(1);
     }
 }
 
-fn run(pairs: u64, steps: u64) -> Result<(), String> {
+fn run(rounds: u64, steps: u64) -> Result<(), String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().ok_or("no workspace root")?.to_path_buf();
-    let on = build(&root, true)?;
-    let off = build(&root, false)?;
-    let calls = |steps: u64| -> Result<u64, String> {
-        let output = Command::new(&on)
+    let off = build(&root, "off", "")?;
+    let on = build(&root, "on", "timing")?;
+    let counting = build(&root, "counting", "timing,allocations")?;
+    // Timed calls and allocations (in spans and outside) of a run.
+    let counts = |steps: u64| -> Result<(u64, u64), String> {
+        let output = Command::new(&counting)
             .args(["--json", "--steps", &steps.to_string()])
             .output()
-            .map_err(|error| format!("cannot run {}: {error}", on.display()))?;
+            .map_err(|error| format!("cannot run {}: {error}", counting.display()))?;
         let summary: serde_json::Value = serde_json::from_slice(&output.stdout)
             .map_err(|error| format!("the example's --json output is not JSON: {error}"))?;
         let spans = summary["spans"].as_array().ok_or("no spans in the summary")?;
-        Ok(spans.iter().filter_map(|span| span["count"].as_u64()).sum())
+        let calls = spans.iter().filter_map(|span| span["count"].as_u64()).sum();
+        let allocations = &summary["allocations"];
+        let allocated = ["in_spans", "outside_spans"].iter().filter_map(|of| allocations[of]["count"].as_u64());
+        Ok((calls, allocated.sum()))
     };
-    let more_calls = calls(2 * steps)?.saturating_sub(calls(steps)?);
+    let ((short_calls, short_allocations), (long_calls, long_allocations)) = (counts(steps)?, counts(2 * steps)?);
+    let (more_calls, more_allocations) = (long_calls - short_calls, long_allocations - short_allocations);
     let seconds = |binary: &Path, steps: u64| -> Result<f64, String> {
         let start = Instant::now();
         let status = Command::new(binary)
@@ -55,43 +62,42 @@ fn run(pairs: u64, steps: u64) -> Result<(), String> {
         }
         Ok(start.elapsed().as_secs_f64())
     };
-    let (mut with, mut without) = (Vec::new(), Vec::new());
-    for pair in 0..pairs {
-        // Which build goes first alternates, so that neither always follows the other.
-        let order = if pair % 2 == 0 { [true, false] } else { [false, true] };
-        for timed in order {
-            let binary = if timed { &on } else { &off };
-            let extra = seconds(binary, 2 * steps)? - seconds(binary, steps)?;
-            if timed { &mut with } else { &mut without }.push(extra);
+    let binaries = [&off, &on, &counting];
+    let mut times: [Vec<f64>; 3] = Default::default();
+    for round in 0..rounds {
+        // Which build goes first turns, so that none always follows another.
+        for offset in 0..binaries.len() {
+            let which = (round as usize + offset) % binaries.len();
+            let binary = binaries[which];
+            times[which].push(seconds(binary, 2 * steps)? - seconds(binary, steps)?);
         }
     }
-    let (with, without) = (median(&mut with), median(&mut without));
+    let [off, on, counting] = times.map(|mut times| median(&mut times));
     #[allow(clippy::cast_precision_loss)]
-    let per_call_ns = (with - without) * 1e9 / more_calls as f64;
+    let per_call_ns = (on - off) * 1e9 / more_calls as f64;
+    #[allow(clippy::cast_precision_loss)]
+    let per_allocation_ns = (counting - on) * 1e9 / more_allocations as f64;
     let floor = rdtsc_pair_ns();
-    println!("optimizer example, {steps} more steps, medians of {pairs} pairs of runs:");
-    println!("  timing off: {:.1} ms", without * 1e3);
-    println!("  timing on:  {:.1} ms ({:.3}x)", with * 1e3, with / without);
-    println!("  timed calls made: {more_calls}");
-    println!("  cost per timed call: {per_call_ns:.1} ns = {:.2}x two rdtsc reads ({floor:.1} ns)", per_call_ns / floor);
+    println!("optimizer example, {steps} more steps, medians of {rounds} rounds of runs:");
+    println!("  timing off:                      {:.1} ms", off * 1e3);
+    println!("  timing on:                       {:.1} ms ({:.3}x)", on * 1e3, on / off);
+    println!("  timing on, allocations counted:  {:.1} ms ({:.3}x)", counting * 1e3, counting / off);
+    println!("  timed calls made: {more_calls}; allocations made: {more_allocations}");
+    let against_floor = per_call_ns / floor;
+    println!("  cost per timed call: {per_call_ns:.1} ns = {against_floor:.2}x two rdtsc reads ({floor:.1} ns)");
+    println!("  cost of counting, per allocation: {per_allocation_ns:.1} ns");
     Ok(())
 }
 
-/// Builds the optimizer example with the `timing` feature `on` or off, in a target directory of its own
-/// (so that the two builds do not undo each other), and returns the binary's path.
-fn build(root: &Path, on: bool) -> Result<PathBuf, String> {
-    let name = if on { "timing-on" } else { "timing-off" };
+/// Builds the optimizer example with `features` (and no default ones), in a target directory of its own
+/// (so that the builds do not undo each other), and returns the binary's path.
+fn build(root: &Path, name: &str, features: &str) -> Result<PathBuf, String> {
     let target = root.join("target").join("example-bench").join(name);
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
     command.current_dir(root).args(["build", "--release", "--example", "optimizer", "-p", "timing-suite"]);
-    if !on {
-        command.arg("--no-default-features");
-    }
-    let status = command
-        .arg("--target-dir")
-        .arg(&target)
-        .status()
-        .map_err(|error| format!("cannot run cargo: {error}"))?;
+    command.args(["--no-default-features", "--features", features]);
+    let status =
+        command.arg("--target-dir").arg(&target).status().map_err(|error| format!("cannot run cargo: {error}"))?;
     if !status.success() {
         return Err(format!("building the example ({name}) failed: {status}"));
     }

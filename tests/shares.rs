@@ -142,8 +142,11 @@ fn largest_difference() -> (f64, String) {
 }
 
 #[test]
-#[cfg_attr(debug_assertions, ignore = "an unoptimized build's calls cost what no calibration of it predicts; \
-    `.ci/run` runs this test with --release")]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "an unoptimized build's calls cost what no calibration of it predicts; \
+    `.ci/run` runs this test with --release"
+)]
 fn phase_shares_agree_with_the_unannotated_split() {
     let _exclusive = exclusive();
     // Up to three tries, for a machine whose other work slowed one side: an account that charges the wrong

@@ -65,9 +65,26 @@ mod report;
 mod store;
 
 pub use model::{
-    BatchTiming, CallNode, CallTree, Distribution, PhaseBreakdown, PhaseShare, PhaseTime, SlowStep, SpanStats,
-    StepTiming, Timeline, TimelineEvent, TimingGranularity, TrainingSummary,
+    AllocationSummary, Allocations, BatchTiming, CallNode, CallTree, Distribution, PerStep, PhaseBreakdown, PhaseShare,
+    PhaseTime, SlowStep, SpanStats, StepAllocations, StepTiming, Timeline, TimelineEvent, TimingGranularity,
+    TrainingSummary,
 };
+
+/// Allocations beside the time: install [`Counting`](alloc::Counting) as the global allocator and every
+/// report says how many allocations (and bytes) each span, each phase per step and each step made.
+///
+/// ```no_run
+/// #[global_allocator]
+/// static ALLOCATOR: timing_runtime::alloc::Counting = timing_runtime::alloc::Counting::system();
+/// ```
+///
+/// Without it, the allocation fields of every report are `None` and spans cost what they cost without it.
+pub mod alloc {
+    #[cfg(not(feature = "timing"))]
+    pub use crate::off::Counting;
+    #[cfg(feature = "timing")]
+    pub use crate::record::alloc::Counting;
+}
 #[cfg(not(feature = "timing"))]
 pub use off::BatchHandle;
 #[cfg(feature = "timing")]
@@ -208,7 +225,7 @@ pub fn reset() {
 #[must_use]
 pub fn summary() -> TrainingSummary {
     #[cfg(feature = "timing")]
-    return report::summary::summary(granularity());
+    return store::allocs::quiet(|| report::summary::summary(granularity()));
     #[cfg(not(feature = "timing"))]
     TrainingSummary::default()
 }
@@ -325,7 +342,7 @@ pub fn set_timeline(events_per_thread: usize) {
 #[must_use]
 pub fn timeline() -> Timeline {
     #[cfg(feature = "timing")]
-    return report::timeline::timeline();
+    return store::allocs::quiet(report::timeline::timeline);
     #[cfg(not(feature = "timing"))]
     Timeline::default()
 }

@@ -73,3 +73,57 @@ impl BatchHandle {
 pub fn per_type(base: &'static Callsite, _types: &[&'static str]) -> &'static Callsite {
     base
 }
+
+/// The counting allocator with timing off: the allocator it wraps, and nothing else.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Counting<A = std::alloc::System> {
+    inner: A,
+}
+
+impl Counting<std::alloc::System> {
+    /// Around the system allocator.
+    #[must_use]
+    pub const fn system() -> Self {
+        Counting { inner: std::alloc::System }
+    }
+}
+
+impl<A> Counting<A> {
+    /// Around `inner`.
+    pub const fn new(inner: A) -> Self {
+        Counting { inner }
+    }
+
+    /// The allocator it wraps.
+    pub const fn inner(&self) -> &A {
+        &self.inner
+    }
+}
+
+#[allow(unsafe_code)]
+// SAFETY: every call is passed unchanged to `inner`, whose guarantees carry over.
+unsafe impl<A: std::alloc::GlobalAlloc> std::alloc::GlobalAlloc for Counting<A> {
+    #[inline(always)]
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: the caller's guarantees, passed on.
+        unsafe { self.inner.alloc(layout) }
+    }
+
+    #[inline(always)]
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        // SAFETY: the caller's guarantees, passed on.
+        unsafe { self.inner.alloc_zeroed(layout) }
+    }
+
+    #[inline(always)]
+    unsafe fn dealloc(&self, block: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: the caller's guarantees, passed on.
+        unsafe { self.inner.dealloc(block, layout) }
+    }
+
+    #[inline(always)]
+    unsafe fn realloc(&self, block: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller's guarantees, passed on.
+        unsafe { self.inner.realloc(block, layout, new_size) }
+    }
+}

@@ -39,6 +39,29 @@ impl Display for Duration {
     }
 }
 
+/// A byte count in the largest binary unit that keeps a digit before the point: `512 B`, `1.5 KiB`.
+pub(crate) struct Bytes(pub f64);
+
+impl Display for Bytes {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+        let mut value = self.0;
+        if value < 1024.0 {
+            return f.pad(&format!("{value:.0} B"));
+        }
+        let mut unit = UNITS[0];
+        value /= 1024.0;
+        for next in &UNITS[1..] {
+            if value < 1024.0 {
+                break;
+            }
+            value /= 1024.0;
+            unit = next;
+        }
+        f.pad(&format!("{value:.1} {unit}"))
+    }
+}
+
 /// A phase name with its first letter upper-cased, as the report shows it.
 pub(crate) struct Capitalized<'a>(pub &'a str);
 
@@ -61,6 +84,14 @@ mod tests {
         let cases = [(0, "0"), (999, "999"), (1_000, "1,000"), (10_000, "10,000"), (1_234_567, "1,234,567")];
         for (value, text) in cases {
             assert_eq!(Thousands(value).to_string(), text);
+        }
+    }
+
+    #[test]
+    fn bytes_pick_their_unit() {
+        let cases = [(0.0, "0 B"), (1023.0, "1023 B"), (1536.0, "1.5 KiB"), (3.0 * 1024.0 * 1024.0, "3.0 MiB")];
+        for (bytes, text) in cases {
+            assert_eq!(Bytes(bytes).to_string(), text);
         }
     }
 

@@ -2,8 +2,8 @@
 
 use std::fmt::{self, Display, Formatter};
 
-use super::format::{Capitalized, Duration, Thousands};
-use crate::model::{CallTree, TrainingSummary};
+use super::format::{Bytes, Capitalized, Duration, Thousands};
+use crate::model::{CallTree, StepAllocations, TrainingSummary};
 
 impl Display for TrainingSummary {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
@@ -29,6 +29,19 @@ impl Display for TrainingSummary {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let rate = self.steps_per_second.round() as u64;
         writeln!(f, "  Rate: {} steps/sec (steps over wall time)", Thousands(rate))?;
+        if let Some(allocations) = &self.allocations {
+            #[allow(clippy::cast_precision_loss)]
+            let (inside, outside) = (allocations.in_spans, allocations.outside_spans);
+            #[allow(clippy::cast_precision_loss)]
+            writeln!(
+                f,
+                "  Allocations: {} in timed spans ({}), {} outside them ({})",
+                Thousands(inside.count),
+                Bytes(inside.bytes as f64),
+                Thousands(outside.count),
+                Bytes(outside.bytes as f64)
+            )?;
+        }
         let breakdown = &self.phase_breakdown;
         if self.total_ns > 0 && !breakdown.phases.is_empty() {
             writeln!(f)?;
@@ -49,17 +62,31 @@ impl Display for TrainingSummary {
                 )?;
             }
             writeln!(f)?;
-            writeln!(f, "{:<indent$}{:>9}  {:>9}", "  Per step:", "mean", "p95", indent = 4 + width + 8)?;
+            let allocations = self.allocations.is_some();
+            let extra = if allocations { format!("  {:>9}  {:>9}", "allocs", "bytes") } else { String::new() };
+            writeln!(f, "{:<indent$}{:>9}  {:>9}{extra}", "  Per step:", "mean", "p95", indent = 4 + width + 8)?;
+            // Allocations per step (mean) and their bytes (mean), with a counting allocator.
+            let alloc_columns = |per_step: Option<&StepAllocations>| {
+                per_step.map_or_else(String::new, |per_step| {
+                    format!("  {:>9.1}  {:>9}", per_step.count.mean, Bytes(per_step.bytes.mean).to_string())
+                })
+            };
             for share in &breakdown.phases {
                 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                 let mean = Duration(share.per_step.mean_ns.round() as u64);
                 let p95 = Duration(share.per_step.p95_ns);
-                writeln!(f, "    {:<width$}        {mean:>9}  {p95:>9}", format!("{}:", Capitalized(&share.phase)))?;
+                let extra = alloc_columns(share.allocations.as_ref());
+                writeln!(
+                    f,
+                    "    {:<width$}        {mean:>9}  {p95:>9}{extra}",
+                    format!("{}:", Capitalized(&share.phase))
+                )?;
             }
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             let mean = Duration(self.step_distribution.mean_ns.round() as u64);
             let p95 = Duration(self.step_distribution.p95_ns);
-            writeln!(f, "    {:<width$}        {mean:>9}  {p95:>9}", "Step:")?;
+            let extra = alloc_columns(self.allocations.as_ref().map(|allocations| &allocations.per_step));
+            writeln!(f, "    {:<width$}        {mean:>9}  {p95:>9}{extra}", "Step:")?;
         }
         if !self.spans.is_empty() {
             let mut by_self: Vec<_> = self.spans.iter().collect();
@@ -68,14 +95,17 @@ impl Display for TrainingSummary {
             writeln!(f)?;
             writeln!(f, "  Top spans by self time:")?;
             for stats in by_self.iter().take(TOP_SPANS) {
+                let allocations = stats
+                    .allocations
+                    .map_or_else(String::new, |allocations| format!("  {:>12} allocs", Thousands(allocations.count)));
                 writeln!(
                     f,
-                    "    {:<width$}  {:>9} self  {:>9} total  {:>12} calls  p95 {}",
+                    "    {:<width$}  {:>9} self  {:>9} total  {:>12} calls  p95 {:>7}{allocations}",
                     stats.name,
                     Duration(stats.self_ns),
                     Duration(stats.total_ns),
                     Thousands(stats.count),
-                    Duration(stats.p95_ns),
+                    Duration(stats.p95_ns).to_string(),
                 )?;
             }
         }

@@ -2,12 +2,14 @@
 //! serialisable values. The bottom layer: it imports nothing of the crate, and everything above builds or
 //! prints these types (see `docs/architecture.md`).
 
+pub(crate) mod alloc;
 pub(crate) mod calltree;
 pub(crate) mod granularity;
 pub(crate) mod step;
 pub(crate) mod summary;
 pub(crate) mod timeline;
 
+pub use alloc::{AllocationSummary, Allocations, PerStep, StepAllocations};
 pub use calltree::{CallNode, CallTree};
 pub use granularity::TimingGranularity;
 pub use step::{BatchTiming, PhaseTime, SlowStep, StepTiming};

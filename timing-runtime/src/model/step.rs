@@ -5,12 +5,19 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 /// The time one step spent in one phase.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PhaseTime {
     /// The phase, as written in `#[timed(phase = "...")]`.
     pub phase: Cow<'static, str>,
     /// Nanoseconds of the step that belong to this phase.
     pub ns: u64,
+    /// Allocations (reallocations included) the step made in this phase, with a counting allocator
+    /// installed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocations: Option<u64>,
+    /// Bytes those allocations asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocated_bytes: Option<u64>,
 }
 
 /// One optimizer step: one call of the `#[timed(step)]` function.
@@ -18,7 +25,8 @@ pub struct PhaseTime {
 /// ```
 /// use timing_runtime::{PhaseTime, StepTiming};
 ///
-/// let step = StepTiming { total_ns: 1_000, phases: vec![PhaseTime { phase: "gradient".into(), ns: 600 }] };
+/// let gradient = PhaseTime { phase: "gradient".into(), ns: 600, ..PhaseTime::default() };
+/// let step = StepTiming { total_ns: 1_000, phases: vec![gradient], ..StepTiming::default() };
 /// assert_eq!(step.phase_ns("gradient"), 600);
 /// assert_eq!(step.phase_ns("regions"), 0);
 /// assert_eq!(step.overhead_ns(), 400);
@@ -30,6 +38,13 @@ pub struct StepTiming {
     /// Time per phase, for the phases the step spent time in (granularity `Detailed`).
     #[serde(default)]
     pub phases: Vec<PhaseTime>,
+    /// Allocations (reallocations included) the step made, its phases and its own code, with a counting
+    /// allocator installed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocations: Option<u64>,
+    /// Bytes those allocations asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocated_bytes: Option<u64>,
 }
 
 impl StepTiming {
@@ -177,9 +192,11 @@ mod tests {
     use super::*;
 
     fn step(total_ns: u64, regions: u64, error: u64) -> StepTiming {
-        let phases =
-            vec![PhaseTime { phase: "regions".into(), ns: regions }, PhaseTime { phase: "error".into(), ns: error }];
-        StepTiming { total_ns, phases }
+        let phases = vec![
+            PhaseTime { phase: "regions".into(), ns: regions, ..PhaseTime::default() },
+            PhaseTime { phase: "error".into(), ns: error, ..PhaseTime::default() },
+        ];
+        StepTiming { total_ns, phases, ..StepTiming::default() }
     }
 
     #[test]

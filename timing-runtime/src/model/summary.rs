@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::alloc::{AllocationSummary, Allocations, StepAllocations};
 use crate::model::calltree::CallTree;
 use crate::model::granularity::TimingGranularity;
 use crate::model::step::SlowStep;
@@ -63,6 +64,9 @@ pub struct TrainingSummary {
     pub instrumentation_ns_per_call: f64,
     /// Whether that cost is left out of self and phase times (it then counts as overhead).
     pub instrumentation_subtracted: bool,
+    /// Heap activity, when `timing_runtime::alloc::Counting` is the global allocator; `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocations: Option<AllocationSummary>,
 }
 
 impl TrainingSummary {
@@ -121,6 +125,9 @@ pub struct PhaseShare {
     pub pct: f64,
     /// The spread of this phase's time per step, over all steps.
     pub per_step: Distribution,
+    /// Allocations per step in this phase, with a counting allocator installed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocations: Option<StepAllocations>,
 }
 
 /// The spread of a set of durations: percentiles from a log-linear histogram (each within 0.8% of the exact
@@ -152,7 +159,7 @@ impl PhaseBreakdown {
         let mut phases: Vec<PhaseShare> = phases
             .into_iter()
             .filter(|(_, ns)| *ns > 0)
-            .map(|(phase, ns)| PhaseShare { phase, ns, pct: percent(ns, total), per_step: Distribution::default() })
+            .map(|(phase, ns)| PhaseShare { phase, ns, pct: percent(ns, total), ..PhaseShare::default() })
             .collect();
         phases.sort_by(|a, b| b.ns.cmp(&a.ns).then_with(|| a.phase.cmp(&b.phase)));
         let overhead_ns = total - phased;
@@ -241,6 +248,10 @@ pub struct SpanStats {
     pub p99_ns: u64,
     /// Standard deviation of call time.
     pub stddev_ns: f64,
+    /// Heap activity while this span was the innermost open one on its thread (its callees' own spans
+    /// count theirs), with a counting allocator installed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocations: Option<Allocations>,
 }
 
 #[allow(clippy::cast_precision_loss)]

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Rel
 use parking_lot::Mutex;
 
 use crate::model::TimingGranularity;
+use crate::store::allocs;
 pub(crate) use crate::store::steps::FAST_PHASES;
 
 /// What a call of a timed function stands for in the training loop.
@@ -122,6 +123,8 @@ impl Callsite {
     #[cold]
     #[inline(never)]
     fn register(&'static self) -> Ids {
+        // The name tables' allocations are the runtime's, not the caller's.
+        let _quiet = allocs::Quiet::new();
         let ids = {
             let mut names = NAMES.lock();
             let names = names.get_or_insert_with(Names::default);
@@ -233,6 +236,7 @@ static DYNAMIC: Mutex<Vec<(&'static str, Kind, &'static Callsite)>> = Mutex::new
 /// The call site of `name` and `kind`, made on first use.
 #[cfg_attr(not(feature = "timing"), allow(dead_code))]
 pub(crate) fn dynamic(name: &'static str, kind: Kind) -> &'static Callsite {
+    let _quiet = allocs::Quiet::new();
     let mut sites = DYNAMIC.lock();
     if let Some((_, _, site)) = sites.iter().find(|(known, known_kind, _)| *known == name && *known_kind == kind) {
         return site;
@@ -261,6 +265,8 @@ pub fn per_type(base: &'static Callsite, types: &[&'static str]) -> &'static Cal
     if let Ok(Some(site)) = known {
         return site;
     }
+    // The tables' allocations are the runtime's.
+    let _quiet = allocs::Quiet::new();
     let addresses: Vec<usize> = types.iter().map(at).collect();
     let site = per_type_shared(base, base_address, &addresses, types);
     let _ = KNOWN.try_with(|known| {

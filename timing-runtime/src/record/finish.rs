@@ -53,6 +53,10 @@ impl Recorder {
             let phase_ticks = Cell::from_mut(self.step_phases.as_mut_slice()).as_slice_of_cells();
             totals.add_large_step(ticks, end, phase_ticks, &slot.steps);
             hot.steps_done.set(hot.steps_done.get().wrapping_add(1));
+            // Allocations are counted by phase for the phase ids of the hot tables only.
+            if let Some(table) = slot.allocs_if_any() {
+                table.end_step(FAST_PHASES);
+            }
         }
         if let (true, Some(records)) = (self.batch.active, &mut self.batch.records) {
             let unnamed =
@@ -60,7 +64,8 @@ impl Recorder {
             if self.step_phases.iter().zip(0..).skip(1).any(unnamed) {
                 self.phase_names = callsite::names().1;
             }
-            records.push(step_timing(ticks, &self.step_phases, &self.phase_names));
+            let allocations = slot.allocs_if_any().map(|table| table.latest_step(self.step_phases.len()));
+            records.push(step_timing(ticks, &self.step_phases, &self.phase_names, allocations));
         }
     }
 
@@ -93,13 +98,36 @@ impl Recorder {
     }
 }
 
-fn step_timing(ticks: u64, phase_ticks: &[u64], phase_names: &[&'static str]) -> StepTiming {
+/// A step's record: its time by phase and, with a counting allocator, its allocations and bytes by phase
+/// (`allocations`, by phase id).
+fn step_timing(
+    ticks: u64,
+    phase_ticks: &[u64],
+    phase_names: &[&'static str],
+    allocations: Option<impl Iterator<Item = (u64, u64)>>,
+) -> StepTiming {
+    let allocations: Option<Vec<(u64, u64)>> = allocations.map(Iterator::collect);
+    let of_phase = |id: usize| allocations.as_ref().map(|by_phase| by_phase.get(id).copied().unwrap_or_default());
     let phases = phase_ticks
         .iter()
         .zip(phase_names)
+        .enumerate()
         .skip(1)
-        .filter(|(ticks, _)| **ticks > 0)
-        .map(|(ticks, name)| PhaseTime { phase: (*name).into(), ns: clock::to_ns(*ticks) })
+        .filter(|(id, (ticks, _))| **ticks > 0 || of_phase(*id).is_some_and(|(count, _)| count > 0))
+        .map(|(id, (ticks, name))| PhaseTime {
+            phase: (*name).into(),
+            ns: clock::to_ns(*ticks),
+            allocations: of_phase(id).map(|(count, _)| count),
+            allocated_bytes: of_phase(id).map(|(_, bytes)| bytes),
+        })
         .collect();
-    StepTiming { total_ns: clock::to_ns(ticks), phases }
+    let total = |pick: fn(&(u64, u64)) -> u64| {
+        allocations.as_ref().map(|by_phase| by_phase.iter().map(pick).fold(0u64, u64::saturating_add))
+    };
+    StepTiming {
+        total_ns: clock::to_ns(ticks),
+        phases,
+        allocations: total(|(count, _)| *count),
+        allocated_bytes: total(|(_, bytes)| *bytes),
+    }
 }

@@ -18,6 +18,7 @@ use std::ptr::NonNull;
 
 use crate::record::callsite::{self, FAST, FAST_NAMES, FAST_PHASES};
 use crate::record::charge::{self, Close};
+use crate::store::allocs::{self, AllocTable};
 use crate::store::counters::{NodeCounters, UNUSED};
 use crate::store::hist::AtomicHistogram;
 use crate::store::steps::{self, StepTotals};
@@ -179,6 +180,8 @@ pub(crate) struct Hot {
     /// The tick the step being finished ended at: set by whoever closes it, so that `finish_step` takes no
     /// seventh argument (on the stack, and a few more instructions a span for every step).
     pub step_end: Cell<u64>,
+    /// Where a counting allocator counts this thread's allocations: the slot's table, when one is installed.
+    pub alloc_table: Cell<Option<&'static AllocTable>>,
 }
 
 thread_local! {
@@ -233,6 +236,7 @@ impl Hot {
             held_step: Cell::new(None),
             steps_done: Cell::new(0),
             step_end: Cell::new(0),
+            alloc_table: Cell::new(None),
         }
     }
 
@@ -302,6 +306,14 @@ impl Hot {
         if let Some(durations) = self.held_durations.take() {
             durations.count_pending();
         }
+    }
+
+    /// The name and phase ids of the innermost open span; `None` outside every span.
+    #[inline(always)]
+    pub fn innermost(&self) -> Option<(u32, u32)> {
+        let depth = self.depth.get() as usize;
+        let frame = self.frame_cells(depth).filter(|_| depth > 0)?;
+        Some((frame.name.get(), frame.phase.get()))
     }
 
     /// The self time so far of the innermost open span, at `now`; `None` outside every span or below the
@@ -519,7 +531,16 @@ impl Hot {
         totals.add_step(ticks, self.step_end.get());
         // The phase spreads are counted at once: unlike the step's, their histograms' addresses do not wait
         // for the clock reading that ended the step (unless the step has a phase and time of its own).
-        totals.add_phases(values);
+        match self.alloc_table.get() {
+            None => totals.add_phases(values),
+            Some(table) => {
+                // Quiet: the phase spreads' first values allocate their histograms, which a counting
+                // allocator must not charge to the user. Only with one, so that a step without pays nothing.
+                let _quiet = allocs::Quiet::new();
+                totals.add_phases(values);
+                table.end_step(phases);
+            }
+        }
         totals.end_write(sequence);
         self.steps_done.set(self.steps_done.get().wrapping_add(1));
     }

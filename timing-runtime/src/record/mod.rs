@@ -1,11 +1,12 @@
 //! Everything a timed call executes: the clock, the call sites `#[timed]` declares, the hot path and the
 //! guard that closes a span, the slow path (`recorder`) with the ends of steps and batches, `async fn`
-//! polls, and the calibration of the instrumentation's own cost. Writes into `store`; imports `model` and
+//! polls, the calibration of the instrumentation's own cost, and the counting allocator. Writes into `store`; imports `model` and
 //! `store` only (see `docs/architecture.md`).
 //!
 //! Within the folder, files import downwards: `clock`, `charge` and `callsite` first, then `hot`, then
-//! `calibrate`, `recorder` and `finish`, then `guard` and `future`, which the generated code calls.
+//! `alloc`, `calibrate`, `recorder` and `finish`, then `guard` and `future`, which the generated code calls.
 
+pub(crate) mod alloc;
 pub(crate) mod calibrate;
 pub(crate) mod callsite;
 pub(crate) mod charge;

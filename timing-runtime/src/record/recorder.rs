@@ -12,6 +12,7 @@ use crate::record::callsite::{self, Callsite, FAST_NAMES, FAST_PHASES, Ids, Kind
 use crate::record::charge::{self, Close};
 use crate::record::hot::{FAST_DEPTH, Frame, FrameCells, Hot, POISON, flags, with_hot};
 use crate::record::{calibrate, clock};
+use crate::store::allocs;
 use crate::store::counters::{NodeCounters, UNUSED};
 use crate::store::events::{self, Event};
 use crate::store::registry::{self, ThreadSlot};
@@ -85,7 +86,7 @@ impl BatchHandle {
         if counted.unwrap_or(true) || own_thread.unwrap_or(false) {
             return work();
         }
-        let _ = IN_SCOPE.try_with(|open| open.try_borrow_mut().map(|mut open| open.push(address)));
+        let _ = allocs::quiet(|| IN_SCOPE.try_with(|open| open.try_borrow_mut().map(|mut open| open.push(address))));
         let before = with_hot(|hot| hot.steps_done.get());
         // Popped by a guard, so that a panicking `work` leaves no handle marked open on the thread.
         struct Close(u64, Arc<AtomicU64>, usize);
@@ -150,6 +151,8 @@ impl Drop for Recorder {
             hot.depth.set(0);
             // Before the frames it points at are freed.
             hot.set_deep_frames(&[]);
+            // Before the slot's table goes back to the pool.
+            hot.alloc_table.set(None);
             hot.count_held();
             hot.step_totals.set(None);
             match &self.slot {
@@ -197,6 +200,7 @@ pub(super) fn with_recorder<R>(f: impl FnOnce(&mut Recorder, &Hot) -> R) -> Opti
         .try_with(|recorder| {
             let mut recorder = recorder.try_borrow_mut().ok()?;
             Some(with_hot(|hot| {
+                let _quiet = allocs::Quiet::new();
                 hot.key.set(POISON);
                 hot.count_held();
                 let result = f(&mut recorder, hot);
@@ -217,6 +221,7 @@ impl Recorder {
         hot.tsc.set(clock::tsc_ready());
         let records = self.batch.active && self.batch.records.is_some();
         hot.step_totals.set(self.slot.as_ref().filter(|_| !records).map(|slot| slot.step_totals));
+        hot.alloc_table.set(self.slot.as_ref().and_then(|slot| slot.allocs()));
     }
 
     pub(super) fn ensure_epoch(&mut self, epoch: u64) {

@@ -1,10 +1,14 @@
 //! Turns the merged per-thread totals (ticks, ids) into a `TrainingSummary` (nanoseconds, names).
 
 use crate::model::step::rate;
-use crate::model::{CallNode, CallTree, PhaseBreakdown, SpanStats, TimingGranularity, TrainingSummary};
+use crate::model::{
+    AllocationSummary, Allocations, CallNode, CallTree, PerStep, PhaseBreakdown, SpanStats, StepAllocations,
+    TimingGranularity, TrainingSummary,
+};
 use crate::record::charge::{self, Close};
 use crate::record::clock::to_ns;
 use crate::record::{callsite, recorder};
+use crate::store::allocs::{self, AllocAccount, PerStepAccount};
 use crate::store::registry::{self, Aggregate};
 use crate::store::tree::MergedTree;
 
@@ -14,6 +18,40 @@ pub(crate) fn summary(granularity: TimingGranularity) -> TrainingSummary {
     let aggregate = registry::collect();
     let (span_names, phase_names) = callsite::names();
     TrainingSummary::from_aggregate(&aggregate, &span_names, &phase_names, granularity)
+}
+
+/// How a count per step spread over `steps` steps, of which the histogram may have missed the first ones
+/// (a phase first seen later), which counted none.
+fn per_step(account: &PerStepAccount, steps: u64) -> StepAllocations {
+    let spread = |histogram: &crate::store::hist::Histogram, total: u64| {
+        let mut histogram = histogram.clone();
+        histogram.add_zeros(steps.saturating_sub(histogram.count()));
+        let distribution = histogram.distribution(|value| value);
+        PerStep {
+            mean: mean(total, steps),
+            p50: distribution.p50_ns,
+            p95: distribution.p95_ns,
+            max: distribution.max_ns,
+        }
+    };
+    StepAllocations {
+        count: spread(&account.counts, account.count_total),
+        bytes: spread(&account.bytes, account.bytes_total),
+    }
+}
+
+/// The run's allocations, when a counting allocator is installed.
+fn allocation_summary(account: &AllocAccount) -> Option<AllocationSummary> {
+    if !allocs::counting() {
+        return None;
+    }
+    let mut in_spans = account.other_names;
+    account.by_name.iter().for_each(|counts| in_spans.add(counts));
+    Some(AllocationSummary {
+        in_spans,
+        outside_spans: account.outside,
+        per_step: per_step(&account.step, account.steps),
+    })
 }
 
 #[allow(clippy::cast_precision_loss)]
@@ -57,6 +95,10 @@ impl TrainingSummary {
                 share.per_step = histogram.distribution(to_ns);
                 share.per_step.mean_ns = mean(share.ns, steps.steps);
             }
+            if allocs::counting() {
+                let account = id.and_then(|id| aggregate.allocs.phases.get(id)).cloned().unwrap_or_default();
+                share.allocations = Some(per_step(&account, aggregate.allocs.steps));
+            }
         }
         let mut spans: Vec<SpanStats> = aggregate
             .tree
@@ -84,6 +126,8 @@ impl TrainingSummary {
                     p95_ns: spread.p95_ns,
                     p99_ns: spread.p99_ns,
                     stddev_ns: spread.stddev_ns,
+                    allocations: allocs::counting()
+                        .then(|| aggregate.allocs.by_name.get(id).copied().unwrap_or_else(Allocations::default)),
                 })
             })
             .collect();
@@ -106,6 +150,7 @@ impl TrainingSummary {
             call_tree: call_tree(&aggregate.tree, span_names),
             instrumentation_ns_per_call: charge::measured_ns(Close::Fast).unwrap_or(0.0),
             instrumentation_subtracted: charge::subtracting(),
+            allocations: allocation_summary(&aggregate.allocs),
         }
     }
 }

@@ -30,6 +30,7 @@ macro_rules! thread_counter {
 pub(crate) use thread_counter;
 
 pub(crate) mod account;
+pub(crate) mod allocs;
 pub(crate) mod counters;
 pub(crate) mod events;
 pub(crate) mod hist;

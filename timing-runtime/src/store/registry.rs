@@ -4,12 +4,13 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use parking_lot::Mutex;
 
 use crate::model::granularity::TimingGranularity;
 use crate::store::account::StepAccount;
+use crate::store::allocs::{self, AllocAccount, AllocTable};
 use crate::store::events::ThreadEvents;
 use crate::store::steps::{self, StepTotals};
 use crate::store::tree::{MergedTree, SharedTree};
@@ -20,6 +21,8 @@ pub(crate) struct Aggregate {
     pub tree: MergedTree,
     pub steps: StepAccount,
     pub threads: u64,
+    /// What counting allocators counted (empty without one).
+    pub allocs: AllocAccount,
 }
 
 impl Aggregate {
@@ -44,6 +47,9 @@ impl Aggregate {
                 }
             }
             self.steps.merge(&account);
+            if let Some(table) = slot.allocs_if_any() {
+                table.add_to(&mut self.allocs);
+            }
             // Threads that recorded since the last reset; an idle or exiting thread of an earlier epoch is not one.
             self.threads += 1;
         }
@@ -53,6 +59,7 @@ impl Aggregate {
         self.steps.merge(&other.steps);
         self.tree.merge(&other.tree);
         self.threads += other.threads;
+        self.allocs.merge(&other.allocs);
     }
 }
 
@@ -67,6 +74,8 @@ pub(crate) struct ThreadSlot {
     pub tree: SharedTree,
     pub step_totals: &'static StepTotals,
     pub steps: Mutex<StepAccount>,
+    /// Allocation counts, once a counting allocator has counted (the owner attaches them).
+    allocs: OnceLock<&'static AllocTable>,
 }
 
 impl ThreadSlot {
@@ -78,7 +87,23 @@ impl ThreadSlot {
             tree: SharedTree::new(),
             step_totals: steps::take(),
             steps: Mutex::new(StepAccount { epoch, ..StepAccount::default() }),
+            allocs: OnceLock::new(),
         }
+    }
+
+    /// Where the thread's allocations count, if a counting allocator is installed: made when first asked
+    /// after it counted something, so that a process without one keeps no tables.
+    pub fn allocs(&self) -> Option<&'static AllocTable> {
+        match self.allocs.get() {
+            Some(table) => Some(*table),
+            None if allocs::counting() => Some(*self.allocs.get_or_init(allocs::take)),
+            None => None,
+        }
+    }
+
+    /// The allocation counts, if the thread has them, for reports.
+    pub fn allocs_if_any(&self) -> Option<&'static AllocTable> {
+        self.allocs.get().copied()
     }
 
     /// Called by the owning thread when it sees a new epoch: its counters start again from zero.
@@ -86,6 +111,9 @@ impl ThreadSlot {
     pub fn start_epoch(&self, epoch: u64) {
         self.tree.clear();
         self.step_totals.clear();
+        if let Some(table) = self.allocs() {
+            table.zero();
+        }
         *self.steps.lock() = StepAccount { epoch, ..StepAccount::default() };
         self.epoch.store(epoch, Release);
     }
@@ -94,6 +122,9 @@ impl ThreadSlot {
 impl Drop for ThreadSlot {
     fn drop(&mut self) {
         steps::give_back(self.step_totals);
+        if let Some(table) = self.allocs.get() {
+            allocs::give_back(table);
+        }
     }
 }
 
