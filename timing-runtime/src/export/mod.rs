@@ -1,5 +1,5 @@
-//! The outputs: the text report, the comparison as text, the Chrome trace, folded stacks and the
-//! flamegraph. Each turns `model` (or `report`) types into bytes and touches nothing recorded, so it works
+//! The outputs: the text report, the comparison as text, the Chrome trace, folded stacks, the
+//! flamegraph and the Prometheus exposition. Each turns `model` (or `report`) types into bytes and touches nothing recorded, so it works
 //! the same with the `timing` feature off (see `docs/architecture.md`).
 
 mod chrome;
@@ -8,4 +8,5 @@ mod comparison;
 mod flamegraph;
 mod folded;
 pub(crate) mod format;
+mod prometheus;
 mod text;

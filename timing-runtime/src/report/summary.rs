@@ -93,6 +93,7 @@ impl TrainingSummary {
                 let mut histogram = histogram.clone();
                 histogram.add_zeros(steps.step_histogram.count().saturating_sub(histogram.count()));
                 share.per_step = histogram.distribution(to_ns);
+                share.spread = histogram.spread(to_ns);
                 share.per_step.mean_ns = mean(share.ns, steps.steps);
             }
             if allocs::counting() {
@@ -126,6 +127,12 @@ impl TrainingSummary {
                     p95_ns: spread.p95_ns,
                     p99_ns: spread.p99_ns,
                     stddev_ns: spread.stddev_ns,
+                    spread: aggregate
+                        .tree
+                        .durations
+                        .get(id)
+                        .map(|durations| durations.spread(to_ns))
+                        .unwrap_or_default(),
                     allocations: allocs::counting()
                         .then(|| aggregate.allocs.by_name.get(id).copied().unwrap_or_else(Allocations::default)),
                 })
@@ -146,6 +153,7 @@ impl TrainingSummary {
             threads: usize::try_from(aggregate.threads).unwrap_or(usize::MAX),
             granularity,
             step_distribution,
+            step_spread: steps.step_histogram.spread(to_ns),
             slow_steps: steps.slow_steps.clone(),
             call_tree: call_tree(&aggregate.tree, span_names),
             instrumentation_ns_per_call: charge::measured_ns(Close::Fast).unwrap_or(0.0),

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::Acquire, Ordering::Relax
 
 use parking_lot::Mutex;
 
-use crate::model::Distribution;
+use crate::model::{Distribution, Spread};
 
 const EXACT: u64 = 128;
 const PER_OCTAVE: usize = 64;
@@ -309,6 +309,20 @@ impl Histogram {
                 *mine = mine.saturating_add(*theirs);
             }
         }
+    }
+
+    /// Each non-empty bucket as its middle value converted by `to_ns`, with its count; buckets that convert to
+    /// the same value are one.
+    pub fn spread(&self, to_ns: impl Fn(u64) -> u64) -> Spread {
+        let mut buckets: Vec<(u64, u64)> = Vec::new();
+        for (bucket, count) in self.counts() {
+            let value = to_ns(midpoint(bucket));
+            match buckets.last_mut() {
+                Some((last, sum)) if *last == value => *sum = sum.saturating_add(count),
+                _ => buckets.push((value, count)),
+            }
+        }
+        Spread { buckets }
     }
 
     /// Percentiles, mean and standard deviation, with every value converted by `to_ns`.
