@@ -6,12 +6,15 @@
 //!
 //! ```text
 //! cargo run --release --example optimizer -- [--steps N] [--batch N] [--circles N] [--threads N] [--json]
-//!                                            [--out DIR] [--compare BEFORE.json AFTER.json]
+//!                                            [--out DIR] [--push URL [--instance NAME]]
+//!                                            [--compare BEFORE.json AFTER.json]
 //! ```
 //!
 //! `--out DIR` writes `summary.json` (the `TrainingSummary`), `trace.json` (Chrome Trace Event Format, for
-//! Perfetto or `chrome://tracing`), `flamegraph.svg` and `calltree.txt`. `--compare` prints what changed
-//! between two `summary.json` files.
+//! Perfetto or `chrome://tracing`), `flamegraph.svg`, `calltree.txt` and `metrics.prom` (the Prometheus
+//! exposition). `--push URL` pushes the run's metrics to a Prometheus Pushgateway when it ends, as job
+//! `optimizer` and instance `NAME` (default `local`). `--compare` prints what changed between two
+//! `summary.json` files.
 
 use std::f64::consts::PI;
 use std::ops::{Add, Mul, Sub};
@@ -340,14 +343,25 @@ struct Options {
     json: bool,
     out: Option<std::path::PathBuf>,
     compare: Option<(String, String)>,
+    push: Option<String>,
+    instance: String,
 }
 
 const USAGE: &str = "usage: optimizer [--steps N] [--batch N] [--circles N] [--threads N] [--json] [--out DIR] \
-                     [--compare BEFORE.json AFTER.json]";
+                     [--push URL [--instance NAME]] [--compare BEFORE.json AFTER.json]";
 
 fn parse_options() -> Result<Options, String> {
-    let mut options =
-        Options { steps: 10_000, batch: 1_000, circles: 6, threads: 1, json: false, out: None, compare: None };
+    let mut options = Options {
+        steps: 10_000,
+        batch: 1_000,
+        circles: 6,
+        threads: 1,
+        json: false,
+        out: None,
+        compare: None,
+        push: None,
+        instance: "local".into(),
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut number = |name: &str| -> Result<usize, String> {
@@ -364,6 +378,8 @@ fn parse_options() -> Result<Options, String> {
             "--threads" => options.threads = number("--threads")?,
             "--json" => options.json = true,
             "--out" => options.out = Some(args.next().ok_or("--out needs a directory")?.into()),
+            "--push" => options.push = Some(args.next().ok_or("--push needs a Pushgateway address")?),
+            "--instance" => options.instance = args.next().ok_or("--instance needs a name")?,
             "--compare" => {
                 let before = args.next().ok_or("--compare needs two summary.json files")?;
                 let after = args.next().ok_or("--compare needs two summary.json files")?;
@@ -483,7 +499,14 @@ fn main() -> ExitCode {
             eprintln!("{message}");
             return ExitCode::FAILURE;
         }
-        eprintln!("wrote summary.json, trace.json, flamegraph.svg and calltree.txt to {}", dir.display());
+        eprintln!("wrote summary.json, trace.json, flamegraph.svg, calltree.txt and metrics.prom to {}", dir.display());
+    }
+    if let Some(gateway) = &options.push {
+        if let Err(message) = push(&run, gateway, &options.instance) {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+        eprintln!("pushed the run's metrics to {gateway} as job optimizer, instance {}", options.instance);
     }
     if options.json {
         match serde_json::to_string_pretty(&run) {
@@ -527,6 +550,7 @@ fn write_outputs(dir: &std::path::Path, run: &timing_runtime::TrainingSummary) -
     write("summary.json", &json)?;
     write("trace.json", &timing_runtime::timeline().to_chrome_trace())?;
     write("calltree.txt", &run.call_tree.to_string())?;
+    write("metrics.prom", &run.to_prometheus())?;
     #[cfg(feature = "flamegraph")]
     {
         let svg = run
@@ -536,6 +560,17 @@ fn write_outputs(dir: &std::path::Path, run: &timing_runtime::TrainingSummary) -
         write("flamegraph.svg", &svg)?;
     }
     Ok(())
+}
+
+/// Pushes the run's metrics to the Pushgateway at `gateway`.
+#[cfg(feature = "push")]
+fn push(run: &timing_runtime::TrainingSummary, gateway: &str, instance: &str) -> Result<(), String> {
+    run.push(gateway, "optimizer", instance).map_err(|error| error.to_string())
+}
+
+#[cfg(not(feature = "push"))]
+fn push(_: &timing_runtime::TrainingSummary, _: &str, _: &str) -> Result<(), String> {
+    Err("--push needs the example built with the `push` feature".into())
 }
 
 /// What changed between two runs' `summary.json` files.

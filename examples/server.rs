@@ -1,43 +1,34 @@
-//! Training behind a server: each request trains one batch, and the response carries the batch's timing,
-//! as a websocket or RPC server of an optimizer would send it to its client.
-//!
-//! Line-delimited JSON over TCP on loopback, with std only:
+//! An optimizer behind a server, as real ones run: JSON-RPC `trainBatch` over HTTP and over WebSocket
+//! (axum on tokio), each response carrying the batch's timing, and `GET /metrics` for Prometheus.
 //!
 //! ```text
-//! cargo run --release --example server            # listens on 127.0.0.1:7878
-//! printf '{"id":1,"steps":500}\n' | nc 127.0.0.1 7878
-//! {"id":1,"error":0.0123,"timing":{"steps":500,"compute_ns":812345,"step_timings":null,...}}
+//! cargo run --release --example server -- --listen 127.0.0.1:7878 [--samples N]
+//! curl -s 127.0.0.1:7878/rpc -d '{"jsonrpc":"2.0","id":1,"method":"trainBatch","params":{"steps":500}}'
+//! {"jsonrpc":"2.0","id":1,"result":{"error":0.0123,"timing":{"steps":500,"compute_ns":812345,...}}}
+//! curl -s 127.0.0.1:7878/metrics        # the Prometheus exposition of everything trained so far
+//! curl -s 127.0.0.1:7878/summary        # the same as a TrainingSummary in JSON
 //! ```
+//!
+//! WebSocket: `ws://127.0.0.1:7878/ws`, one JSON-RPC request per text message, one response each. A request
+//! that cannot be served gets a JSON-RPC error object and changes neither the model nor the metrics.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
 
+use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use timing_runtime::{BatchTiming, TimingGranularity, timed};
+use serde_json::Value;
+use timing_runtime::{BatchTiming, timed};
 
-/// What a client asks for: train `steps` more steps.
-#[derive(Debug, Deserialize, Serialize)]
-pub struct TrainRequest {
-    pub id: u64,
-    pub steps: usize,
-}
+/// The most steps one request may ask for.
+pub const MAX_STEPS: usize = 1_000_000;
 
-/// What the server answers: the model's error after the batch and how the batch's time was spent.
-#[derive(Debug, Deserialize, Serialize, PartialEq)]
-pub struct TrainResponse {
-    pub id: u64,
-    pub error: f64,
-    /// `None` when timing is compiled out or switched off.
-    pub timing: Option<BatchTiming>,
-}
-
-/// A line that could not be served.
-#[derive(Debug, Deserialize, Serialize, PartialEq)]
-pub struct ErrorResponse {
-    pub error: String,
-}
-
-/// A least-squares fit of `y = a·x + b` to noisy samples of `y = 3x - 2`, by gradient descent.
+/// A least-squares fit of `y = a·x + b` to noisy samples of `y = 3x - 2`, by gradient descent; `samples`
+/// sets the work of a step.
 pub struct Model {
     a: f64,
     b: f64,
@@ -46,16 +37,10 @@ pub struct Model {
 }
 
 impl Model {
-    pub fn new() -> Self {
-        let xs: Vec<f64> = (0..256).map(|i| f64::from(i) / 64.0).collect();
+    pub fn new(samples: usize) -> Self {
+        let xs: Vec<f64> = (0..samples.max(2)).map(|i| i as f64 / samples.max(2) as f64 * 4.0).collect();
         let ys = xs.iter().enumerate().map(|(i, x)| 3.0 * x - 2.0 + 0.01 * ((i * 37 % 17) as f64 - 8.0)).collect();
         Model { a: 0.0, b: 0.0, xs, ys }
-    }
-}
-
-impl Default for Model {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -91,54 +76,188 @@ fn train(model: &mut Model, steps: usize) -> f64 {
     (0..steps).fold(f64::NAN, |_, _| step(model))
 }
 
-/// Serves one request line: trains the batch it asks for and returns the response line.
-pub fn handle_line(model: &mut Model, line: &str) -> String {
-    let response = match serde_json::from_str::<TrainRequest>(line) {
-        Ok(request) if request.steps > 0 && request.steps <= 1_000_000 => {
-            // The batch's timing comes back from the call that ran it.
-            let (error, timing) = timing_runtime::batch("train_batch", || train(model, request.steps));
+/// What `trainBatch` returns: the model's error after the batch and how the batch's time was spent.
+#[derive(Debug, Deserialize, Serialize, PartialEq)]
+pub struct TrainResult {
+    pub error: f64,
+    /// `None` when timing is compiled out or switched off.
+    pub timing: Option<BatchTiming>,
+}
+
+/// A JSON-RPC 2.0 error object.
+#[derive(Debug, Deserialize, Serialize, PartialEq)]
+pub struct RpcError {
+    pub code: i64,
+    pub message: String,
+}
+
+/// A JSON-RPC 2.0 response: a result or an error.
+#[derive(Debug, Deserialize, Serialize, PartialEq)]
+pub struct RpcResponse {
+    pub jsonrpc: String,
+    pub id: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<TrainResult>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<RpcError>,
+}
+
+impl RpcResponse {
+    fn failure(id: Value, code: i64, message: String) -> Self {
+        RpcResponse { jsonrpc: "2.0".into(), id, result: None, error: Some(RpcError { code, message }) }
+    }
+}
+
+/// The model, shared by every connection; one batch trains at a time.
+pub type Shared = Arc<Mutex<Model>>;
+
+/// What a request asks for, checked whole before anything is trained: `Ok(steps)` or the response that
+/// says what is wrong.
+fn parse_request(body: &str) -> (Value, Result<usize, RpcResponse>) {
+    let request: Value = match serde_json::from_str(body) {
+        Ok(request) => request,
+        Err(error) => {
+            return (Value::Null, Err(RpcResponse::failure(Value::Null, -32700, format!("parse error: {error}"))));
+        }
+    };
+    let id = request.get("id").cloned().unwrap_or(Value::Null);
+    let fail = |code, message: String| (id.clone(), Err(RpcResponse::failure(id.clone(), code, message)));
+    if request.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return fail(-32600, "invalid request: \"jsonrpc\" must be \"2.0\"".into());
+    }
+    match request.get("method").and_then(Value::as_str) {
+        Some("trainBatch") => {}
+        Some(other) => return fail(-32601, format!("method not found: `{other}` (this server has `trainBatch`)")),
+        None => return fail(-32600, "invalid request: no \"method\"".into()),
+    }
+    let steps = request.get("params").and_then(|params| params.get("steps")).and_then(Value::as_u64);
+    match steps.and_then(|steps| usize::try_from(steps).ok()) {
+        Some(steps) if (1..=MAX_STEPS).contains(&steps) => (id, Ok(steps)),
+        _ => fail(-32602, format!("invalid params: \"steps\" must be a whole number from 1 to {MAX_STEPS}")),
+    }
+}
+
+/// Serves one JSON-RPC request: trains the batch it asks for, on a blocking thread, and answers.
+pub async fn handle(model: Shared, body: String) -> RpcResponse {
+    let (id, steps) = parse_request(&body);
+    let steps = match steps {
+        Ok(steps) => steps,
+        Err(response) => return response,
+    };
+    let trained = tokio::task::spawn_blocking(move || {
+        let mut model = model.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The batch's timing comes back from the call that ran it.
+        timing_runtime::batch("train_batch", || train(&mut model, steps))
+    })
+    .await;
+    match trained {
+        Ok((error, timing)) => {
             if let Some(batch) = &timing {
                 // One structured line per batch, for the server's log: grep '"timing":"batch"'.
                 eprintln!("{}", batch.json_line());
             }
-            serde_json::to_string(&TrainResponse { id: request.id, error, timing })
+            RpcResponse { jsonrpc: "2.0".into(), id, result: Some(TrainResult { error, timing }), error: None }
         }
-        Ok(request) => serde_json::to_string(&ErrorResponse {
-            error: format!("steps must be between 1 and 1000000, not {}", request.steps),
-        }),
-        Err(error) => serde_json::to_string(&ErrorResponse { error: format!("bad request: {error}") }),
-    };
-    response.unwrap_or_else(|error| format!("{{\"error\":\"{error}\"}}"))
+        Err(error) => RpcResponse::failure(id, -32603, format!("internal error: training failed: {error}")),
+    }
 }
 
-/// Serves one connection until the client closes it; each connection trains its own model.
-pub fn serve(stream: TcpStream) -> std::io::Result<()> {
-    let mut model = Model::new();
-    let mut writer = stream.try_clone()?;
-    for line in BufReader::new(stream).lines() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
+async fn rpc(State(model): State<Shared>, body: String) -> Response {
+    let response = handle(model, body).await;
+    let status = match &response.error {
+        Some(error) if error.code == -32700 || error.code == -32600 => StatusCode::BAD_REQUEST,
+        _ => StatusCode::OK,
+    };
+    (status, axum::Json(response)).into_response()
+}
+
+async fn websocket(State(model): State<Shared>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.on_upgrade(move |socket| serve_socket(model, socket))
+}
+
+/// One JSON-RPC request per text message, one response each, until the client closes.
+async fn serve_socket(model: Shared, mut socket: WebSocket) {
+    while let Some(Ok(message)) = socket.recv().await {
+        let body = match message {
+            Message::Text(text) => text.to_string(),
+            Message::Close(_) => break,
+            _ => continue,
+        };
+        let response = handle(Arc::clone(&model), body).await;
+        let text = serde_json::to_string(&response).unwrap_or_default();
+        if socket.send(Message::Text(text.into())).await.is_err() {
+            break;
         }
-        writeln!(writer, "{}", handle_line(&mut model, &line))?;
     }
-    Ok(())
+}
+
+async fn metrics() -> Response {
+    let text = tokio::task::spawn_blocking(|| timing_runtime::summary().to_prometheus()).await.unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+}
+
+async fn summary() -> Response {
+    let run = tokio::task::spawn_blocking(timing_runtime::summary).await.unwrap_or_default();
+    axum::Json(run).into_response()
+}
+
+/// The server's routes over `model`.
+pub fn app(model: Shared) -> Router {
+    Router::new()
+        .route("/rpc", post(rpc))
+        .route("/ws", get(websocket))
+        .route("/metrics", get(metrics))
+        .route("/summary", get(summary))
+        .with_state(model)
+}
+
+/// Options: `--listen ADDRESS` and `--samples N`.
+fn options() -> Result<(String, usize), String> {
+    let (mut listen, mut samples) = ("127.0.0.1:7878".to_owned(), 256);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--listen" => listen = args.next().ok_or("--listen needs an address")?,
+            "--samples" => {
+                let value = args.next().ok_or("--samples needs a number")?;
+                samples = value
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 2)
+                    .ok_or(format!("--samples takes 2 or more, not `{value}`"))?;
+            }
+            other => return Err(format!("unknown option `{other}`; usage: server [--listen ADDRESS] [--samples N]")),
+        }
+    }
+    Ok((listen, samples))
 }
 
 #[allow(dead_code)]
-fn main() -> std::io::Result<()> {
-    // Per-step records are what a client plotting step times wants; `Batch` would send totals only.
-    timing_runtime::set_granularity(TimingGranularity::Step);
-    let address = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:7878".to_owned());
-    let listener = TcpListener::bind(&address)?;
-    eprintln!("listening on {address}; send lines like {{\"id\":1,\"steps\":500}}");
-    for stream in listener.incoming() {
-        let stream = stream?;
-        std::thread::spawn(move || {
-            if let Err(error) = serve(stream) {
-                eprintln!("connection closed: {error}");
-            }
-        });
+fn main() -> std::process::ExitCode {
+    let (listen, samples) = match options() {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("{message}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("cannot start the runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let served = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&listen).await?;
+        eprintln!("listening on {listen}: POST /rpc, GET /ws, GET /metrics, GET /summary");
+        axum::serve(listener, app(Arc::new(Mutex::new(Model::new(samples))))).await
+    });
+    match served {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("cannot serve on {listen}: {error}");
+            std::process::ExitCode::FAILURE
+        }
     }
-    Ok(())
 }

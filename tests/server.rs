@@ -1,5 +1,6 @@
-//! The server example (issue 7): a batch trained on request comes back as JSON with its timing, and the
-//! client parses it into the same types.
+//! The server example (issues 7 and 19): a batch trained on request comes back with its timing over
+//! JSON-RPC, on HTTP and on WebSocket; `/metrics` serves the Prometheus exposition; a bad request gets a
+//! JSON-RPC error and changes neither the model nor the metrics.
 
 #![cfg(feature = "timing")]
 
@@ -7,31 +8,63 @@
 #[allow(dead_code, clippy::cast_precision_loss, clippy::cast_possible_truncation)]
 mod server;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use server::{ErrorResponse, TrainResponse};
+use futures_util::{SinkExt, StreamExt};
+use server::{Model, RpcResponse};
+
+/// The recorded data is process-wide: one test at a time, from a clean slate.
+static EXCLUSIVE: Mutex<()> = Mutex::new(());
+
+/// A server on an ephemeral loopback port, on a runtime of its own; returns its address.
+fn start() -> (std::net::SocketAddr, tokio::runtime::Runtime) {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("a port");
+    let address = listener.local_addr().expect("its address");
+    let app = server::app(Arc::new(Mutex::new(Model::new(256))));
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    (address, runtime)
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(30)))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// Posts `body` to `/rpc`: the HTTP status and the response.
+fn call(address: std::net::SocketAddr, body: &str) -> (u16, RpcResponse) {
+    let mut response = agent().post(&format!("http://{address}/rpc")).send(body).expect("the server answers");
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().expect("a body");
+    (status, serde_json::from_str(&text).unwrap_or_else(|error| panic!("{error}: {text}")))
+}
+
+fn get(address: std::net::SocketAddr, path: &str) -> String {
+    let mut response = agent().get(&format!("http://{address}{path}")).call().expect("the server answers");
+    assert_eq!(response.status().as_u16(), 200);
+    response.body_mut().read_to_string().expect("a body")
+}
+
+fn steps_total(metrics: &str) -> Option<f64> {
+    metrics.lines().find_map(|line| line.strip_prefix("timing_steps_total ")?.parse().ok())
+}
 
 #[test]
-fn a_batch_response_carries_its_timing_over_the_wire() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    let accept = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        server::serve(stream).unwrap();
-    });
-    let stream = TcpStream::connect(address).unwrap();
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
-    let mut writer = stream.try_clone().unwrap();
-    let mut lines = BufReader::new(stream).lines();
-    let mut ask = |line: &str| -> String {
-        writeln!(writer, "{line}").unwrap();
-        lines.next().unwrap().unwrap()
+fn a_batch_response_carries_its_timing_and_metrics_follow() {
+    let _exclusive = EXCLUSIVE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    timing_runtime::reset();
+    let (address, _runtime) = start();
+    let train = |id: u64, steps: u64| {
+        call(address, &format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"trainBatch","params":{{"steps":{steps}}}}}"#))
     };
-
-    let first: TrainResponse = serde_json::from_str(&ask(r#"{"id":1,"steps":200}"#)).unwrap();
-    let second: TrainResponse = serde_json::from_str(&ask(r#"{"id":2,"steps":300}"#)).unwrap();
-    assert_eq!((first.id, second.id), (1, 2));
+    let (status, first) = train(1, 200);
+    let (_, second) = train(2, 300);
+    assert_eq!((status, first.id.clone(), second.id.clone()), (200, 1.into(), 2.into()));
+    let (first, second) = (first.result.expect("a result"), second.result.expect("a result"));
     assert!(second.error < first.error, "training goes on across requests: {} then {}", first.error, second.error);
     let timing = second.timing.expect("timing is on");
     assert_eq!(timing.steps, 300);
@@ -41,12 +74,49 @@ fn a_batch_response_carries_its_timing_over_the_wire() {
     assert!(records.iter().all(|step| step.total_ns >= step.phase_ns("gradient")));
     assert!(records.iter().map(|step| step.total_ns).sum::<u64>() <= timing.compute_ns);
 
-    let refused: ErrorResponse = serde_json::from_str(&ask(r#"{"id":3,"steps":0}"#)).unwrap();
-    assert!(refused.error.contains("steps must be"), "{refused:?}");
-    let garbage: ErrorResponse = serde_json::from_str(&ask("not json")).unwrap();
-    assert!(garbage.error.starts_with("bad request"), "{garbage:?}");
+    let metrics = get(address, "/metrics");
+    assert_eq!(steps_total(&metrics), Some(500.0), "{metrics}");
+    assert!(metrics.contains(r#"timing_phase_seconds_total{phase="gradient"}"#), "{metrics}");
+    let summary: timing_runtime::TrainingSummary = serde_json::from_str(&get(address, "/summary")).expect("JSON");
+    assert_eq!(summary.total_steps, 500);
 
-    // Closing the connection ends the server's loop.
-    drop((writer, lines));
-    accept.join().unwrap();
+    // Bad requests: a JSON-RPC error each, and nothing trained.
+    let bad = [
+        ("not json", 400, -32700),
+        (r#"{"id":3,"method":"trainBatch","params":{"steps":5}}"#, 400, -32600),
+        (r#"{"jsonrpc":"2.0","id":4,"method":"trainEpoch","params":{"steps":5}}"#, 200, -32601),
+        (r#"{"jsonrpc":"2.0","id":5,"method":"trainBatch","params":{"steps":0}}"#, 200, -32602),
+        (r#"{"jsonrpc":"2.0","id":6,"method":"trainBatch","params":{"steps":"many"}}"#, 200, -32602),
+        (r#"{"jsonrpc":"2.0","id":7,"method":"trainBatch","params":{"steps":1000001}}"#, 200, -32602),
+    ];
+    for (body, expected_status, code) in bad {
+        let (status, response) = call(address, body);
+        let error = response.error.unwrap_or_else(|| panic!("no error for {body}"));
+        assert_eq!((status, error.code), (expected_status, code), "{body}: {}", error.message);
+        assert!(response.result.is_none() && !error.message.is_empty());
+    }
+    assert_eq!(steps_total(&get(address, "/metrics")), Some(500.0));
+    let (_, third) = train(8, 10);
+    assert!(third.result.expect("a result").error < second.error, "the model was left as it was");
+}
+
+#[test]
+fn json_rpc_over_websocket() {
+    let _exclusive = EXCLUSIVE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (address, runtime) = start();
+    runtime.block_on(async {
+        let (mut socket, _) =
+            tokio_tungstenite::connect_async(format!("ws://{address}/ws")).await.expect("the upgrade succeeds");
+        let request = r#"{"jsonrpc":"2.0","id":"a","method":"trainBatch","params":{"steps":50}}"#;
+        socket.send(tokio_tungstenite::tungstenite::Message::text(request)).await.expect("sent");
+        let answer = socket.next().await.expect("an answer").expect("a message");
+        let response: RpcResponse = serde_json::from_str(answer.to_text().expect("text")).expect("JSON-RPC");
+        assert_eq!(response.id, "a");
+        assert_eq!(response.result.and_then(|result| result.timing).map(|timing| timing.steps), Some(50));
+        socket.send(tokio_tungstenite::tungstenite::Message::text("{}")).await.expect("sent");
+        let answer = socket.next().await.expect("an answer").expect("a message");
+        let response: RpcResponse = serde_json::from_str(answer.to_text().expect("text")).expect("JSON-RPC");
+        assert_eq!(response.error.map(|error| error.code), Some(-32600));
+        socket.close(None).await.expect("closed");
+    });
 }

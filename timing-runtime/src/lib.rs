@@ -87,6 +87,8 @@ pub mod alloc {
     #[cfg(feature = "timing")]
     pub use crate::record::alloc::Counting;
 }
+#[cfg(feature = "push")]
+pub use export::push::PushError;
 #[cfg(not(feature = "timing"))]
 pub use off::BatchHandle;
 #[cfg(feature = "timing")]

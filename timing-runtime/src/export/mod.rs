@@ -9,4 +9,6 @@ mod flamegraph;
 mod folded;
 pub(crate) mod format;
 mod prometheus;
+#[cfg(feature = "push")]
+pub(crate) mod push;
 mod text;
