@@ -188,7 +188,7 @@ fn run(contender: Contender, threads: usize, paths_each: usize) {
     if contender != Contender::Timed {
         exit.wait();
         workers.into_iter().for_each(|worker| worker.join().unwrap_or_default());
-        println!("{growth} - - -");
+        println!("{growth} - - - -");
         return;
     }
     let (live, live_ms) = timed_summaries();
@@ -199,6 +199,16 @@ fn run(contender: Contender, threads: usize, paths_each: usize) {
     // Three walks of three calls a path, the warm-up's four paths included.
     let expected = (threads as u64 * paths_each as u64 + 4) * 9;
     assert_eq!((calls(&live), calls(&exited)), (expected, expected), "every call counted");
+    // What a Prometheus scrape pays on top of the summary: the exposition's rendering, median of nine.
+    let mut render: Vec<(f64, usize)> = (0..9)
+        .map(|_| {
+            let start = Instant::now();
+            let text = black_box(exited.to_prometheus());
+            (ms(start), text.len())
+        })
+        .collect();
+    render.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (render_ms, render_bytes) = render[render.len() / 2];
     drop((live, exited));
     // The resident set after the first summaries, after 100 and after 500 more: the allocator settles in
     // the first (glibc keeps freed memory in its heap once a large block has been freed), then nothing may
@@ -210,9 +220,10 @@ fn run(contender: Contender, threads: usize, paths_each: usize) {
     summaries(500);
     let after_600 = resident_kib();
     println!(
-        "{growth} {live_ms} {exited_ms} {}/{}",
+        "{growth} {live_ms} {exited_ms} {}/{} {render_ms:.1}/{}",
         after_100.saturating_sub(after_first),
-        after_600.saturating_sub(after_100)
+        after_600.saturating_sub(after_100),
+        render_bytes / 1024
     );
 }
 
@@ -296,9 +307,10 @@ fn main() {
     };
     println!(
         "| contender | threads × paths each | RSS growth while recording | per node-thread | `summary()`, threads alive \
-         (first/median) | after they exit (first/median) | RSS growth over 100 more summaries / 500 after those |"
+         (first/median) | after they exit (first/median) | RSS growth over 100 more summaries / 500 after those | \
+         `to_prometheus()` of that summary (median) / its size |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for &(threads, paths) in &configs {
         for &contender in &contenders {
             let args = [
@@ -310,8 +322,8 @@ fn main() {
                 paths.to_string(),
             ];
             let fields = child(&args);
-            let [growth, live, exited, after] =
-                [0, 1, 2, 3].map(|index| fields.get(index).cloned().unwrap_or_default());
+            let [growth, live, exited, after, render] =
+                [0, 1, 2, 3, 4].map(|index| fields.get(index).cloned().unwrap_or_default());
             let growth_kib: f64 = growth.parse().unwrap_or(f64::NAN);
             // Nodes: each distinct path adds at most one node at each of its three depths.
             let per_node = growth_kib * 1024.0 / (threads * paths * 3) as f64;
@@ -319,12 +331,13 @@ fn main() {
                 if value == "-" || value.is_empty() { "–".to_owned() } else { format!("{value} {unit}") }
             };
             println!(
-                "| {} | {threads} × {paths} | {:.1} MiB | ≤ {per_node:.0} B | {} | {} | {} |",
+                "| {} | {threads} × {paths} | {:.1} MiB | ≤ {per_node:.0} B | {} | {} | {} | {} |",
                 contender.label(),
                 growth_kib / 1024.0,
                 show(&live, "ms"),
                 show(&exited, "ms"),
                 show(&after, "KiB"),
+                show(&render.replace('/', " ms / "), "KiB"),
             );
         }
     }

@@ -226,7 +226,14 @@ fn a_fleet_seen_through_prometheus_agrees_with_its_workers() {
         command.args(["--listen", address, "--samples", &samples.to_string()]);
         worker_process.push(fleet.start(&format!("worker{index}"), &mut command));
     }
-    fleet.start("pushgateway", Command::new(&pushgateway_bin).arg(format!("--web.listen-address={gateway}")));
+    // Its own persistence file: Debian's default keeps what earlier runs pushed.
+    fleet.start(
+        "pushgateway",
+        Command::new(&pushgateway_bin).args([
+            format!("--web.listen-address={gateway}"),
+            format!("--persistence.file={}", dir.join("pushgateway.data").display()),
+        ]),
+    );
     let targets = workers.iter().map(|address| format!("'{address}'")).collect::<Vec<_>>().join(", ");
     let config = format!(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: workers\n    \
@@ -307,6 +314,30 @@ fn a_fleet_seen_through_prometheus_agrees_with_its_workers() {
     });
     assert_eq!(pushed_steps, pushed.total_steps as f64);
 
+    // The README's PromQL cookbook, as written there: each query answers.
+    let cookbook = [
+        "sum by (phase) (rate(timing_phase_seconds_total[5m])) / ignoring(phase) group_left \
+         sum(rate(timing_step_duration_seconds_sum[5m]))",
+        "histogram_quantile(0.95, sum by (instance, le) (rate(timing_step_duration_seconds_bucket[5m])))",
+        "histogram_quantile(0.95, sum by (le) (rate(timing_step_duration_seconds_bucket[5m])))",
+        "sum by (job) (rate(timing_steps_total[1m]))",
+        "max by (instance) (rate(timing_phase_seconds_total[5m]) / ignoring(phase) group_left \
+         rate(timing_steps_total[5m]))",
+    ];
+    // Rates need training between scrapes: a few more batches, a scrape apart.
+    for _ in 0..3 {
+        workers.iter().for_each(|address| train(address, 200));
+        std::thread::sleep(Duration::from_millis(1_100));
+    }
+    let mut answers = Vec::new();
+    for promql in cookbook {
+        answers.push(wait_for(&format!("an answer to {promql}"), 15, || {
+            let answer = query(&prometheus, promql);
+            // An idle series (the pushed job's, whose counters stand still) answers NaN: a rate of 0 over 0.
+            answer.iter().any(|(_, value)| value.is_finite()).then_some(answer)
+        }));
+    }
+
     // 4. A worker killed and started again is a counter reset: its rate stays non-negative, all are up.
     let restarted = &workers[1];
     fleet.stop(worker_process[1]);
@@ -343,5 +374,15 @@ fn a_fleet_seen_through_prometheus_agrees_with_its_workers() {
         rates.iter().map(|r| r.1).collect::<Vec<_>>(),
         up.len()
     );
+    for (promql, answer) in cookbook.iter().zip(&answers) {
+        let shown: Vec<String> = answer
+            .iter()
+            .map(|(labels, value)| {
+                let labels: Vec<String> = labels.iter().map(|(name, value)| format!("{name}={value}")).collect();
+                format!("{{{}}} {value:.4e}", labels.join(","))
+            })
+            .collect();
+        println!("  {}\n    {}", promql.split_whitespace().collect::<Vec<_>>().join(" "), shown.join("\n    "));
+    }
     assert!(elapsed < Duration::from_secs(120), "the fleet test took {elapsed:?}");
 }
