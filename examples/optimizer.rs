@@ -6,15 +6,16 @@
 //!
 //! ```text
 //! cargo run --release --example optimizer -- [--steps N] [--batch N] [--circles N] [--threads N] [--json]
-//!                                            [--out DIR] [--push URL [--instance NAME]]
+//!                                            [--out DIR] [--push URL [--instance NAME]] [--double PHASE]
 //!                                            [--compare BEFORE.json AFTER.json]
 //! ```
 //!
 //! `--out DIR` writes `summary.json` (the `TrainingSummary`), `trace.json` (Chrome Trace Event Format, for
 //! Perfetto or `chrome://tracing`), `flamegraph.svg`, `calltree.txt` and `metrics.prom` (the Prometheus
 //! exposition). `--push URL` pushes the run's metrics to a Prometheus Pushgateway when it ends, as job
-//! `optimizer` and instance `NAME` (default `local`). `--compare` prints what changed between two
-//! `summary.json` files.
+//! `optimizer` and instance `NAME` (default `local`). `--double regions|error|gradient` does that phase's
+//! work twice in every step, to see a regression as `timing diff` sees it. `--compare` prints what changed
+//! between two `summary.json` files.
 
 use std::f64::consts::PI;
 use std::ops::{Add, Mul, Sub};
@@ -296,12 +297,26 @@ struct Fit {
     covered: f64,
 }
 
+/// The phase whose work `--double PHASE` does twice in every step (0: none, 1: regions, 2: error, 3:
+/// gradient): what a regression looks like to `timing diff`.
+static DOUBLED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
 #[timed(step)]
 fn make_step(circles: &mut [Circle], moments: &mut Moments, targets: &Targets, learning_rate: f64) -> Fit {
+    let doubled = DOUBLED.load(std::sync::atomic::Ordering::Relaxed);
     let regions = compute_regions(circles);
+    if doubled == 1 {
+        std::hint::black_box(compute_regions(circles));
+    }
     let error = compute_errors(circles, &regions, targets);
     let covered = covered_area(circles);
+    if doubled == 2 {
+        std::hint::black_box(covered_area(circles));
+    }
     let gradient = compute_gradients(circles, &regions, targets);
+    if doubled == 3 {
+        std::hint::black_box(compute_gradients(circles, &regions, targets));
+    }
     apply_gradients(circles, moments, &gradient, learning_rate);
     Fit { error, covered }
 }
@@ -348,7 +363,7 @@ struct Options {
 }
 
 const USAGE: &str = "usage: optimizer [--steps N] [--batch N] [--circles N] [--threads N] [--json] [--out DIR] \
-                     [--push URL [--instance NAME]] [--compare BEFORE.json AFTER.json]";
+                     [--push URL [--instance NAME]] [--double PHASE] [--compare BEFORE.json AFTER.json]";
 
 fn parse_options() -> Result<Options, String> {
     let mut options = Options {
@@ -380,6 +395,16 @@ fn parse_options() -> Result<Options, String> {
             "--out" => options.out = Some(args.next().ok_or("--out needs a directory")?.into()),
             "--push" => options.push = Some(args.next().ok_or("--push needs a Pushgateway address")?),
             "--instance" => options.instance = args.next().ok_or("--instance needs a name")?,
+            "--double" => {
+                let phase = args.next().ok_or("--double needs a phase: regions, error or gradient")?;
+                let which = match phase.as_str() {
+                    "regions" => 1,
+                    "error" => 2,
+                    "gradient" => 3,
+                    other => return Err(format!("--double takes regions, error or gradient, not `{other}`")),
+                };
+                DOUBLED.store(which, std::sync::atomic::Ordering::Relaxed);
+            }
             "--compare" => {
                 let before = args.next().ok_or("--compare needs two summary.json files")?;
                 let after = args.next().ok_or("--compare needs two summary.json files")?;

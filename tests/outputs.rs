@@ -198,5 +198,7 @@ fn the_report_and_a_comparison_show_the_recorded_numbers() {
     assert!(batch_span.after_ns > batch_span.before_ns);
     assert!(batch_span.delta_pct() > 0.0);
     let text = comparison.to_string();
-    assert!(text.contains("regions") && text.contains("Spans (total time):"), "{text}");
+    assert!(text.contains("regions") && text.contains("Spans (total time"), "{text}");
+    // Each phase has a verdict from the runs' distributions.
+    assert!(regions.median_change_pct.is_some() && regions.verdict != timing_runtime::Verdict::Unknown, "{regions:?}");
 }

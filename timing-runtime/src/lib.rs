@@ -93,7 +93,7 @@ pub use export::push::PushError;
 pub use off::BatchHandle;
 #[cfg(feature = "timing")]
 pub use record::recorder::BatchHandle;
-pub use report::{Change, Comparison};
+pub use report::{Change, Comparison, DEFAULT_NOISE_PCT, Verdict};
 #[doc(inline)]
 pub use timing_macros::timed;
 

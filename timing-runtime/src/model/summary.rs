@@ -30,6 +30,9 @@ use crate::model::step::SlowStep;
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainingSummary {
+    /// The version of `timing-runtime` that made this summary; empty in summaries saved before it was kept.
+    #[serde(default)]
+    pub version: String,
     /// Steps completed.
     pub total_steps: usize,
     /// The sum of step times, over all threads.

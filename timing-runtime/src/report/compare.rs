@@ -1,12 +1,29 @@
-//! Two runs side by side: what an optimization did to each phase and each span.
+//! Two runs side by side: what an optimization did to each phase and each span, and whether the change is
+//! real or within noise.
+//!
+//! The verdict compares medians, which a step the scheduler stretched does not move. Each run's median has
+//! a distribution-free 95% interval from the order statistics of its recorded values (ranks n/2 ± 0.98 √n,
+//! read from the histogram the summary keeps); the change's interval combines the two as independent errors
+//! on the log scale (the ratio of the medians, widened by the root of the sum of the squares of how far
+//! each interval reaches on that side). A change is called real when that interval lies wholly beyond
+//! ±`noise_pct`: the difference two runs of the same code show from machine state alone (5% by default:
+//! on this project's VM, repeated runs of one workload stayed within it), which no test within one run can
+//! see.
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::TrainingSummary;
+use crate::model::{Spread, TrainingSummary};
 
-/// The change from one run to another, per phase (nanoseconds per step) and per span (total time).
+/// The default noise level of a comparison, in percent.
+pub const DEFAULT_NOISE_PCT: f64 = 5.0;
+
+/// The change from one run to another, per phase (nanoseconds per step) and per span (total time), with a
+/// verdict for each from the runs' recorded distributions.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
+    /// The noise level the verdicts were made with, in percent.
+    #[serde(default)]
+    pub noise_pct: f64,
     /// Mean step time.
     pub step: Change,
     /// Mean time per step of each phase in either run.
@@ -24,6 +41,100 @@ pub struct Change {
     pub before_ns: f64,
     /// Nanoseconds in the second run.
     pub after_ns: f64,
+    /// The change of the median (per step for a phase or the step, per call for a span), in percent, with
+    /// its 95% interval: `(low, median, high)`; `None` when a run has no recorded distribution for it (it
+    /// did not run it, or the summary was saved by a version before 0.1.0's histograms).
+    #[serde(default)]
+    pub median_change_pct: Option<(f64, f64, f64)>,
+    /// Whether the change is real.
+    #[serde(default)]
+    pub verdict: Verdict,
+}
+
+/// What a comparison concludes about one quantity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    /// Faster beyond the noise level, with 95% confidence.
+    Faster,
+    /// Slower beyond the noise level, with 95% confidence.
+    Slower,
+    /// No change beyond the noise level can be told.
+    NoChange,
+    /// A run has no recorded distribution for it.
+    #[default]
+    Unknown,
+}
+
+impl Verdict {
+    /// As the reports write it.
+    #[must_use]
+    pub fn describe(self) -> &'static str {
+        match self {
+            Verdict::Faster => "faster",
+            Verdict::Slower => "slower",
+            Verdict::NoChange => "no change within noise",
+            Verdict::Unknown => "unknown (no distribution)",
+        }
+    }
+}
+
+/// The 95% interval of the median of the values `spread` holds, and the median, as `(low, median, high)`.
+fn median_interval(spread: &Spread) -> Option<(f64, f64, f64)> {
+    let n = spread.count();
+    if n == 0 {
+        return None;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let (half, reach) = (n as f64 / 2.0, 0.98 * (n as f64).sqrt());
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let rank = |rank: f64| (rank.round() as u64).clamp(1, n);
+    let value = |rank: u64| {
+        let mut seen = 0;
+        #[allow(clippy::cast_precision_loss)]
+        spread
+            .buckets
+            .iter()
+            .find(|(_, count)| {
+                seen += count;
+                seen >= rank
+            })
+            .map_or(0.0, |(value, _)| *value as f64)
+    };
+    // A bucket holds values within 0.8% of its middle (exactly one value below 128): the interval reaches
+    // that much further, so that a change smaller than a bucket is not taken for none, nor a boundary
+    // crossed by a hair for a change of a whole bucket.
+    let widen = |value: f64, side: f64| if value < 128.0 { value } else { value * (1.0 + side * 0.008) };
+    Some((widen(value(rank(half - reach)), -1.0), value(rank(half)), widen(value(rank(half + reach)), 1.0)))
+}
+
+/// The change of the median from `before` to `after` in percent, with its interval, and the verdict at
+/// `noise_pct`.
+fn median_change(before: &Spread, after: &Spread, noise_pct: f64) -> (Option<(f64, f64, f64)>, Verdict) {
+    let (Some(before), Some(after)) = (median_interval(before), median_interval(after)) else {
+        return (None, Verdict::Unknown);
+    };
+    if before.1 <= 0.0 || after.1 <= 0.0 {
+        // A median of 0 (a phase most steps do not enter): no ratio to take.
+        return (None, Verdict::Unknown);
+    }
+    // On the log scale, each median's interval reaches so far below and above it; the two runs' reaches
+    // combine as independent errors do (taking the intervals' far ends instead added them, and needed a
+    // change of twice the width to see it).
+    let ln = |ratio: f64| if ratio > 0.0 { ratio.ln() } else { 0.0 };
+    let reach = |run: (f64, f64, f64)| (ln(run.1 / run.0.max(f64::MIN_POSITIVE)), ln(run.2 / run.1));
+    let ((after_below, after_above), (before_below, before_above)) = (reach(after), reach(before));
+    let centre = ln(after.1 / before.1);
+    let pct = |log: f64| (log.exp() - 1.0) * 100.0;
+    let change =
+        (pct(centre - after_below.hypot(before_above)), pct(centre), pct(centre + after_above.hypot(before_below)));
+    let verdict = if change.0 > noise_pct {
+        Verdict::Slower
+    } else if change.2 < -noise_pct {
+        Verdict::Faster
+    } else {
+        Verdict::NoChange
+    };
+    (Some(change), verdict)
 }
 
 impl Change {
@@ -62,12 +173,22 @@ impl TrainingSummary {
     /// ```
     #[must_use]
     pub fn compare(&self, after: &TrainingSummary) -> Comparison {
+        self.compare_with_noise(after, DEFAULT_NOISE_PCT)
+    }
+
+    /// What changed from `self` to `after`, a change being real when its interval lies beyond
+    /// ±`noise_pct` percent.
+    #[must_use]
+    pub fn compare_with_noise(&self, after: &TrainingSummary, noise_pct: f64) -> Comparison {
         #[allow(clippy::cast_precision_loss)]
         let per_step = |ns: u64, steps: usize| if steps == 0 { 0.0 } else { ns as f64 / steps as f64 };
+        let (median_change_pct, verdict) = median_change(&self.step_spread, &after.step_spread, noise_pct);
         let step = Change {
             name: "step".to_owned(),
             before_ns: per_step(self.total_ns, self.total_steps),
             after_ns: per_step(after.total_ns, after.total_steps),
+            median_change_pct,
+            verdict,
         };
         let mut phases: Vec<Change> = Vec::new();
         for (run, is_after) in [(self, false), (after, true)] {
@@ -83,8 +204,21 @@ impl TrainingSummary {
                 entry(&mut spans, &stats.name).set(is_after, stats.total_ns as f64);
             }
         }
+        let empty = Spread::default();
+        for change in &mut phases {
+            let spread = |run: &'_ TrainingSummary| {
+                let share = run.phase_breakdown.phases.iter().find(|share| share.phase == change.name);
+                share.map_or(empty.clone(), |share| share.spread.clone())
+            };
+            (change.median_change_pct, change.verdict) = median_change(&spread(self), &spread(after), noise_pct);
+        }
+        for change in &mut spans {
+            let spread =
+                |run: &'_ TrainingSummary| run.span(&change.name).map_or(empty.clone(), |stats| stats.spread.clone());
+            (change.median_change_pct, change.verdict) = median_change(&spread(self), &spread(after), noise_pct);
+        }
         spans.sort_by(|a, b| b.delta_ns().abs().total_cmp(&a.delta_ns().abs()));
-        Comparison { step, phases, spans }
+        Comparison { noise_pct, step, phases, spans }
     }
 }
 

@@ -9,4 +9,4 @@ pub(crate) mod summary;
 #[cfg(feature = "timing")]
 pub(crate) mod timeline;
 
-pub use compare::{Change, Comparison};
+pub use compare::{Change, Comparison, DEFAULT_NOISE_PCT, Verdict};

@@ -159,6 +159,7 @@ impl TrainingSummary {
             instrumentation_ns_per_call: charge::measured_ns(Close::Fast).unwrap_or(0.0),
             instrumentation_subtracted: charge::subtracting(),
             allocations: allocation_summary(&aggregate.allocs),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
 }

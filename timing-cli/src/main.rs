@@ -1,0 +1,130 @@
+//! `timing`: a saved run (`summary.json`, as `--out DIR` of the optimizer example or `serde_json` writes
+//! it) shown as the report, and two runs compared with a verdict for each phase that tells noise from
+//! change.
+//!
+//! ```text
+//! timing show RUN.json
+//! timing diff BEFORE.json AFTER.json [--noise PCT] [--fail-above PCT] [--markdown]
+//! ```
+//!
+//! Exit status: 0; 1 when `--fail-above PCT` is given and the step or some phase got slower by more than
+//! PCT percent with 95% confidence; 2 for a usage error or a file that cannot be read as a summary.
+
+use std::process::ExitCode;
+
+use timing_runtime::{DEFAULT_NOISE_PCT, TrainingSummary, Verdict};
+
+const USAGE: &str = "usage:\n  timing show RUN.json\n  timing diff BEFORE.json AFTER.json [--noise PCT] \
+                     [--fail-above PCT] [--markdown]";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(code) => ExitCode::from(code),
+        Err(message) => {
+            eprintln!("timing: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<u8, String> {
+    match args.first().map(String::as_str) {
+        Some("show") => {
+            let [path] = &args[1..] else { return Err(format!("`show` takes one file\n{USAGE}")) };
+            out(&load(path)?.to_string());
+            Ok(0)
+        }
+        Some("diff") => diff(&args[1..]),
+        Some("--help" | "-h" | "help") => {
+            out(&format!("{USAGE}\n"));
+            Ok(0)
+        }
+        Some(other) => Err(format!("unknown command `{other}`\n{USAGE}")),
+        None => Err(USAGE.to_owned()),
+    }
+}
+
+fn diff(args: &[String]) -> Result<u8, String> {
+    let (mut files, mut noise, mut fail_above, mut markdown) = (Vec::new(), DEFAULT_NOISE_PCT, None, false);
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut percent = |flag: &str| -> Result<f64, String> {
+            let value = args.next().ok_or(format!("{flag} needs a percentage"))?;
+            value
+                .parse::<f64>()
+                .ok()
+                .filter(|pct| pct.is_finite() && *pct >= 0.0)
+                .ok_or(format!("{flag} takes a percentage of 0 or more, not `{value}`"))
+        };
+        match arg.as_str() {
+            "--noise" => noise = percent("--noise")?,
+            "--fail-above" => fail_above = Some(percent("--fail-above")?),
+            "--markdown" => markdown = true,
+            flag if flag.starts_with("--") => return Err(format!("unknown option `{flag}`\n{USAGE}")),
+            file => files.push(file),
+        }
+    }
+    let [before_path, after_path] = files[..] else { return Err(format!("`diff` takes two files\n{USAGE}")) };
+    let (before, after) = (load(before_path)?, load(after_path)?);
+    for (path, run) in [(before_path, &before), (after_path, &after)] {
+        if run.step_spread.is_empty() && run.total_steps > 0 {
+            eprintln!(
+                "timing: {path} has no per-step distributions (saved before timing-runtime 0.1.0 kept them): \
+                 its changes get no verdict"
+            );
+        }
+    }
+    let comparison = before.compare_with_noise(&after, noise);
+    out(&if markdown { comparison.to_markdown() } else { comparison.to_string() });
+    let Some(limit) = fail_above else { return Ok(0) };
+    let slower: Vec<String> = std::iter::once(&comparison.step)
+        .chain(&comparison.phases)
+        .filter(|change| change.verdict == Verdict::Slower)
+        .filter_map(|change| {
+            let (low, median, _) = change.median_change_pct?;
+            (low > limit).then(|| format!("{} {median:+.1}% (at least {low:+.1}%)", change.name))
+        })
+        .collect();
+    if slower.is_empty() {
+        return Ok(0);
+    }
+    eprintln!("timing: slower by more than {limit}% with 95% confidence: {}", slower.join(", "));
+    Ok(1)
+}
+
+/// Writes `text` to standard output; a reader that went away (`timing diff .. | head`) is not an error.
+fn out(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+/// A saved summary, or an error that names the file and, for bad JSON, the line and column.
+fn load(path: &str) -> Result<TrainingSummary, String> {
+    let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read {path}: {error}"))?;
+    let run: TrainingSummary = serde_json::from_str(&text).map_err(|error| {
+        let what = match error.classify() {
+            serde_json::error::Category::Eof => "it ends too early (truncated?)",
+            serde_json::error::Category::Syntax => "it is not JSON",
+            serde_json::error::Category::Data => "it is JSON but not a timing summary",
+            serde_json::error::Category::Io => "it could not be read",
+        };
+        // serde_json's message ends with the line and column.
+        format!("{path}: {what}: {error}")
+    })?;
+    if newer(&run.version, env!("CARGO_PKG_VERSION")) {
+        return Err(format!(
+            "{path} was written by timing-runtime {}, newer than this timing ({}): update timing-cli",
+            run.version,
+            env!("CARGO_PKG_VERSION")
+        ));
+    }
+    Ok(run)
+}
+
+/// Whether version `written` is newer than `ours` (both `major.minor.patch`; an empty one, from before
+/// summaries carried their version, is older).
+fn newer(written: &str, ours: &str) -> bool {
+    let parts = |version: &str| -> Vec<u64> { version.split('.').map(|part| part.parse().unwrap_or(0)).collect() };
+    !written.is_empty() && parts(written) > parts(ours)
+}
