@@ -111,17 +111,23 @@ impl RpcResponse {
 /// The model, shared by every connection; one batch trains at a time.
 pub type Shared = Arc<Mutex<Model>>;
 
-/// What a request asks for, checked whole before anything is trained: `Ok(steps)` or the response that
-/// says what is wrong.
-fn parse_request(body: &str) -> (Value, Result<usize, RpcResponse>) {
+/// What a request asks for, checked whole before anything is trained: its id (`None` for a notification,
+/// which gets no answer), and `Ok(steps)` or the response that says what is wrong.
+fn parse_request(body: &str) -> (Option<Value>, Result<usize, RpcResponse>) {
     let request: Value = match serde_json::from_str(body) {
         Ok(request) => request,
         Err(error) => {
-            return (Value::Null, Err(RpcResponse::failure(Value::Null, -32700, format!("parse error: {error}"))));
+            let response = RpcResponse::failure(Value::Null, -32700, format!("parse error: {error}"));
+            return (Some(Value::Null), Err(response));
         }
     };
+    // A notification is a well-formed request without an id; a malformed one is answered, with a null id.
+    let well_formed = request.get("jsonrpc").and_then(Value::as_str) == Some("2.0")
+        && request.get("method").is_some_and(Value::is_string);
+    let notification = well_formed && request.get("id").is_none();
     let id = request.get("id").cloned().unwrap_or(Value::Null);
-    let fail = |code, message: String| (id.clone(), Err(RpcResponse::failure(id.clone(), code, message)));
+    let reply = (!notification).then(|| id.clone());
+    let fail = |code, message: String| (reply.clone(), Err(RpcResponse::failure(id.clone(), code, message)));
     if request.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return fail(-32600, "invalid request: \"jsonrpc\" must be \"2.0\"".into());
     }
@@ -132,17 +138,18 @@ fn parse_request(body: &str) -> (Value, Result<usize, RpcResponse>) {
     }
     let steps = request.get("params").and_then(|params| params.get("steps")).and_then(Value::as_u64);
     match steps.and_then(|steps| usize::try_from(steps).ok()) {
-        Some(steps) if (1..=MAX_STEPS).contains(&steps) => (id, Ok(steps)),
+        Some(steps) if (1..=MAX_STEPS).contains(&steps) => (reply.clone(), Ok(steps)),
         _ => fail(-32602, format!("invalid params: \"steps\" must be a whole number from 1 to {MAX_STEPS}")),
     }
 }
 
-/// Serves one JSON-RPC request: trains the batch it asks for, on a blocking thread, and answers.
-pub async fn handle(model: Shared, body: String) -> RpcResponse {
+/// Serves one JSON-RPC request: trains the batch it asks for, on a blocking thread, and answers; a
+/// notification (a request without an id) is served and not answered.
+pub async fn handle(model: Shared, body: String) -> Option<RpcResponse> {
     let (id, steps) = parse_request(&body);
     let steps = match steps {
         Ok(steps) => steps,
-        Err(response) => return response,
+        Err(response) => return id.map(|_| response),
     };
     let trained = tokio::task::spawn_blocking(move || {
         let mut model = model.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -150,20 +157,26 @@ pub async fn handle(model: Shared, body: String) -> RpcResponse {
         timing_runtime::batch("train_batch", || train(&mut model, steps))
     })
     .await;
-    match trained {
+    let answer_to = id?;
+    Some(match trained {
         Ok((error, timing)) => {
             if let Some(batch) = &timing {
                 // One structured line per batch, for the server's log: grep '"timing":"batch"'.
                 eprintln!("{}", batch.json_line());
             }
-            RpcResponse { jsonrpc: "2.0".into(), id, result: Some(TrainResult { error, timing }), error: None }
+            RpcResponse {
+                jsonrpc: "2.0".into(),
+                id: answer_to,
+                result: Some(TrainResult { error, timing }),
+                error: None,
+            }
         }
-        Err(error) => RpcResponse::failure(id, -32603, format!("internal error: training failed: {error}")),
-    }
+        Err(error) => RpcResponse::failure(answer_to, -32603, format!("internal error: training failed: {error}")),
+    })
 }
 
 async fn rpc(State(model): State<Shared>, body: String) -> Response {
-    let response = handle(model, body).await;
+    let Some(response) = handle(model, body).await else { return StatusCode::NO_CONTENT.into_response() };
     let status = match &response.error {
         Some(error) if error.code == -32700 || error.code == -32600 => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
@@ -183,7 +196,7 @@ async fn serve_socket(model: Shared, mut socket: WebSocket) {
             Message::Close(_) => break,
             _ => continue,
         };
-        let response = handle(Arc::clone(&model), body).await;
+        let Some(response) = handle(Arc::clone(&model), body).await else { continue };
         let text = serde_json::to_string(&response).unwrap_or_default();
         if socket.send(Message::Text(text.into())).await.is_err() {
             break;
@@ -191,14 +204,19 @@ async fn serve_socket(model: Shared, mut socket: WebSocket) {
     }
 }
 
+/// A scrape that could not be served is an error, never an empty success that Prometheus would store.
 async fn metrics() -> Response {
-    let text = tokio::task::spawn_blocking(|| timing_runtime::summary().to_prometheus()).await.unwrap_or_default();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+    match tokio::task::spawn_blocking(|| timing_runtime::summary().to_prometheus()).await {
+        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response(),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot make the summary: {error}")).into_response(),
+    }
 }
 
 async fn summary() -> Response {
-    let run = tokio::task::spawn_blocking(timing_runtime::summary).await.unwrap_or_default();
-    axum::Json(run).into_response()
+    match tokio::task::spawn_blocking(timing_runtime::summary).await {
+        Ok(run) => axum::Json(run).into_response(),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot make the summary: {error}")).into_response(),
+    }
 }
 
 /// The server's routes over `model`.

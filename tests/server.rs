@@ -96,6 +96,11 @@ fn a_batch_response_carries_its_timing_and_metrics_follow() {
         assert!(response.result.is_none() && !error.message.is_empty());
     }
     assert_eq!(steps_total(&get(address, "/metrics")), Some(500.0));
+    // A notification (no id) is served and not answered.
+    let notification = r#"{"jsonrpc":"2.0","method":"trainBatch","params":{"steps":7}}"#;
+    let response = agent().post(&format!("http://{address}/rpc")).send(notification).expect("the server answers");
+    assert_eq!(response.status().as_u16(), 204);
+    assert_eq!(steps_total(&get(address, "/metrics")), Some(507.0));
     let (_, third) = train(8, 10);
     assert!(third.result.expect("a result").error < second.error, "the model was left as it was");
 }
@@ -109,12 +114,15 @@ fn json_rpc_over_websocket() {
             tokio_tungstenite::connect_async(format!("ws://{address}/ws")).await.expect("the upgrade succeeds");
         let request = r#"{"jsonrpc":"2.0","id":"a","method":"trainBatch","params":{"steps":50}}"#;
         socket.send(tokio_tungstenite::tungstenite::Message::text(request)).await.expect("sent");
-        let answer = socket.next().await.expect("an answer").expect("a message");
+        let wait = Duration::from_secs(30);
+        let answer =
+            tokio::time::timeout(wait, socket.next()).await.expect("in time").expect("an answer").expect("a message");
         let response: RpcResponse = serde_json::from_str(answer.to_text().expect("text")).expect("JSON-RPC");
         assert_eq!(response.id, "a");
         assert_eq!(response.result.and_then(|result| result.timing).map(|timing| timing.steps), Some(50));
         socket.send(tokio_tungstenite::tungstenite::Message::text("{}")).await.expect("sent");
-        let answer = socket.next().await.expect("an answer").expect("a message");
+        let answer =
+            tokio::time::timeout(wait, socket.next()).await.expect("in time").expect("an answer").expect("a message");
         let response: RpcResponse = serde_json::from_str(answer.to_text().expect("text")).expect("JSON-RPC");
         assert_eq!(response.error.map(|error| error.code), Some(-32600));
         socket.close(None).await.expect("closed");

@@ -12,7 +12,7 @@
 
 use std::process::ExitCode;
 
-use timing_runtime::{DEFAULT_NOISE_PCT, TrainingSummary, Verdict};
+use timing_runtime::{DEFAULT_NOISE_PCT, TrainingSummary};
 
 const USAGE: &str = "usage:\n  timing show RUN.json\n  timing diff BEFORE.json AFTER.json [--noise PCT] \
                      [--fail-above PCT] [--markdown]";
@@ -78,9 +78,9 @@ fn diff(args: &[String]) -> Result<u8, String> {
     let comparison = before.compare_with_noise(&after, noise);
     out(&if markdown { comparison.to_markdown() } else { comparison.to_string() });
     let Some(limit) = fail_above else { return Ok(0) };
+    // Slower by more than the limit with 95% confidence, whatever the noise level the verdicts use.
     let slower: Vec<String> = std::iter::once(&comparison.step)
         .chain(&comparison.phases)
-        .filter(|change| change.verdict == Verdict::Slower)
         .filter_map(|change| {
             let (low, median, _) = change.median_change_pct?;
             (low > limit).then(|| format!("{} {median:+.1}% (at least {low:+.1}%)", change.name))

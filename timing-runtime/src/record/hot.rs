@@ -260,9 +260,12 @@ impl Hot {
     fn deep_frames(&self) -> &[FrameCells] {
         #[allow(unsafe_code)]
         // SAFETY: `start` and `len` are a dangling pointer and 0, or those of the recorder's frames, which it
-        // sets again whenever they move or are freed (`set_deep_frames`); nothing the recorder does runs
-        // while the slice is borrowed, as it is borrowed only by functions of this file that call nothing
-        // of the recorder's. The cells are not `Sync`, as `Hot` is not, so the slice never leaves the thread.
+        // sets again whenever they move or are freed (`set_deep_frames`). The recorder changes its frames'
+        // storage only inside `with_recorder`, with the thread's key poisoned (so that no hot-path function
+        // reaches the frames meanwhile, even from a timed call inside an allocator) and its allocations quiet
+        // (so that the counting allocator does not read them); every borrow of the slice, here or through
+        // `frame_cells` in the recorder, ends before such a change. The cells are not `Sync`, as `Hot` is
+        // not, so the slice never leaves the thread.
         unsafe {
             std::slice::from_raw_parts(self.deep.start.get().as_ptr(), self.deep.len.get())
         }
@@ -316,8 +319,8 @@ impl Hot {
         Some((frame.name.get(), frame.phase.get()))
     }
 
-    /// The self time so far of the innermost open span, at `now`; `None` outside every span or below the
-    /// fast stack. For the calibration, whose parent span is the thread's only one.
+    /// The self time so far of the innermost open span, at `now`; `None` outside every span. For the
+    /// calibration, whose parent span is the thread's only one.
     pub fn open_self_ticks(&self, now: u64) -> Option<u64> {
         let depth = self.depth.get() as usize;
         let frame = self.frame_cells(depth).filter(|_| depth > 0)?.get();
@@ -522,6 +525,10 @@ impl Hot {
         if in_phases > ticks {
             steps::fit_phases(step_phases, ticks, in_phases);
         }
+        // Quiet from here with a counting allocator: the spreads' first values allocate their histograms (and
+        // octaves), which it must not charge to the user. Only with one, so that a step without pays nothing.
+        let table = self.alloc_table.get();
+        let _quiet = table.map(|_| allocs::Quiet::new());
         let held = self.held_step.replace(Some(ticks));
         let sequence = totals.begin_write();
         if let Some(held) = held {
@@ -531,15 +538,9 @@ impl Hot {
         totals.add_step(ticks, self.step_end.get());
         // The phase spreads are counted at once: unlike the step's, their histograms' addresses do not wait
         // for the clock reading that ended the step (unless the step has a phase and time of its own).
-        match self.alloc_table.get() {
-            None => totals.add_phases(values),
-            Some(table) => {
-                // Quiet: the phase spreads' first values allocate their histograms, which a counting
-                // allocator must not charge to the user. Only with one, so that a step without pays nothing.
-                let _quiet = allocs::Quiet::new();
-                totals.add_phases(values);
-                table.end_step(phases);
-            }
+        totals.add_phases(values);
+        if let Some(table) = table {
+            table.end_step(phases);
         }
         totals.end_write(sequence);
         self.steps_done.set(self.steps_done.get().wrapping_add(1));

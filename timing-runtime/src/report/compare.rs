@@ -81,13 +81,17 @@ impl Verdict {
 /// The 95% interval of the median of the values `spread` holds, and the median, as `(low, median, high)`.
 fn median_interval(spread: &Spread) -> Option<(f64, f64, f64)> {
     let n = spread.count();
-    if n == 0 {
-        return None;
-    }
     #[allow(clippy::cast_precision_loss)]
     let (half, reach) = (n as f64 / 2.0, 0.98 * (n as f64).sqrt());
+    // Below six values the ranks of a 95% interval fall outside the sample: no interval can be had.
+    if half - reach < 1.0 {
+        return None;
+    }
+    // The outer ranks rounded outwards, so that the interval covers at least 95%.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let rank = |rank: f64| (rank.round() as u64).clamp(1, n);
+    let (low_rank, high_rank) = (((half - reach).floor() as u64).max(1), ((half + reach).ceil() as u64).min(n));
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let median_rank = (half.round() as u64).clamp(1, n);
     let value = |rank: u64| {
         let mut seen = 0;
         #[allow(clippy::cast_precision_loss)]
@@ -104,7 +108,7 @@ fn median_interval(spread: &Spread) -> Option<(f64, f64, f64)> {
     // that much further, so that a change smaller than a bucket is not taken for none, nor a boundary
     // crossed by a hair for a change of a whole bucket.
     let widen = |value: f64, side: f64| if value < 128.0 { value } else { value * (1.0 + side * 0.008) };
-    Some((widen(value(rank(half - reach)), -1.0), value(rank(half)), widen(value(rank(half + reach)), 1.0)))
+    Some((widen(value(low_rank), -1.0), value(median_rank), widen(value(high_rank), 1.0)))
 }
 
 /// The change of the median from `before` to `after` in percent, with its interval, and the verdict at

@@ -188,10 +188,12 @@ impl AllocTable {
         }
     }
 
-    /// Counts an allocation of `bytes` in phase id `phase` of the step in progress (owner only).
+    /// Counts an allocation of `bytes` in phase id `phase` of the step in progress (owner only); a phase id
+    /// beyond the table counts in the step's own (phase 0), in its figures as a whole but in no phase's.
     #[inline(always)]
     pub fn add_to_step(&self, phase: u32, bytes: u64) {
-        let [count, size] = &self.current[phase as usize % FAST_PHASES];
+        let phase = if (phase as usize) < FAST_PHASES { phase as usize } else { 0 };
+        let [count, size] = &self.current[phase % FAST_PHASES];
         add(count, 1);
         add(size, bytes);
     }
