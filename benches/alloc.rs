@@ -11,7 +11,6 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
-use std::time::Instant;
 
 use timing_runtime::timed;
 
@@ -52,23 +51,10 @@ unsafe impl GlobalAlloc for Switch {
 #[global_allocator]
 static ALLOCATOR: Switch = Switch;
 
-const ALLOCATIONS: u64 = 2_000_000;
-const RUNS: usize = 11;
+#[path = "alloc_loop.rs"]
+mod alloc_loop;
 
-/// Nanoseconds per allocation and free of 64 bytes, best of `RUNS`.
-fn per_allocation() -> f64 {
-    (0..RUNS)
-        .map(|_| {
-            let start = Instant::now();
-            for i in 0..ALLOCATIONS {
-                black_box(Box::new([i; 8]));
-            }
-            #[allow(clippy::cast_precision_loss)]
-            let ns = start.elapsed().as_nanos() as f64 / ALLOCATIONS as f64;
-            ns
-        })
-        .fold(f64::INFINITY, f64::min)
-}
+use alloc_loop::per_allocation;
 
 #[timed(phase = "allocating")]
 fn in_phase() -> f64 {
@@ -113,5 +99,5 @@ fn main() {
     }
     let run = timing_runtime::summary();
     let counted = run.span("in_phase").and_then(|stats| stats.allocations).map_or(0, |allocations| allocations.count);
-    println!("\nallocations counted in the phase: {counted} (expected {})", ALLOCATIONS * RUNS as u64);
+    println!("\nallocations counted in the phase: {counted} (expected {})", alloc_loop::TOTAL);
 }

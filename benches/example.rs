@@ -8,10 +8,14 @@
 //!
 //! `-- --rounds N` (default 9) and `-- --steps N` (default 20,000: the short run; the long run is twice it).
 
+mod contenders;
+
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
+
+use contenders::{Contender, batch};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -109,39 +113,20 @@ fn median(values: &mut [f64]) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// Nanoseconds of two reads of the time-stamp counter with a little work between, less the work: the best
-/// of several runs.
+/// Nanoseconds of two reads of the time-stamp counter around a leaf, less the leaf: the table's floor
+/// (`contenders::tsc_pair`), best of nine runs.
 fn rdtsc_pair_ns() -> f64 {
-    #[inline(always)]
-    fn rdtsc() -> u64 {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: `rdtsc` has no preconditions on x86-64.
-        return unsafe { core::arch::x86_64::_rdtsc() };
-        #[cfg(not(target_arch = "x86_64"))]
-        0
-    }
-    #[inline(never)]
-    fn timed(x: u64) -> u64 {
-        let start = rdtsc();
-        let value = black_box(x).wrapping_mul(3);
-        black_box(rdtsc().wrapping_sub(start));
-        value
-    }
-    #[inline(never)]
-    fn bare(x: u64) -> u64 {
-        black_box(x).wrapping_mul(3)
-    }
     const CALLS: u64 = 2_000_000;
-    let per_call = |f: fn(u64) -> u64| {
+    let per_call = |contender: Contender| {
         (0..9)
             .map(|_| {
                 let start = Instant::now();
-                black_box((0..CALLS).fold(0, |acc, i| acc ^ f(black_box(i))));
+                black_box(batch(contender, CALLS, 1, contender.leaf()));
                 #[allow(clippy::cast_precision_loss)]
                 let ns = start.elapsed().as_nanos() as f64 / CALLS as f64;
                 ns
             })
             .fold(f64::INFINITY, f64::min)
     };
-    per_call(timed) - per_call(bare)
+    per_call(Contender::TscPair) - per_call(Contender::Baseline)
 }

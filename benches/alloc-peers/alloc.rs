@@ -3,9 +3,7 @@
 //! 2 million allocations and frees of 64 bytes, best of 11 runs), inside a `#[hotpath::measure]` function.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::hint::black_box;
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
-use std::time::Instant;
 
 static MODE: AtomicU8 = AtomicU8::new(0);
 static HOTPATH: hotpath::CountingAllocator = hotpath::CountingAllocator::new();
@@ -36,22 +34,10 @@ unsafe impl GlobalAlloc for Switch {
 #[global_allocator]
 static ALLOCATOR: Switch = Switch;
 
-const ALLOCATIONS: u64 = 2_000_000;
-const RUNS: usize = 11;
+#[path = "../alloc_loop.rs"]
+mod alloc_loop;
 
-fn per_allocation() -> f64 {
-    (0..RUNS)
-        .map(|_| {
-            let start = Instant::now();
-            for i in 0..ALLOCATIONS {
-                black_box(Box::new([i; 8]));
-            }
-            #[allow(clippy::cast_precision_loss)]
-            let ns = start.elapsed().as_nanos() as f64 / ALLOCATIONS as f64;
-            ns
-        })
-        .fold(f64::INFINITY, f64::min)
-}
+use alloc_loop::per_allocation;
 
 #[hotpath::measure]
 fn measured() -> f64 {
