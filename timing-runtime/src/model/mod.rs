@@ -12,6 +12,6 @@ pub(crate) mod timeline;
 pub use alloc::{AllocationSummary, Allocations, PerStep, StepAllocations};
 pub use calltree::{CallNode, CallTree};
 pub use granularity::TimingGranularity;
-pub use step::{BatchTiming, PhaseTime, SlowStep, StepTiming};
+pub use step::{BatchPoint, BatchTiming, PhaseTime, SlowStep, StepTiming};
 pub use summary::{Distribution, PhaseBreakdown, PhaseShare, SpanStats, Spread, TrainingSummary};
 pub use timeline::{Timeline, TimelineEvent};

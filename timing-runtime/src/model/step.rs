@@ -104,6 +104,64 @@ pub struct SlowStep {
     pub excess_ns: f64,
 }
 
+/// One batch of the run, or several consecutive ones: what charts of a run over time are drawn from. A
+/// summary keeps one per batch until the run has 256, then merges neighbours in pairs (and makes every
+/// later point of as many batches), so that it never keeps more than 256 however long the run.
+///
+/// ```
+/// use timing_runtime::{BatchPoint, PhaseTime};
+///
+/// let regions = PhaseTime { phase: "regions".into(), ns: 600, ..PhaseTime::default() };
+/// let point = BatchPoint { steps: 4, start_ns: 0, end_ns: 2_000, step_ns: 1_000, phases: vec![regions], ..BatchPoint::default() };
+/// assert_eq!((point.steps_per_second(), point.phase_pct("regions"), point.overhead_pct()), (2e6, 60.0, 40.0));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchPoint {
+    /// The batches it stands for, consecutive in the order they ended.
+    pub batches: u64,
+    /// The steps those batches completed (as [`BatchTiming::steps`] counts them).
+    pub steps: u64,
+    /// The earliest start of its batches, in nanoseconds from the start of the run (the first step's start,
+    /// or the first batch's if earlier).
+    pub start_ns: u64,
+    /// The latest end of its batches, likewise.
+    pub end_ns: u64,
+    /// The sum of its batches' wall times.
+    pub batch_ns: u64,
+    /// The sum of the times of the steps completed on its batches' own threads during them (steps counted
+    /// through a [`BatchHandle`](crate::BatchHandle) on other threads are in `steps` but not here).
+    pub step_ns: u64,
+    /// Those steps' time by phase, largest first (granularity `Detailed`).
+    pub phases: Vec<PhaseTime>,
+}
+
+impl BatchPoint {
+    /// Its steps over the time from its first batch's start to its last one's end; 0 for no time.
+    #[must_use]
+    pub fn steps_per_second(&self) -> f64 {
+        rate(self.steps, self.end_ns.saturating_sub(self.start_ns))
+    }
+
+    /// The percentage of its step time in `phase`; 0 without step time.
+    #[must_use]
+    pub fn phase_pct(&self, phase: &str) -> f64 {
+        let ns = self.phases.iter().filter(|time| time.phase == phase).map(|time| time.ns).sum();
+        share(ns, self.step_ns)
+    }
+
+    /// The percentage of its step time outside every phase; 0 without step time.
+    #[must_use]
+    pub fn overhead_pct(&self) -> f64 {
+        let phased = self.phases.iter().fold(0u64, |sum, time| sum.saturating_add(time.ns));
+        share(self.step_ns.saturating_sub(phased), self.step_ns)
+    }
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn share(part: u64, whole: u64) -> f64 {
+    if whole == 0 { 0.0 } else { part as f64 * 100.0 / whole as f64 }
+}
+
 impl BatchTiming {
     /// A batch record, with `steps_per_second` derived.
     #[must_use]

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::alloc::{AllocationSummary, Allocations, StepAllocations};
 use crate::model::calltree::CallTree;
 use crate::model::granularity::TimingGranularity;
-use crate::model::step::SlowStep;
+use crate::model::step::{BatchPoint, SlowStep};
 
 /// Everything recorded since the last [`reset`](crate::reset), all threads merged. Made by
 /// [`summary`](crate::summary()); prints as the report.
@@ -63,6 +63,9 @@ pub struct TrainingSummary {
     pub step_spread: Spread,
     /// The slowest steps that stood out of their batch (mean + 3σ), slowest first, at most 32.
     pub slow_steps: Vec<SlowStep>,
+    /// The run's batches in the order they ended, at most 256 points (neighbours merged beyond that).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batch_points: Vec<BatchPoint>,
     /// Timed calls by call path (granularity `Detailed`).
     pub call_tree: CallTree,
     /// What one timed call costs its caller in instrumentation, measured at the first timed call of the

@@ -8,7 +8,7 @@ use crate::record::callsite::{self, FAST_PHASES};
 use crate::record::clock;
 use crate::record::hot::Hot;
 use crate::record::recorder::Recorder;
-use crate::store::steps;
+use crate::store::{batches, steps};
 
 impl Recorder {
     /// The step's time by phase, into `step_phases`, when some phase id is beyond the hot tables: as
@@ -76,21 +76,40 @@ impl Recorder {
         }
     }
 
-    pub(super) fn finish_batch(&mut self, hot: &Hot, ticks: u64) {
+    pub(super) fn finish_batch(&mut self, hot: &Hot, ticks: u64, end: u64) {
         self.count_held_step(hot);
         let batch = std::mem::take(&mut self.batch);
         // The epoch this thread records in, which a reset since the frame closed has not changed yet.
         let epoch = self.epoch;
         let here = hot.steps_done.get().wrapping_sub(batch.first_step);
         let elsewhere = batch.elsewhere.as_ref().map_or(0, |steps| steps.swap(0, std::sync::atomic::Ordering::Relaxed));
-        let steps = usize::try_from(here.saturating_add(elsewhere)).unwrap_or(usize::MAX);
+        let all_steps = here.saturating_add(elsewhere);
+        let steps = usize::try_from(all_steps).unwrap_or(usize::MAX);
         let timing = BatchTiming::new(steps, clock::to_ns(ticks), batch.records);
         if let Some(slot) = &self.slot {
-            // `start_epoch` began the account in this thread's epoch.
-            let mut account = slot.steps.lock();
-            account.batches = account.batches.saturating_add(1);
-            account.batch_ticks = account.batch_ticks.saturating_add(ticks);
-            account.keep_slow_steps(&timing.slow_steps);
+            {
+                // `start_epoch` began the account in this thread's epoch.
+                let mut account = slot.steps.lock();
+                account.batches = account.batches.saturating_add(1);
+                account.batch_ticks = account.batch_ticks.saturating_add(ticks);
+                account.keep_slow_steps(&timing.slow_steps);
+            }
+            // The batch's point: what the thread's totals gained since the batch began.
+            let mut phase_ticks = Vec::new();
+            let step_ticks = slot.step_totals.so_far(callsite::phase_count(), &slot.steps, &mut phase_ticks);
+            for (now, then) in phase_ticks.iter_mut().zip(&batch.phase_ticks) {
+                *now = now.saturating_sub(*then);
+            }
+            let point = batches::PointTicks {
+                batches: 1,
+                steps: all_steps,
+                start: end.saturating_sub(ticks),
+                end,
+                batch_ticks: ticks,
+                step_ticks: step_ticks.saturating_sub(batch.step_ticks),
+                phase_ticks,
+            };
+            batches::record(epoch, &point);
         }
         self.last_batch = Some((epoch, timing));
         self.batches_done = self.batches_done.wrapping_add(1);

@@ -57,6 +57,10 @@ pub(super) struct BatchState {
     pub(super) records: Option<Vec<StepTiming>>,
     /// Steps completed on other threads for this batch (through a `BatchHandle`).
     pub(super) elsewhere: Option<Arc<AtomicU64>>,
+    /// The thread's step ticks, and by phase id, when the batch began: what its point in the batch series
+    /// is measured from.
+    pub(super) step_ticks: u64,
+    pub(super) phase_ticks: Vec<u64>,
 }
 
 /// The open batch of the thread it was taken on, for work that runs on other threads (a thread pool inside
@@ -183,7 +187,14 @@ thread_local! {
             phase_overflow: Vec::new(),
             open_overflow: Vec::new(),
             step_phases: Vec::new(),
-            batch: BatchState { active: false, first_step: 0, records: None, elsewhere: None },
+            batch: BatchState {
+                active: false,
+                first_step: 0,
+                records: None,
+                elsewhere: None,
+                step_ticks: 0,
+                phase_ticks: Vec::new(),
+            },
             last_batch: None,
             batches_done: 0,
             phase_names: Vec::new(),
@@ -384,11 +395,18 @@ impl Recorder {
                 flags::STEP
             }
             Kind::Batch if !self.batch.active => {
+                let mut phase_ticks = Vec::new();
+                let step_ticks = self
+                    .slot
+                    .as_ref()
+                    .map_or(0, |slot| slot.step_totals.so_far(callsite::phase_count(), &slot.steps, &mut phase_ticks));
                 self.batch = BatchState {
                     active: true,
                     first_step: hot.steps_done.get(),
                     records: (granularity >= TimingGranularity::Step).then(Vec::new),
                     elsewhere: None,
+                    step_ticks,
+                    phase_ticks,
                 };
                 flags::BATCH
             }
@@ -500,7 +518,7 @@ impl Recorder {
             self.finish_step(hot, elapsed, now, self_ticks, step_phase);
         }
         if frame.flags & flags::BATCH != 0 {
-            self.finish_batch(hot, elapsed);
+            self.finish_batch(hot, elapsed, now);
         }
         Closed { elapsed, self_ticks, outermost: frame.flags & flags::FOLDED == 0 }
     }

@@ -2,13 +2,14 @@
 
 use crate::model::step::rate;
 use crate::model::{
-    AllocationSummary, Allocations, CallNode, CallTree, PerStep, PhaseBreakdown, SpanStats, StepAllocations,
-    TimingGranularity, TrainingSummary,
+    AllocationSummary, Allocations, BatchPoint, CallNode, CallTree, PerStep, PhaseBreakdown, PhaseTime, SpanStats,
+    StepAllocations, TimingGranularity, TrainingSummary,
 };
 use crate::record::charge::{self, Close};
 use crate::record::clock::to_ns;
 use crate::record::{callsite, recorder};
 use crate::store::allocs::{self, AllocAccount, PerStepAccount};
+use crate::store::batches::PointTicks;
 use crate::store::registry::{self, Aggregate};
 use crate::store::tree::MergedTree;
 
@@ -139,6 +140,7 @@ impl TrainingSummary {
             })
             .collect();
         spans.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then_with(|| a.name.cmp(&b.name)));
+        let batch_points = batch_points(&aggregate.batch_points, steps.span, phase_names);
         let mut step_distribution = steps.step_histogram.distribution(to_ns);
         step_distribution.mean_ns = mean(total_ns, steps.steps);
         TrainingSummary {
@@ -155,6 +157,7 @@ impl TrainingSummary {
             step_distribution,
             step_spread: steps.step_histogram.spread(to_ns),
             slow_steps: steps.slow_steps.clone(),
+            batch_points,
             call_tree: call_tree(&aggregate.tree, span_names),
             instrumentation_ns_per_call: charge::measured_ns(Close::Fast).unwrap_or(0.0),
             instrumentation_subtracted: charge::subtracting(),
@@ -162,6 +165,40 @@ impl TrainingSummary {
             version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
+}
+
+/// The batch series in nanoseconds from the run's start (the first step's or batch's), with phase names.
+fn batch_points(points: &[PointTicks], steps: Option<(u64, u64)>, phase_names: &[&'static str]) -> Vec<BatchPoint> {
+    let first_batch = points.iter().map(|point| point.start).min();
+    let Some(origin) = [first_batch, steps.map(|(start, _)| start)].into_iter().flatten().min() else {
+        return Vec::new();
+    };
+    points
+        .iter()
+        .map(|point| {
+            let mut phases: Vec<PhaseTime> = point
+                .phase_ticks
+                .iter()
+                .enumerate()
+                .skip(1)
+                .filter(|(_, ticks)| **ticks > 0)
+                .filter_map(|(id, ticks)| {
+                    let name = *phase_names.get(id)?;
+                    Some(PhaseTime { phase: name.into(), ns: to_ns(*ticks), ..PhaseTime::default() })
+                })
+                .collect();
+            phases.sort_by(|a, b| b.ns.cmp(&a.ns).then_with(|| a.phase.cmp(&b.phase)));
+            BatchPoint {
+                batches: point.batches,
+                steps: point.steps,
+                start_ns: to_ns(point.start.saturating_sub(origin)),
+                end_ns: to_ns(point.end.saturating_sub(origin)),
+                batch_ns: to_ns(point.batch_ticks),
+                step_ns: to_ns(point.step_ticks),
+                phases,
+            }
+        })
+        .collect()
 }
 
 /// The timed calls made inside steps (below a step's node in the call tree, the steps themselves not

@@ -11,6 +11,7 @@ use parking_lot::Mutex;
 use crate::model::granularity::TimingGranularity;
 use crate::store::account::StepAccount;
 use crate::store::allocs::{self, AllocAccount, AllocTable};
+use crate::store::batches;
 use crate::store::events::ThreadEvents;
 use crate::store::steps::{self, StepTotals};
 use crate::store::tree::{MergedTree, SharedTree};
@@ -23,6 +24,8 @@ pub(crate) struct Aggregate {
     pub threads: u64,
     /// What counting allocators counted (empty without one).
     pub allocs: AllocAccount,
+    /// The batch series (filled by `collect`, empty in the retired totals).
+    pub batch_points: Vec<batches::PointTicks>,
 }
 
 impl Aggregate {
@@ -243,13 +246,15 @@ pub(crate) fn collect() -> Aggregate {
     for slot in &live {
         total.merge_slot(slot, epoch);
     }
+    total.batch_points = batches::read(epoch);
     total
 }
 
 /// Starts a new epoch: everything recorded so far stops counting, on every thread.
 pub(crate) fn reset() {
     let mut registry = REGISTRY.lock();
-    STATE.fetch_add(1 << EPOCH_SHIFT, Relaxed);
+    let epoch = epoch_of(STATE.fetch_add(1 << EPOCH_SHIFT, Relaxed)) + 1;
+    batches::reset(epoch);
     registry.retired = Aggregate::default();
     registry.retired_events.clear();
     for slot in &registry.live {

@@ -175,6 +175,18 @@ impl StepTotals {
         }
     }
 
+    /// The step ticks so far and the phase ticks by id into `phases`, `count` phase ids in all (owner only:
+    /// nothing changes them meanwhile); `account` holds those beyond the table.
+    pub fn so_far(&self, count: usize, account: &Mutex<StepAccount>, phases: &mut Vec<u64>) -> u64 {
+        phases.clear();
+        phases.extend(self.phase_ticks.iter().take(count).map(|ticks| ticks.load(Relaxed)));
+        if count > FAST_PHASES {
+            let account = account.lock();
+            phases.extend(account.phase_ticks.iter().skip(FAST_PHASES).take(count - FAST_PHASES));
+        }
+        self.step_ticks.load(Relaxed)
+    }
+
     /// Zeroes everything (owner only), for a new epoch; the slot's account is begun again beside it.
     pub fn clear(&self) {
         let sequence = self.begin_write();
