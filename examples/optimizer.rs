@@ -10,9 +10,9 @@
 //!                                            [--compare BEFORE.json AFTER.json]
 //! ```
 //!
-//! `--out DIR` writes `summary.json` (the `TrainingSummary`), `trace.json` (Chrome Trace Event Format, for
-//! Perfetto or `chrome://tracing`), `flamegraph.svg`, `calltree.txt` and `metrics.prom` (the Prometheus
-//! exposition). `--push URL` pushes the run's metrics to a Prometheus Pushgateway when it ends, as job
+//! `--out DIR` writes `report.html` (the run as one page: charts, flamegraph, tables), `summary.json` (the
+//! `TrainingSummary`), `trace.json` (Chrome Trace Event Format, for Perfetto or `chrome://tracing`),
+//! `flamegraph.svg`, `calltree.txt` and `metrics.prom` (the Prometheus exposition). `--push URL` pushes the run's metrics to a Prometheus Pushgateway when it ends, as job
 //! `optimizer` and instance `NAME` (default `local`). `--double regions|error|gradient` does that phase's
 //! work twice in every step, to see a regression as `timing diff` sees it. `--compare` prints what changed
 //! between two `summary.json` files.
@@ -524,7 +524,10 @@ fn main() -> ExitCode {
             eprintln!("{message}");
             return ExitCode::FAILURE;
         }
-        eprintln!("wrote summary.json, trace.json, flamegraph.svg, calltree.txt and metrics.prom to {}", dir.display());
+        eprintln!(
+            "wrote report.html, summary.json, trace.json, flamegraph.svg, calltree.txt and metrics.prom to {}",
+            dir.display()
+        );
     }
     if let Some(gateway) = &options.push {
         if let Err(message) = push(&run, gateway, &options.instance) {
@@ -583,6 +586,11 @@ fn write_outputs(dir: &std::path::Path, run: &timing_runtime::TrainingSummary) -
             .flamegraph_svg("optimizer: self time by call path")
             .map_err(|error| format!("cannot draw the flamegraph: {error}"))?;
         write("flamegraph.svg", &svg)?;
+    }
+    #[cfg(feature = "html")]
+    {
+        let page = run.to_html("optimizer").map_err(|error| format!("cannot draw the page: {error}"))?;
+        write("report.html", &page)?;
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The outputs: the text report, the comparison as text, the Chrome trace, folded stacks, the
-//! flamegraph and the Prometheus exposition. Each turns `model` (or `report`) types into bytes and touches nothing recorded, so it works
-//! the same with the `timing` feature off (see `docs/architecture.md`).
+//! flamegraph, the Prometheus exposition and the HTML page. Each turns `model` (or `report`) types into
+//! bytes and touches nothing recorded, so it works the same with the `timing` feature off (see
+//! `docs/architecture.md`).
 
 mod chrome;
 mod comparison;
@@ -8,6 +9,8 @@ mod comparison;
 mod flamegraph;
 mod folded;
 pub(crate) mod format;
+#[cfg(feature = "html")]
+mod html;
 mod prometheus;
 #[cfg(feature = "push")]
 pub(crate) mod push;

@@ -106,7 +106,9 @@ pub struct SlowStep {
 
 /// One batch of the run, or several consecutive ones: what charts of a run over time are drawn from. A
 /// summary keeps one per batch until the run has 256, then merges neighbours in pairs (and makes every
-/// later point of as many batches), so that it never keeps more than 256 however long the run.
+/// later point of as many batches), so that it never keeps more than 256 however long the run. Batches
+/// whose steps all ran on other threads (through a [`BatchHandle`](crate::BatchHandle)) are not among
+/// them: with a pool, the workers' own batches are the points.
 ///
 /// ```
 /// use timing_runtime::{BatchPoint, PhaseTime};
@@ -119,7 +121,7 @@ pub struct SlowStep {
 pub struct BatchPoint {
     /// The batches it stands for, consecutive in the order they ended.
     pub batches: u64,
-    /// The steps those batches completed (as [`BatchTiming::steps`] counts them).
+    /// The steps those batches completed on their own threads.
     pub steps: u64,
     /// The earliest start of its batches, in nanoseconds from the start of the run (the first step's start,
     /// or the first batch's if earlier).
@@ -128,15 +130,15 @@ pub struct BatchPoint {
     pub end_ns: u64,
     /// The sum of its batches' wall times.
     pub batch_ns: u64,
-    /// The sum of the times of the steps completed on its batches' own threads during them (steps counted
-    /// through a [`BatchHandle`](crate::BatchHandle) on other threads are in `steps` but not here).
+    /// The sum of the times of those steps.
     pub step_ns: u64,
     /// Those steps' time by phase, largest first (granularity `Detailed`).
     pub phases: Vec<PhaseTime>,
 }
 
 impl BatchPoint {
-    /// Its steps over the time from its first batch's start to its last one's end; 0 for no time.
+    /// Its steps over the time from its first batch's start to its last one's end (on one thread's batches,
+    /// that thread's rate); 0 for no time.
     #[must_use]
     pub fn steps_per_second(&self) -> f64 {
         rate(self.steps, self.end_ns.saturating_sub(self.start_ns))

@@ -83,8 +83,7 @@ impl Recorder {
         let epoch = self.epoch;
         let here = hot.steps_done.get().wrapping_sub(batch.first_step);
         let elsewhere = batch.elsewhere.as_ref().map_or(0, |steps| steps.swap(0, std::sync::atomic::Ordering::Relaxed));
-        let all_steps = here.saturating_add(elsewhere);
-        let steps = usize::try_from(all_steps).unwrap_or(usize::MAX);
+        let steps = usize::try_from(here.saturating_add(elsewhere)).unwrap_or(usize::MAX);
         let timing = BatchTiming::new(steps, clock::to_ns(ticks), batch.records);
         if let Some(slot) = &self.slot {
             {
@@ -94,7 +93,12 @@ impl Recorder {
                 account.batch_ticks = account.batch_ticks.saturating_add(ticks);
                 account.keep_slow_steps(&timing.slow_steps);
             }
-            // The batch's point: what the thread's totals gained since the batch began.
+            // The batch's point: what the thread's totals gained since the batch began. A batch whose steps
+            // all ran on other threads (a pool's) has none: those threads' own batches, if any, are the
+            // points, and the batch would count their steps twice.
+            if here == 0 {
+                return self.batch_done(epoch, timing);
+            }
             let mut phase_ticks = Vec::new();
             let step_ticks = slot.step_totals.so_far(callsite::phase_count(), &slot.steps, &mut phase_ticks);
             for (now, then) in phase_ticks.iter_mut().zip(&batch.phase_ticks) {
@@ -102,7 +106,7 @@ impl Recorder {
             }
             let point = batches::PointTicks {
                 batches: 1,
-                steps: all_steps,
+                steps: here,
                 start: end.saturating_sub(ticks),
                 end,
                 batch_ticks: ticks,
@@ -111,6 +115,10 @@ impl Recorder {
             };
             batches::record(epoch, &point);
         }
+        self.batch_done(epoch, timing);
+    }
+
+    fn batch_done(&mut self, epoch: u64, timing: BatchTiming) {
         self.last_batch = Some((epoch, timing));
         self.batches_done = self.batches_done.wrapping_add(1);
         self.flush_events();

@@ -1,0 +1,364 @@
+//! The run's page as a person sees it (issue 20): a run recorded here is written with `to_html`, opened from
+//! its file in headless Chromium, and looked at through the DevTools protocol: no console error or
+//! exception, every section, chart and table present with the run's phase and span names (names HTML would
+//! misread among them), the span table sorting when a header is clicked, the flamegraph's own script
+//! running and zooming on a click, and a screenshot of the whole page (`target/page/report.png`).
+//!
+//! Needs Debian's `chromium` (`.ci/run` installs it) and the `browser` feature: `.ci/run` runs
+//! `cargo test --features browser --test page`. Chromium is started on loopback with a new profile and no
+//! background networking, bounded in time, and killed by its pid however the test ends.
+
+#![cfg(all(feature = "browser", feature = "html", feature = "timing"))]
+
+mod common;
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{exclusive, spin};
+use serde_json::{Value, json};
+use timing_runtime::{summary, timed};
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+#[timed(phase = "line search")]
+fn line_search(micros: u64) {
+    spin(micros);
+}
+
+#[timed(phase = "gradient")]
+fn gradient() {
+    spin(4);
+    project();
+}
+
+/// A span name with every character HTML gives a meaning to.
+#[timed(name = "<project> & \"co\"")]
+fn project() {
+    spin(1);
+}
+
+#[timed(phase = "update")]
+fn update() {
+    spin(2);
+}
+
+#[timed(step)]
+fn step(line_search_micros: u64) {
+    line_search(line_search_micros);
+    gradient();
+    update();
+}
+
+#[timed(batch)]
+fn batch(index: u64) {
+    for step_index in 0..20 {
+        // One stalled step, in the line search, for the slow-step table.
+        let stall = if index == 5 && step_index == 7 { 3_000 } else { 0 };
+        step(3 + index / 3 + stall);
+    }
+}
+
+/// Chromium, killed and waited for by its pid when the test ends, however it ends.
+struct Browser {
+    child: Child,
+    profile: PathBuf,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+impl Browser {
+    fn start(dir: &Path) -> Browser {
+        let profile = dir.join("profile");
+        let _ = std::fs::remove_dir_all(&profile);
+        std::fs::create_dir_all(&profile).expect("a profile directory");
+        let log = std::fs::File::create(dir.join("chromium.log")).expect("a log file");
+        let child = Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--remote-debugging-address=127.0.0.1",
+                "--remote-debugging-port=0",
+                "--window-size=1100,900",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg("about:blank")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start chromium (Debian's package `chromium`): {error}"));
+        Browser { child, profile }
+    }
+
+    /// The DevTools port, which Chromium writes into the profile once it listens.
+    fn port(&mut self) -> u16 {
+        let started = Instant::now();
+        let file = self.profile.join("DevToolsActivePort");
+        loop {
+            if let Some(port) = std::fs::read_to_string(&file).ok().and_then(|text| text.lines().next()?.parse().ok()) {
+                return port;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("chromium exited before listening: {status}");
+            }
+            assert!(started.elapsed() < DEADLINE, "chromium did not listen within {DEADLINE:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A DevTools protocol connection to one page: commands and their answers, and every event seen meanwhile.
+struct Page {
+    socket: WebSocket<MaybeTlsStream<TcpStream>>,
+    next_id: u64,
+    events: Vec<Value>,
+}
+
+impl Page {
+    fn connect(port: u16) -> Page {
+        let started = Instant::now();
+        let list = loop {
+            let answer = ureq::get(&format!("http://127.0.0.1:{port}/json/list")).call();
+            if let Ok(mut answer) = answer {
+                let text = answer.body_mut().read_to_string().expect("the target list");
+                let list: Value = serde_json::from_str(&text).expect("the target list is JSON");
+                if list.as_array().is_some_and(|targets| targets.iter().any(|target| target["type"] == "page")) {
+                    break list;
+                }
+            }
+            assert!(started.elapsed() < DEADLINE, "no page target within {DEADLINE:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let target = list.as_array().into_iter().flatten().find(|target| target["type"] == "page").expect("a page");
+        let url = target["webSocketDebuggerUrl"].as_str().expect("a debugger address");
+        let (socket, _) = tungstenite::connect(url).expect("the page's DevTools socket");
+        if let MaybeTlsStream::Plain(stream) = socket.get_ref() {
+            stream.set_read_timeout(Some(Duration::from_secs(5))).expect("a read timeout");
+        }
+        Page { socket, next_id: 1, events: Vec::new() }
+    }
+
+    fn read(&mut self) -> Value {
+        loop {
+            match self.socket.read().expect("a DevTools message within 5 s") {
+                Message::Text(text) => return serde_json::from_str(&text).expect("DevTools speaks JSON"),
+                Message::Close(_) => panic!("chromium closed the DevTools connection"),
+                _ => {}
+            }
+        }
+    }
+
+    /// Sends a command and returns its result, keeping the events that arrive before it.
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let command = json!({ "id": id, "method": method, "params": params });
+        self.socket.send(Message::text(command.to_string())).expect("a DevTools command sent");
+        let started = Instant::now();
+        loop {
+            let message = self.read();
+            if message["id"] == id {
+                assert!(message.get("error").is_none(), "{method} failed: {message}");
+                return message["result"].clone();
+            }
+            self.events.push(message);
+            assert!(started.elapsed() < DEADLINE, "no answer to {method} within {DEADLINE:?}");
+        }
+    }
+
+    /// Waits for an event of `method`, among those seen already or to come.
+    fn wait_for(&mut self, method: &str) {
+        let started = Instant::now();
+        while !self.events.iter().any(|event| event["method"] == method) {
+            let message = self.read();
+            self.events.push(message);
+            assert!(started.elapsed() < DEADLINE, "no {method} within {DEADLINE:?}");
+        }
+    }
+
+    /// The value of a script run in the page (awaited if it is a promise), as JSON.
+    fn eval(&mut self, script: &str) -> Value {
+        let result =
+            self.call("Runtime.evaluate", json!({ "expression": script, "returnByValue": true, "awaitPromise": true }));
+        assert!(result.get("exceptionDetails").is_none(), "the script threw: {script}\n{result}");
+        result["result"]["value"].clone()
+    }
+
+    /// Console errors and warnings, uncaught exceptions and the browser's own error entries (a resource that
+    /// failed to load, a blocked request), as text.
+    fn problems(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter(|event| match event["method"].as_str() {
+                Some("Runtime.exceptionThrown") => true,
+                Some("Runtime.consoleAPICalled") => {
+                    matches!(event["params"]["type"].as_str(), Some("error" | "warning" | "assert"))
+                }
+                Some("Log.entryAdded") => {
+                    matches!(event["params"]["entry"]["level"].as_str(), Some("error" | "warning"))
+                }
+                _ => false,
+            })
+            .map(Value::to_string)
+            .collect()
+    }
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value.as_array().into_iter().flatten().filter_map(|item| item.as_str().map(str::to_owned)).collect()
+}
+
+#[test]
+fn the_page_opens_clean_and_shows_the_run() {
+    let _guard = exclusive();
+    for index in 0..30 {
+        batch(index);
+    }
+    let run = summary();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("page");
+    std::fs::create_dir_all(&dir).expect("a directory for the page");
+    let file = dir.join("report.html");
+    run.write_html(&file, "page test").expect("the page is written");
+
+    let mut browser = Browser::start(&dir);
+    let port = browser.port();
+    let mut page = Page::connect(port);
+    for domain in ["Runtime.enable", "Log.enable", "Page.enable"] {
+        page.call(domain, json!({}));
+    }
+    let url = format!("file://{}", file.canonicalize().expect("the page's path").display());
+    page.call("Page.navigate", json!({ "url": url }));
+    page.wait_for("Page.loadEventFired");
+    // The flamegraph lays itself out in a timeout after its load: two frames later it has.
+    page.eval("new Promise((done) => setTimeout(() => requestAnimationFrame(() => requestAnimationFrame(done)), 100))");
+
+    let phases: Vec<String> = run.phase_breakdown.phases.iter().map(|share| share.phase.clone()).collect();
+    assert_eq!(phases.len(), 3, "{phases:?}");
+
+    // Every section, in order.
+    let sections = strings(&page.eval("Array.from(document.querySelectorAll('section'), (s) => s.id)"));
+    assert_eq!(sections, ["breakdown", "over-the-run", "per-step", "call-tree", "spans", "slow-steps"]);
+
+    // Both charts drawn, each naming every phase; the breakdown table lists them with their shares.
+    for chart in ["over-the-run", "per-step"] {
+        let text = page.eval(&format!("document.querySelector('#{chart} svg.chart')?.textContent ?? ''"));
+        let text = text.as_str().unwrap_or_default();
+        assert!(!text.is_empty(), "no chart in #{chart}");
+        for phase in &phases {
+            assert!(text.contains(phase.as_str()), "#{chart} does not name phase {phase}: {text}");
+        }
+    }
+    // A filled area for each phase and one for the time outside phases.
+    let areas = page.eval("document.querySelectorAll('#over-the-run svg.chart polygon').length");
+    assert_eq!(areas.as_u64(), Some(phases.len() as u64 + 1), "the stacked areas");
+    let bars = page.eval("document.querySelectorAll('#per-step svg.chart rect').length");
+    assert!(bars.as_u64().unwrap_or(0) > 10, "histogram bars: {bars}");
+    let rows =
+        strings(&page.eval("Array.from(document.querySelectorAll('#phases tbody tr'), (r) => r.cells[0].textContent)"));
+    for phase in &phases {
+        assert!(rows.contains(phase), "breakdown table rows {rows:?} lack {phase}");
+    }
+
+    // The span table: every name as written (the odd one too), then sorted by calls by a click, both ways.
+    let names = strings(
+        &page.eval("Array.from(document.querySelectorAll('#span-table tbody tr'), (r) => r.cells[0].textContent)"),
+    );
+    for span in &run.spans {
+        assert!(names.contains(&span.name), "span table {names:?} lacks {}", span.name);
+    }
+    let calls = |page: &mut Page| -> Vec<u64> {
+        let values = page.eval(
+            "Array.from(document.querySelectorAll('#span-table tbody tr'), (r) => Number(r.cells[1].dataset.value))",
+        );
+        values.as_array().into_iter().flatten().filter_map(Value::as_u64).collect()
+    };
+    page.eval("document.querySelectorAll('#span-table thead th')[1].click()");
+    let descending = calls(&mut page);
+    assert!(descending.windows(2).all(|pair| pair[0] >= pair[1]), "after one click: {descending:?}");
+    assert_eq!(descending.first().copied(), run.spans.iter().map(|span| span.count).max());
+    page.eval("document.querySelectorAll('#span-table thead th')[1].click()");
+    let ascending = calls(&mut page);
+    assert!(ascending.windows(2).all(|pair| pair[0] <= pair[1]), "after two clicks: {ascending:?}");
+
+    // The stalled step, with the phase that grew.
+    let slow = strings(
+        &page.eval("Array.from(document.querySelectorAll('#slow-step-table tbody tr'), (r) => r.cells[3].textContent)"),
+    );
+    assert!(slow.iter().any(|phase| phase == "line search"), "slow steps: {slow:?}");
+
+    // The flamegraph: its script ran (it measured its font), its frames name the spans, and a click on a
+    // frame zooms (the "Reset Zoom" button shows).
+    let flame = page.eval(
+        "(() => { const frame = document.getElementById('flamegraph').contentWindow; \
+         const names = Array.from(frame.document.querySelectorAll('#frames g title'), (t) => t.textContent); \
+         return { ready: typeof frame.known_font_width === 'number', names, \
+                  hidden: frame.document.getElementById('unzoom').classList.contains('hide') }; })()",
+    );
+    assert_eq!(flame["ready"], true, "the flamegraph's script did not run: {flame}");
+    assert_eq!(flame["hidden"], true, "{flame}");
+    let titles = strings(&flame["names"]);
+    for span in ["step", "line_search", "<project> & \"co\""] {
+        assert!(titles.iter().any(|title| title.starts_with(span)), "flamegraph frames {titles:?} lack {span}");
+    }
+    let zoomed = page.eval(
+        "(() => { const frame = document.getElementById('flamegraph').contentWindow; \
+         const target = Array.from(frame.document.querySelectorAll('#frames g')).find((g) => g.querySelector('title').textContent.startsWith('gradient')); \
+         target.querySelector('rect').dispatchEvent(new frame.MouseEvent('click', { bubbles: true })); \
+         return !frame.document.getElementById('unzoom').classList.contains('hide'); })()",
+    );
+    assert_eq!(zoomed, true, "a click on a frame did not zoom");
+
+    // A screenshot of the whole page.
+    let height = page.eval("document.documentElement.scrollHeight").as_u64().unwrap_or(900);
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": 1100, "height": height, "deviceScaleFactor": 1, "mobile": false }),
+    );
+    let shot = page.call("Page.captureScreenshot", json!({ "format": "png", "captureBeyondViewport": true }));
+    let png = decode_base64(shot["data"].as_str().expect("screenshot data"));
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 20_000, "a screenshot of {} bytes", png.len());
+    std::fs::write(dir.join("report.png"), &png).expect("the screenshot is written");
+
+    let problems = page.problems();
+    assert!(problems.is_empty(), "the page logged problems:\n{}", problems.join("\n"));
+    drop(page);
+    drop(browser);
+}
+
+/// Standard base64 (what DevTools sends screenshots in), padding allowed.
+fn decode_base64(text: &str) -> Vec<u8> {
+    let value = |byte: u8| match byte {
+        b'A'..=b'Z' => Some(byte - b'A'),
+        b'a'..=b'z' => Some(byte - b'a' + 26),
+        b'0'..=b'9' => Some(byte - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let sextets: Vec<u8> = text.bytes().filter_map(value).collect();
+    let mut out = Vec::with_capacity(sextets.len() * 3 / 4);
+    for chunk in sextets.chunks(4) {
+        let bits =
+            chunk.iter().enumerate().fold(0u32, |bits, (index, sextet)| bits | u32::from(*sextet) << (18 - 6 * index));
+        let bytes = bits.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    out
+}

@@ -1,0 +1,271 @@
+//! The page's charts, drawn by plotters to SVG: the phase shares and the rate over the run, from the batch
+//! series, and each phase's time per step, from the recorded histograms. Text is written as SVG text for
+//! the browser to draw, so no font file is needed here.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::export::format::Duration;
+use crate::model::{BatchPoint, Spread, TrainingSummary};
+
+/// Phase colours, in the order of the breakdown (largest phase first); the tables use the same ones.
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+    RGBColor(127, 127, 127),
+];
+
+/// The time outside every phase.
+const OVERHEAD: RGBColor = RGBColor(200, 200, 200);
+
+/// The colour of the phase at `index` of the breakdown.
+pub(super) fn phase_color(index: usize) -> RGBColor {
+    PALETTE[index % PALETTE.len()]
+}
+
+/// `#rrggbb`, for the page's legend chips.
+pub(super) fn css(color: RGBColor) -> String {
+    format!("#{:02x}{:02x}{:02x}", color.0, color.1, color.2)
+}
+
+pub(super) fn overhead_color() -> RGBColor {
+    OVERHEAD
+}
+
+/// A drawing failed: what was being drawn, and why.
+fn failed(chart: &str) -> impl Fn(DrawingAreaErrorKind<std::io::Error>) -> std::io::Error + '_ {
+    move |error| std::io::Error::other(format!("drawing {chart}: {error}"))
+}
+
+const WIDTH: u32 = 960;
+
+/// The share of each phase (and of the overhead) in the step time of each batch point, stacked, with the
+/// process's steps per second around each point on a second axis, against seconds into the run; `None`
+/// without batches.
+pub(super) fn over_the_run(run: &TrainingSummary) -> std::io::Result<Option<String>> {
+    let points = &run.batch_points;
+    let Some(last) = points.last() else { return Ok(None) };
+    #[allow(clippy::cast_precision_loss)]
+    let seconds = |ns: u64| ns as f64 / 1e9;
+    // Each point at the middle of its batches; a lone point as a band over its own time.
+    let rates = throughput(points);
+    let mut at: Vec<(f64, &BatchPoint, f64)> = points
+        .iter()
+        .zip(&rates)
+        .map(|(point, rate)| (seconds(point.start_ns.saturating_add(point.end_ns)) / 2.0, point, *rate))
+        .collect();
+    if let [(_, point, rate)] = at.as_slice() {
+        let (point, rate) = (*point, *rate);
+        at = vec![(seconds(point.start_ns), point, rate), (seconds(point.end_ns), point, rate)];
+    }
+    let x_end = seconds(last.end_ns).max(at.last().map_or(0.0, |(x, _, _)| *x)).max(1e-9);
+    let rate_max = rates.iter().copied().fold(0.0, f64::max).max(1e-9) * 1.15;
+    let phases: Vec<&str> = run.phase_breakdown.phases.iter().map(|share| share.phase.as_str()).collect();
+
+    let mut svg = String::new();
+    {
+        let fail = failed("the phases over the run");
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, 400)).into_drawing_area();
+        root.fill(&WHITE).map_err(&fail)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("Share of step time by phase, and steps per second, over the run", ("sans-serif", 17))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .right_y_label_area_size(72)
+            .build_cartesian_2d(0.0..x_end, 0.0..100.0)
+            .map_err(&fail)?
+            .set_secondary_coord(0.0..x_end, 0.0..rate_max);
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_desc("seconds into the run")
+            .y_desc("% of step time")
+            .y_label_formatter(&|pct| format!("{pct:.0}%"))
+            .draw()
+            .map_err(&fail)?;
+        chart
+            .configure_secondary_axes()
+            .y_desc("steps / s")
+            .y_label_formatter(&|rate| compact(*rate))
+            .draw()
+            .map_err(&fail)?;
+        // Layers from the top one (the overhead, reaching 100%) down, each filled from 0 so that the next
+        // covers all but its own band.
+        let layers = phases.len() + 1;
+        for layer in (0..layers).rev() {
+            let top = |point: &BatchPoint| {
+                let below: f64 = phases.iter().take(layer + 1).map(|phase| point.phase_pct(phase)).sum();
+                if layer == phases.len() { 100.0 } else { below.min(100.0) }
+            };
+            let (name, color) = match phases.get(layer) {
+                Some(phase) => ((*phase).to_owned(), phase_color(layer)),
+                None => ("outside phases".to_owned(), OVERHEAD),
+            };
+            // A point without step time (granularity too coarse) draws nothing rather than a false 100%.
+            let series = at.iter().map(|(x, point, _)| (*x, if point.step_ns == 0 { 0.0 } else { top(point) }));
+            chart
+                .draw_series(AreaSeries::new(series, 0.0, color.mix(0.9)).border_style(color))
+                .map_err(&fail)?
+                .label(name)
+                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], color.filled()));
+        }
+        chart
+            .draw_secondary_series(LineSeries::new(at.iter().map(|(x, _, rate)| (*x, *rate)), BLACK.stroke_width(2)))
+            .map_err(&fail)?
+            .label("steps / s")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 12, y)], BLACK.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .label_font(("sans-serif", 13))
+            .draw()
+            .map_err(&fail)?;
+        root.present().map_err(&fail)?;
+    }
+    Ok(Some(svg))
+}
+
+/// The steps per second of the whole process over each point's time: every point's steps spread evenly
+/// over its own time, those of all points that overlap it summed; on one thread, each point's own rate.
+#[allow(clippy::cast_precision_loss)]
+fn throughput(points: &[BatchPoint]) -> Vec<f64> {
+    points
+        .iter()
+        .map(|point| {
+            let (start, end) = (point.start_ns, point.end_ns);
+            if end <= start {
+                return 0.0;
+            }
+            let steps: f64 = points
+                .iter()
+                .filter(|other| other.start_ns < end && other.end_ns > start)
+                .map(|other| {
+                    let overlap = other.end_ns.min(end) - other.start_ns.max(start);
+                    let length = other.end_ns.saturating_sub(other.start_ns).max(1);
+                    other.steps as f64 * overlap as f64 / length as f64
+                })
+                .sum();
+            steps / ((end - start) as f64 / 1e9)
+        })
+        .collect()
+}
+
+/// Bins of a log-scaled histogram.
+const BINS: usize = 40;
+
+/// One histogram a row: the step time, then each phase's time per step, on one shared logarithmic axis so
+/// that rows compare; steps that spent nothing in a phase are counted in its caption, as a log axis has no
+/// place for 0. `None` without steps.
+pub(super) fn per_step(run: &TrainingSummary) -> std::io::Result<Option<String>> {
+    let mut rows: Vec<(String, &Spread, RGBColor, (u64, u64))> = Vec::new();
+    let step = &run.step_distribution;
+    rows.push(("step".to_owned(), &run.step_spread, RGBColor(90, 90, 90), (step.p50_ns, step.p95_ns)));
+    for (index, share) in run.phase_breakdown.phases.iter().enumerate() {
+        let spread = (share.per_step.p50_ns, share.per_step.p95_ns);
+        rows.push((share.phase.clone(), &share.spread, phase_color(index), spread));
+    }
+    rows.retain(|(_, spread, _, _)| spread.buckets.iter().any(|(value, count)| *value > 0 && *count > 0));
+    let positive = rows.iter().flat_map(|(_, spread, _, _)| spread.buckets.iter().filter(|(value, _)| *value > 0));
+    let (low, high) = positive.fold((u64::MAX, 0), |(low, high), (value, _)| (low.min(*value), high.max(*value)));
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let (low, high) = (low as f64 * 0.9, (high as f64 * 1.1).max(low as f64 * 1.2));
+    let ratio = (high / low).ln();
+    let bin_of = |value: f64| {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let bin = ((value / low).ln() / ratio * BINS as f64) as usize;
+        bin.min(BINS - 1)
+    };
+    #[allow(clippy::cast_precision_loss)]
+    let edge = |bin: usize| low * (ratio * bin as f64 / BINS as f64).exp();
+
+    let row_height = 150u32;
+    let rows_count = u32::try_from(rows.len()).unwrap_or(u32::MAX);
+    let mut svg = String::new();
+    {
+        let fail = failed("the time per step");
+        let root =
+            SVGBackend::with_string(&mut svg, (WIDTH, row_height.saturating_mul(rows_count))).into_drawing_area();
+        root.fill(&WHITE).map_err(&fail)?;
+        let areas = root.split_evenly((rows.len(), 1));
+        for ((name, spread, color, (p50, p95)), area) in rows.iter().zip(&areas) {
+            let mut bins = [0u64; BINS];
+            let mut zeros = 0u64;
+            for (value, count) in &spread.buckets {
+                #[allow(clippy::cast_precision_loss)]
+                match *value {
+                    0 => zeros = zeros.saturating_add(*count),
+                    value => bins[bin_of(value as f64)] = bins[bin_of(value as f64)].saturating_add(*count),
+                }
+            }
+            let without = if zeros > 0 { format!(", {zeros} steps without it") } else { String::new() };
+            let caption = format!("{name}: median {}, p95 {}{without}", Duration(*p50), Duration(*p95));
+            draw_histogram(area, &caption, &bins, *color, (low, high), &edge).map_err(&fail)?;
+        }
+        root.present().map_err(&fail)?;
+    }
+    Ok(Some(svg))
+}
+
+fn draw_histogram(
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    caption: &str,
+    bins: &[u64; BINS],
+    color: RGBColor,
+    (low, high): (f64, f64),
+    edge: &dyn Fn(usize) -> f64,
+) -> Result<(), DrawingAreaErrorKind<std::io::Error>> {
+    #[allow(clippy::cast_precision_loss)]
+    let most = bins.iter().copied().max().unwrap_or(0).max(1) as f64 * 1.1;
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 14))
+        .margin_left(12)
+        .margin_right(84)
+        .margin_top(4)
+        .x_label_area_size(24)
+        .y_label_area_size(56)
+        .build_cartesian_2d((low..high).log_scale(), 0.0..most)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .y_desc("steps")
+        .y_labels(4)
+        .x_label_formatter(&|ns| {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let ns = *ns as u64;
+            Duration(ns).to_string()
+        })
+        .y_label_formatter(&|count| compact(*count))
+        .draw()?;
+    #[allow(clippy::cast_precision_loss)]
+    let bars = bins
+        .iter()
+        .enumerate()
+        .filter(|(_, count)| **count > 0)
+        .map(|(bin, count)| Rectangle::new([(edge(bin), 0.0), (edge(bin + 1), *count as f64)], color.filled()));
+    chart.draw_series(bars)?;
+    Ok(())
+}
+
+/// A count or rate in few characters: `950`, `12.5k`, `3.2M`.
+fn compact(value: f64) -> String {
+    match value.abs() {
+        v if v >= 1e6 => format!("{:.1}M", value / 1e6),
+        v if v >= 1e4 => format!("{:.0}k", value / 1e3),
+        v if v >= 1e3 => format!("{:.1}k", value / 1e3),
+        v if v >= 10.0 || v == 0.0 => format!("{value:.0}"),
+        _ => format!("{value:.1}"),
+    }
+}

@@ -1,0 +1,336 @@
+//! The run as one self-contained HTML page: a header with the run's settings, the phase breakdown, charts
+//! of the phases over the run and of the time per step (plotters, as inline SVG), the call tree as
+//! inferno's interactive flamegraph, the spans in a table that sorts by column, and the slow steps. No
+//! network access when opened: styles, script and pictures are all in the file.
+
+mod charts;
+
+use std::fmt::Write;
+use std::path::Path;
+
+use crate::export::format::{Bytes, Duration, Thousands};
+use crate::model::{CallTree, SpanStats, TrainingSummary};
+
+/// Rows of the span table at most, the costliest: a page stays quick to open with any number of names.
+const SPAN_ROWS: usize = 500;
+
+impl TrainingSummary {
+    /// The run as one self-contained HTML page titled `title`, for any browser, with no network access
+    /// needed; needs the `html` feature.
+    ///
+    /// ```
+    /// let page = timing_runtime::summary().to_html("my run")?;
+    /// assert!(page.starts_with("<!DOCTYPE html>") && page.contains("<title>my run"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// When a chart cannot be drawn.
+    pub fn to_html(&self, title: &str) -> std::io::Result<String> {
+        let mut page = String::with_capacity(64 * 1024);
+        let title = escape(title);
+        let _ = write!(
+            page,
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+             <title>{title}: where the step time went</title>\n<style>\n{}</style>\n</head>\n<body>\n",
+            include_str!("page.css")
+        );
+        self.header(&mut page, &title);
+        self.breakdown(&mut page);
+        section(&mut page, "over-the-run", "Over the run");
+        match charts::over_the_run(self)? {
+            Some(svg) => {
+                chart(&mut page, "Phase shares and steps per second over the run", &svg);
+                let merged = self.batch_points.first().map_or(1, |point| point.batches);
+                if merged > 1 {
+                    let _ = writeln!(
+                        page,
+                        "<p class=\"note\">Each point stands for {merged} consecutive batches (a run keeps at most \
+                         256 points).</p>"
+                    );
+                }
+            }
+            None => note(
+                &mut page,
+                "No batches were recorded: mark the function whose call is a batch of steps with \
+                 <code>#[timed(batch)]</code> (or use <code>scope!(\"name\", batch)</code>) to see the run over time.",
+            ),
+        }
+        page.push_str("</section>\n");
+        section(&mut page, "per-step", "Time per step");
+        match charts::per_step(self)? {
+            Some(svg) => chart(&mut page, "Histograms of the time per step, by phase", &svg),
+            None => note(&mut page, "No steps were recorded."),
+        }
+        page.push_str("</section>\n");
+        section(&mut page, "call-tree", "Call tree");
+        note(
+            &mut page,
+            "Widths are self time. Click a frame to zoom in, Search (or Ctrl-F in the frame) to find a name.",
+        );
+        flamegraph(&mut page, &self.call_tree);
+        page.push_str("</section>\n");
+        self.span_table(&mut page);
+        self.slow_step_table(&mut page);
+        let _ = write!(page, "<script>\n{}</script>\n</body>\n</html>\n", include_str!("page.js"));
+        Ok(page)
+    }
+
+    /// Writes [`to_html`](Self::to_html)'s page to `path`; needs the `html` feature.
+    ///
+    /// # Errors
+    /// When a chart cannot be drawn or the file cannot be written.
+    pub fn write_html(&self, path: impl AsRef<Path>, title: &str) -> std::io::Result<()> {
+        std::fs::write(path, self.to_html(title)?)
+    }
+
+    fn header(&self, page: &mut String, title: &str) {
+        let _ = writeln!(page, "<header>\n<h1>{title}</h1>\n<dl>");
+        let mut item = |name: &str, value: String| {
+            let _ = writeln!(page, "<dt>{name}</dt><dd>{value}</dd>");
+        };
+        item("Steps", Thousands(self.total_steps as u64).to_string());
+        item("Batches", Thousands(self.batches as u64).to_string());
+        item("Threads", self.threads.to_string());
+        item("Wall time", Duration(self.wall_ns).to_string());
+        item("Step time", format!("{} (all threads)", Duration(self.total_ns)));
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let rate = self.steps_per_second.round() as u64;
+        item("Rate", format!("{} steps/s", Thousands(rate)));
+        item("Granularity", format!("{:?}", self.granularity));
+        let cost = if self.instrumentation_ns_per_call > 0.0 {
+            let kept = if self.instrumentation_subtracted { "left out of phases" } else { "in the phases" };
+            format!("{:.1} ns per timed call ({kept})", self.instrumentation_ns_per_call)
+        } else {
+            "not measured".to_owned()
+        };
+        item("Instrumentation", cost);
+        if let Some(allocations) = &self.allocations {
+            #[allow(clippy::cast_precision_loss)]
+            let bytes = Bytes(allocations.in_spans.bytes as f64);
+            item("Allocations", format!("{} in spans ({bytes})", Thousands(allocations.in_spans.count)));
+        }
+        let version = if self.version.is_empty() { "unknown" } else { &self.version };
+        item("timing-runtime", escape(version));
+        page.push_str("</dl>\n</header>\n");
+    }
+
+    fn breakdown(&self, page: &mut String) {
+        section(page, "breakdown", "Where the step time went");
+        let breakdown = &self.phase_breakdown;
+        if self.total_ns == 0 {
+            note(page, "No step time was recorded.");
+            page.push_str("</section>\n");
+            return;
+        }
+        let allocations = breakdown.phases.iter().any(|share| share.allocations.is_some());
+        page.push_str(
+            "<table id=\"phases\">\n<thead><tr><th>Phase</th><th>Share</th><th>Time</th><th>Mean per step</th>\
+             <th>Median</th><th>p95</th><th>Max</th>",
+        );
+        if allocations {
+            page.push_str("<th>Allocations per step</th>");
+        }
+        page.push_str("</tr></thead>\n<tbody>\n");
+        for (index, share) in breakdown.phases.iter().enumerate() {
+            let per_step = &share.per_step;
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let mean = per_step.mean_ns.round() as u64;
+            let _ = write!(
+                page,
+                "<tr><td>{}{}</td><td>{:.1}%</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
+                chip(&charts::css(charts::phase_color(index))),
+                escape(&share.phase),
+                share.pct,
+                Duration(share.ns),
+                Duration(mean),
+                Duration(per_step.p50_ns),
+                Duration(per_step.p95_ns),
+                Duration(per_step.max_ns),
+            );
+            if allocations {
+                let count = share.allocations.as_ref().map_or(0.0, |allocations| allocations.count.mean);
+                let _ = write!(page, "<td>{count:.1}</td>");
+            }
+            page.push_str("</tr>\n");
+        }
+        let outside = chip(&charts::css(charts::overhead_color()));
+        let columns = if allocations { 6 } else { 5 };
+        let mut other = |name: &str, pct: f64, ns: u64| {
+            let _ = writeln!(
+                page,
+                "<tr><td>{outside}{name}</td><td>{pct:.1}%</td><td>{}</td><td colspan=\"{columns}\"></td></tr>",
+                Duration(ns)
+            );
+        };
+        other("Unphased (outside every phase)", breakdown.unphased_pct, breakdown.unphased_ns);
+        if breakdown.instrumentation_ns > 0 {
+            other("Instrumentation", breakdown.instrumentation_pct, breakdown.instrumentation_ns);
+        }
+        page.push_str("</tbody>\n</table>\n</section>\n");
+    }
+
+    fn span_table(&self, page: &mut String) {
+        section(page, "spans", "Spans");
+        if self.spans.is_empty() {
+            note(page, "No spans were recorded (granularity coarser than Detailed, or no timed calls).");
+            page.push_str("</section>\n");
+            return;
+        }
+        let allocations = self.spans.iter().any(|span| span.allocations.is_some());
+        page.push_str(
+            "<p class=\"note\">Click a column's header to sort by it.</p>\n<table id=\"span-table\" class=\"sortable\">\n\
+             <thead><tr><th>Span</th><th>Calls</th><th aria-sort=\"descending\">Total</th><th>Self</th><th>Mean</th>\
+             <th>Median</th><th>p95</th><th>p99</th><th>Max</th>",
+        );
+        if allocations {
+            page.push_str("<th>Allocations</th><th>Bytes</th>");
+        }
+        page.push_str("</tr></thead>\n<tbody>\n");
+        for span in self.spans.iter().take(SPAN_ROWS) {
+            span_row(page, span, allocations);
+        }
+        page.push_str("</tbody>\n</table>\n");
+        if self.spans.len() > SPAN_ROWS {
+            let _ = writeln!(
+                page,
+                "<p class=\"note\">The {SPAN_ROWS} spans of most total time of {}; the JSON summary has all.</p>",
+                self.spans.len()
+            );
+        }
+        page.push_str("</section>\n");
+    }
+
+    fn slow_step_table(&self, page: &mut String) {
+        section(page, "slow-steps", "Slow steps");
+        if self.slow_steps.is_empty() {
+            note(
+                page,
+                "No step stood out of its batch (slower than its mean plus three standard deviations); steps are \
+                 compared at granularity Step or finer, within batches.",
+            );
+            page.push_str("</section>\n");
+            return;
+        }
+        page.push_str(
+            "<table id=\"slow-step-table\" class=\"sortable\">\n<thead><tr><th>Step in its batch</th>\
+             <th aria-sort=\"descending\">Time</th><th>Batch mean</th><th>Phase that grew most</th><th>Grew by</th>\
+             </tr></thead>\n<tbody>\n",
+        );
+        for slow in &self.slow_steps {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let (mean, excess) = (slow.batch_mean_ns.round() as u64, slow.excess_ns.max(0.0).round() as u64);
+            let phase = slow.phase.as_deref().map_or_else(|| "(outside phases)".to_owned(), escape);
+            let _ = writeln!(
+                page,
+                "<tr><td data-value=\"{}\">{}</td><td data-value=\"{}\">{}</td><td data-value=\"{mean}\">{}</td>\
+                 <td>{phase}</td><td data-value=\"{excess}\">{}</td></tr>",
+                slow.step,
+                slow.step,
+                slow.total_ns,
+                Duration(slow.total_ns),
+                Duration(mean),
+                Duration(excess),
+            );
+        }
+        page.push_str("</tbody>\n</table>\n</section>\n");
+    }
+}
+
+fn span_row(page: &mut String, span: &SpanStats, allocations: bool) {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let mean = span.mean_ns.round() as u64;
+    let _ = write!(
+        page,
+        "<tr><td class=\"name\">{}</td><td data-value=\"{}\">{}</td>",
+        escape(&span.name),
+        span.count,
+        Thousands(span.count)
+    );
+    for ns in [span.total_ns, span.self_ns, mean, span.p50_ns, span.p95_ns, span.p99_ns, span.max_ns] {
+        let _ = write!(page, "<td data-value=\"{ns}\">{}</td>", Duration(ns));
+    }
+    if allocations {
+        let counts = span.allocations.unwrap_or_default();
+        #[allow(clippy::cast_precision_loss)]
+        let bytes = Bytes(counts.bytes as f64);
+        let _ = write!(
+            page,
+            "<td data-value=\"{}\">{}</td><td data-value=\"{}\">{bytes}</td>",
+            counts.count,
+            Thousands(counts.count),
+            counts.bytes
+        );
+    }
+    page.push_str("</tr>\n");
+}
+
+/// The flamegraph in a frame of its own: inferno's script looks its elements up in its document, which
+/// must hold no other SVG.
+#[allow(clippy::cast_precision_loss)]
+fn flamegraph(page: &mut String, tree: &CallTree) {
+    let svg = match tree.flamegraph_svg("Self time by call path") {
+        Ok(svg) => svg,
+        Err(error) => return note(page, &format!("No call tree to draw: {}.", escape(&error.to_string()))),
+    };
+    let svg = svg.find("<svg").map_or(svg.as_str(), |start| &svg[start..]);
+    // The frame as tall as the drawing, read off its root element.
+    let height = svg
+        .split_once("height=\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .and_then(|(height, _)| height.parse::<u32>().ok())
+        .unwrap_or(600);
+    // The flamegraph keeps its zoom in its page's address, which a frame made from `srcdoc` cannot change:
+    // that is skipped, not thrown.
+    let document = format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\">\
+         <style>body {{ margin: 0 }} svg {{ width: 100%; display: block }}</style>\
+         <script>const replaceState = history.replaceState.bind(history); \
+         history.replaceState = (...args) => {{ try {{ replaceState(...args); }} catch {{}} }};</script>\
+         </head><body>{svg}</body></html>"
+    );
+    let _ = writeln!(
+        page,
+        "<iframe class=\"flamegraph\" id=\"flamegraph\" title=\"Flamegraph of the call tree\" height=\"{}\" \
+         srcdoc=\"{}\"></iframe>",
+        height + 8,
+        escape(&document)
+    );
+}
+
+fn section(page: &mut String, id: &str, heading: &str) {
+    let _ = writeln!(page, "<section id=\"{id}\">\n<h2>{heading}</h2>");
+}
+
+fn chart(page: &mut String, label: &str, svg: &str) {
+    // The drawing keeps its own size as its aspect ratio and scales to the page's width.
+    let svg = svg.replacen("<svg ", &format!("<svg class=\"chart\" role=\"img\" aria-label=\"{label}\" "), 1);
+    page.push_str(&svg);
+    page.push('\n');
+}
+
+fn note(page: &mut String, text: &str) {
+    let _ = writeln!(page, "<p class=\"note\">{text}</p>");
+}
+
+fn chip(color: &str) -> String {
+    format!("<span class=\"chip\" style=\"background: {color}\"></span>")
+}
+
+/// `text` with the characters that HTML gives a meaning to written as references, for element text and
+/// quoted attribute values alike.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            other => out.push(other),
+        }
+    }
+    out
+}
