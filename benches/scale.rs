@@ -5,7 +5,8 @@
 //! `threads x paths`, a process of its own records the workload and keeps its threads alive (asleep); the
 //! table gives the growth of its resident set while recording and, for this library, the time of
 //! `summary()` with the threads alive and after they exit (the first call, and the median of nine more),
-//! and the growth of the resident set over 100 more summaries and over 500 after those. "Per
+//! and the growth of the resident set over 100 more summaries and over 500 after those, and the time and
+//! size of the Prometheus exposition and of the HTML page drawn from the summary. "Per
 //! node-thread" divides the growth by three nodes a path, an upper bound (paths share their first nodes).
 //! A last row starts 10,000 short-lived threads, each timing a path, one after another.
 //!
@@ -209,6 +210,16 @@ fn run(contender: Contender, threads: usize, paths_each: usize) {
         .collect();
     render.sort_by(|a, b| a.0.total_cmp(&b.0));
     let (render_ms, render_bytes) = render[render.len() / 2];
+    // And what its page costs, median of three.
+    let mut page: Vec<(f64, usize)> = (0..3)
+        .map(|_| {
+            let start = Instant::now();
+            let page = black_box(exited.to_html("scale").expect("the page is drawn"));
+            (ms(start), page.len())
+        })
+        .collect();
+    page.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (page_ms, page_bytes) = page[page.len() / 2];
     drop((live, exited));
     // The resident set after the first summaries, after 100 and after 500 more: the allocator settles in
     // the first (glibc keeps freed memory in its heap once a large block has been freed), then nothing may
@@ -220,10 +231,11 @@ fn run(contender: Contender, threads: usize, paths_each: usize) {
     summaries(500);
     let after_600 = resident_kib();
     println!(
-        "{growth} {live_ms} {exited_ms} {}/{} {render_ms:.1}/{}",
+        "{growth} {live_ms} {exited_ms} {}/{} {render_ms:.1}/{} {page_ms:.1}/{}",
         after_100.saturating_sub(after_first),
         after_600.saturating_sub(after_100),
-        render_bytes / 1024
+        render_bytes / 1024,
+        page_bytes / 1024
     );
 }
 
@@ -308,9 +320,9 @@ fn main() {
     println!(
         "| contender | threads × paths each | RSS growth while recording | per node-thread | `summary()`, threads alive \
          (first/median) | after they exit (first/median) | RSS growth over 100 more summaries / 500 after those | \
-         `to_prometheus()` of that summary (median) / its size |"
+         `to_prometheus()` of that summary (median) / its size | `to_html()` of it (median) / its size |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for &(threads, paths) in &configs {
         for &contender in &contenders {
             let args = [
@@ -322,8 +334,8 @@ fn main() {
                 paths.to_string(),
             ];
             let fields = child(&args);
-            let [growth, live, exited, after, render] =
-                [0, 1, 2, 3, 4].map(|index| fields.get(index).cloned().unwrap_or_default());
+            let [growth, live, exited, after, render, page] =
+                [0, 1, 2, 3, 4, 5].map(|index| fields.get(index).cloned().unwrap_or_default());
             let growth_kib: f64 = growth.parse().unwrap_or(f64::NAN);
             // Nodes: each distinct path adds at most one node at each of its three depths.
             let per_node = growth_kib * 1024.0 / (threads * paths * 3) as f64;
@@ -331,13 +343,14 @@ fn main() {
                 if value == "-" || value.is_empty() { "–".to_owned() } else { format!("{value} {unit}") }
             };
             println!(
-                "| {} | {threads} × {paths} | {:.1} MiB | ≤ {per_node:.0} B | {} | {} | {} | {} |",
+                "| {} | {threads} × {paths} | {:.1} MiB | ≤ {per_node:.0} B | {} | {} | {} | {} | {} |",
                 contender.label(),
                 growth_kib / 1024.0,
                 show(&live, "ms"),
                 show(&exited, "ms"),
                 show(&after, "KiB"),
                 show(&render.replace('/', " ms / "), "KiB"),
+                show(&page.replace('/', " ms / "), "KiB"),
             );
         }
     }

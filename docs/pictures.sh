@@ -12,3 +12,13 @@ for name in report flamegraph trace; do
     rsvg-convert -w 900 "$out/$name.svg" -o "docs/img/$name.png"
 done
 ls -l docs/img
+
+# The run's page (report.html), from a longer run in batches of 250 steps so that its chart over the run
+# has points to draw, as headless Chromium (Debian: chromium) shows its top part.
+cargo run --release --example optimizer -- --steps 20000 --batch 250 --out "$out/page" > /dev/null
+profile=$(mktemp -d)
+timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync --user-data-dir="$profile" \
+    --hide-scrollbars --window-size=1100,1750 --screenshot="$PWD/docs/img/page.png" "file://$PWD/$out/page/report.html"
+rm -rf "$profile"
+ls -l docs/img/page.png

@@ -10,9 +10,10 @@ WIDTH, ROW, LANE_GAP, LEFT = 1000, 22, 18, 70
 
 def main(path, steps=3):
     events = [e for e in json.load(open(path))["traceEvents"] if e.get("ph") == "X"]
-    threads = sorted({e["tid"] for e in events})
-    # The window: from the 100th step of the thread that started last, as long as `steps` typical steps.
     step_events = [e for e in events if e["name"] == "make_step"]
+    # The threads that stepped (not the one that only started the others).
+    threads = sorted({e["tid"] for e in step_events})
+    # The window: from the 100th step of the thread that started last, as long as `steps` typical steps.
     starts = []
     for tid in threads:
         mine = sorted((e["ts"] for e in step_events if e["tid"] == tid))

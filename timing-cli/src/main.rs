@@ -1,21 +1,26 @@
 //! `timing`: a saved run (`summary.json`, as `--out DIR` of the optimizer example or `serde_json` writes
-//! it) shown as the report, and two runs compared with a verdict for each phase that tells noise from
-//! change.
+//! it) shown as the report or as one HTML page, and two runs compared with a verdict for each phase that
+//! tells noise from change.
 //!
 //! ```text
 //! timing show RUN.json
+//! timing html RUN.json [-o PAGE.html] [--title TITLE]
 //! timing diff BEFORE.json AFTER.json [--noise PCT] [--fail-above PCT] [--markdown]
 //! ```
+//!
+//! `html` writes the page to `PAGE.html`, by default beside the summary with the extension `.html`
+//! (`run.json` gives `run.html`), titled by default with the summary's file name.
 //!
 //! Exit status: 0; 1 when `--fail-above PCT` is given and the step or some phase got slower by more than
 //! PCT percent with 95% confidence; 2 for a usage error or a file that cannot be read as a summary.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use timing_runtime::{DEFAULT_NOISE_PCT, TrainingSummary};
 
-const USAGE: &str = "usage:\n  timing show RUN.json\n  timing diff BEFORE.json AFTER.json [--noise PCT] \
-                     [--fail-above PCT] [--markdown]";
+const USAGE: &str = "usage:\n  timing show RUN.json\n  timing html RUN.json [-o PAGE.html] [--title TITLE]\n  \
+                     timing diff BEFORE.json AFTER.json [--noise PCT] [--fail-above PCT] [--markdown]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -35,6 +40,7 @@ fn run(args: &[String]) -> Result<u8, String> {
             out(&load(path)?.to_string());
             Ok(0)
         }
+        Some("html") => html(&args[1..]),
         Some("diff") => diff(&args[1..]),
         Some("--help" | "-h" | "help") => {
             out(&format!("{USAGE}\n"));
@@ -43,6 +49,33 @@ fn run(args: &[String]) -> Result<u8, String> {
         Some(other) => Err(format!("unknown command `{other}`\n{USAGE}")),
         None => Err(USAGE.to_owned()),
     }
+}
+
+fn html(args: &[String]) -> Result<u8, String> {
+    let (mut file, mut page, mut title) = (None, None, None);
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = |flag: &str| args.next().cloned().ok_or(format!("{flag} needs a value\n{USAGE}"));
+        match arg.as_str() {
+            "-o" | "--output" => page = Some(PathBuf::from(value(arg)?)),
+            "--title" => title = Some(value("--title")?),
+            flag if flag.starts_with('-') => return Err(format!("unknown option `{flag}`\n{USAGE}")),
+            _ if file.is_some() => return Err(format!("`html` takes one file\n{USAGE}")),
+            path => file = Some(path),
+        }
+    }
+    let Some(path) = file else { return Err(format!("`html` takes one file\n{USAGE}")) };
+    let run = load(path)?;
+    let page = page.unwrap_or_else(|| Path::new(path).with_extension("html"));
+    if page == Path::new(path) {
+        return Err(format!("the page would overwrite the summary {path}: give another name with -o"));
+    }
+    let title = title.unwrap_or_else(|| {
+        Path::new(path).file_name().map_or_else(|| path.to_owned(), |name| name.to_string_lossy().into_owned())
+    });
+    run.write_html(&page, &title).map_err(|error| format!("cannot write {}: {error}", page.display()))?;
+    eprintln!("timing: wrote {}", page.display());
+    Ok(0)
 }
 
 fn diff(args: &[String]) -> Result<u8, String> {

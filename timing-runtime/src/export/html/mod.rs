@@ -334,3 +334,83 @@ fn escape(text: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{BatchPoint, PhaseBreakdown, PhaseTime, Spread, TimingGranularity};
+
+    /// A run of `phases` made by hand: steps of 1 µs, half in each phase.
+    fn run(phases: &[&str]) -> TrainingSummary {
+        let split = phases.iter().map(|phase| ((*phase).to_owned(), 500_000 / phases.len() as u64)).collect();
+        let mut run = TrainingSummary {
+            total_steps: 1_000,
+            total_ns: 1_000_000,
+            phase_breakdown: PhaseBreakdown::from_ns(1_000_000, split),
+            step_spread: Spread { buckets: vec![(900, 400), (1_000, 500), (1_500, 100)] },
+            granularity: TimingGranularity::Detailed,
+            ..TrainingSummary::default()
+        };
+        for share in &mut run.phase_breakdown.phases {
+            share.spread = Spread { buckets: vec![(0, 10), (400, 900), (800, 90)] };
+        }
+        run.batch_points = (0..10)
+            .map(|index| BatchPoint {
+                batches: 1,
+                steps: 100,
+                start_ns: index * 110_000,
+                end_ns: index * 110_000 + 100_000,
+                batch_ns: 100_000,
+                step_ns: 100_000,
+                phases: phases
+                    .iter()
+                    .map(|phase| PhaseTime { phase: (*phase).to_owned().into(), ns: 50_000 / phases.len() as u64, ..PhaseTime::default() })
+                    .collect(),
+            })
+            .collect();
+        run
+    }
+
+    #[test]
+    fn names_are_escaped_everywhere() {
+        let page = run(&["<b>old</b> & \"new\"", "plain"]).to_html("a <title> & more").expect("a page");
+        assert!(!page.contains("<b>old</b>"), "a phase name written as markup");
+        assert!(!page.contains("<title> &"));
+        // In the breakdown table and in both charts (plotters escapes its own text).
+        assert!(page.matches("&lt;b&gt;old&lt;/b&gt; &amp; &quot;new&quot;").count() >= 3, "{page}");
+    }
+
+    #[test]
+    fn an_empty_run_gets_a_page_that_says_what_is_missing() {
+        let page = TrainingSummary::default().to_html("empty").expect("a page");
+        for missing in ["No step time was recorded", "No batches were recorded", "No steps were recorded", "No call tree"] {
+            assert!(page.contains(missing), "{missing}");
+        }
+        assert!(page.contains("No spans were recorded") && page.contains("No step stood out"));
+        assert!(!page.contains("<svg"));
+    }
+
+    #[test]
+    fn both_charts_are_drawn_from_the_summary() {
+        let page = run(&["regions", "error"]).to_html("run").expect("a page");
+        let charts = page.matches("<svg class=\"chart\"").count();
+        assert_eq!(charts, 2);
+        // The steps of a phase without time in them are counted, not drawn on the log axis.
+        assert!(page.contains("regions: median") && page.contains("10 steps without it"));
+    }
+
+    #[test]
+    fn coarse_points_and_a_lone_point_draw() {
+        let mut coarse = run(&["regions"]);
+        coarse.batch_points.iter_mut().for_each(|point| {
+            point.step_ns = 0;
+            point.phases.clear();
+        });
+        assert!(coarse.to_html("coarse").is_ok());
+        let mut lone = run(&["regions"]);
+        lone.batch_points.truncate(1);
+        assert!(lone.to_html("lone").expect("a page").contains("<svg class=\"chart\""));
+        lone.batch_points[0].end_ns = lone.batch_points[0].start_ns;
+        assert!(lone.to_html("instant").is_ok());
+    }
+}
