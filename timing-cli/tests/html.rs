@@ -50,7 +50,8 @@ fn the_page_of_a_saved_run_is_the_page_of_the_live_run() {
     std::fs::write(&saved, serde_json::to_string(&run).expect("JSON")).expect("saved");
     let page = dir.join("page.html");
     let _ = std::fs::remove_file(&page);
-    let (code, stderr) = timing(&["html", saved.to_str().expect("a path"), "-o", page.to_str().expect("a path"), "--title", "the run"]);
+    let (code, stderr) =
+        timing(&["html", saved.to_str().expect("a path"), "-o", page.to_str().expect("a path"), "--title", "the run"]);
     assert_eq!(code, 0, "{stderr}");
     let written = std::fs::read_to_string(&page).expect("the page is written");
     assert_eq!(written, run.to_html("the run").expect("the live run's page"));

@@ -46,28 +46,65 @@ fn failed(chart: &str) -> impl Fn(DrawingAreaErrorKind<std::io::Error>) -> std::
 
 const WIDTH: u32 = 960;
 
-/// The share of each phase (and of the overhead) in the step time of each batch point, stacked, with the
-/// process's steps per second around each point on a second axis, against seconds into the run; `None`
-/// without batches.
-pub(super) fn over_the_run(run: &TrainingSummary) -> std::io::Result<Option<String>> {
-    let points = &run.batch_points;
-    let Some(last) = points.last() else { return Ok(None) };
-    #[allow(clippy::cast_precision_loss)]
-    let seconds = |ns: u64| ns as f64 / 1e9;
-    // Each point at the middle of its batches; a lone point as a band over its own time.
-    let rates = throughput(points);
-    let mut at: Vec<(f64, &BatchPoint, f64)> = points
-        .iter()
-        .zip(&rates)
-        .map(|(point, rate)| (seconds(point.start_ns.saturating_add(point.end_ns)) / 2.0, point, *rate))
+/// The run's time cut into equal slices, each with the step time, phase time and steps of the batch points
+/// that overlap it (a point's spread evenly over its own time): with threads, the whole process in each
+/// slice, whichever thread's batch ended first.
+struct Slice {
+    /// Its middle, in seconds into the run.
+    at: f64,
+    step_ns: f64,
+    /// By the breakdown's phase order.
+    phase_ns: Vec<f64>,
+    steps_per_second: f64,
+}
+
+/// Slices at most: about one per batch up to this many.
+const SLICES: usize = 160;
+
+#[allow(clippy::cast_precision_loss)]
+fn slices(points: &[BatchPoint], phases: &[&str]) -> Vec<Slice> {
+    let start = points.iter().map(|point| point.start_ns).min().unwrap_or(0) as f64;
+    let end = points.iter().map(|point| point.end_ns).max().unwrap_or(0) as f64;
+    let count = points.len().clamp(2, SLICES);
+    let width = ((end - start) / count as f64).max(1.0);
+    let mut slices: Vec<Slice> = (0..count)
+        .map(|index| Slice {
+            at: (start + width * (index as f64 + 0.5)) / 1e9,
+            step_ns: 0.0,
+            phase_ns: vec![0.0; phases.len()],
+            steps_per_second: 0.0,
+        })
         .collect();
-    if let [(_, point, rate)] = at.as_slice() {
-        let (point, rate) = (*point, *rate);
-        at = vec![(seconds(point.start_ns), point, rate), (seconds(point.end_ns), point, rate)];
+    for point in points {
+        let (from, to) = (point.start_ns as f64, (point.end_ns as f64).max(point.start_ns as f64 + 1.0));
+        let first = (((from - start) / width) as usize).min(count - 1);
+        let last = (((to - start) / width) as usize).min(count - 1);
+        for (index, slice) in slices.iter_mut().enumerate().take(last + 1).skip(first) {
+            let (slice_from, slice_to) = (start + width * index as f64, start + width * (index + 1) as f64);
+            let part = (to.min(slice_to) - from.max(slice_from)).max(0.0) / (to - from);
+            slice.step_ns += point.step_ns as f64 * part;
+            slice.steps_per_second += point.steps as f64 * part / (width / 1e9);
+            for (phase, ns) in phases.iter().zip(&mut slice.phase_ns) {
+                let of_phase: u64 = point.phases.iter().filter(|time| time.phase == *phase).map(|time| time.ns).sum();
+                *ns += of_phase as f64 * part;
+            }
+        }
     }
-    let x_end = seconds(last.end_ns).max(at.last().map_or(0.0, |(x, _, _)| *x)).max(1e-9);
-    let rate_max = rates.iter().copied().fold(0.0, f64::max).max(1e-9) * 1.15;
+    slices
+}
+
+/// The share of each phase (and of the overhead) in the step time of each slice of the run, stacked, with
+/// the process's steps per second on a second axis, against seconds into the run; `None` without batches.
+pub(super) fn over_the_run(run: &TrainingSummary) -> std::io::Result<Option<String>> {
+    if run.batch_points.is_empty() {
+        return Ok(None);
+    }
     let phases: Vec<&str> = run.phase_breakdown.phases.iter().map(|share| share.phase.as_str()).collect();
+    let slices = slices(&run.batch_points, &phases);
+    // From the run's start to its last batch's end.
+    #[allow(clippy::cast_precision_loss)]
+    let x_end = (run.batch_points.iter().map(|point| point.end_ns).max().unwrap_or(0) as f64 / 1e9).max(1e-9);
+    let rate_max = slices.iter().map(|slice| slice.steps_per_second).fold(0.0, f64::max).max(1e-9) * 1.15;
 
     let mut svg = String::new();
     {
@@ -98,27 +135,31 @@ pub(super) fn over_the_run(run: &TrainingSummary) -> std::io::Result<Option<Stri
             .draw()
             .map_err(&fail)?;
         // Layers from the top one (the overhead, reaching 100%) down, each filled from 0 so that the next
-        // covers all but its own band.
+        // covers all but its own band. A slice without step time (no batch in it, or a granularity too
+        // coarse for phases) draws nothing rather than a false 100%.
         let layers = phases.len() + 1;
         for layer in (0..layers).rev() {
-            let top = |point: &BatchPoint| {
-                let below: f64 = phases.iter().take(layer + 1).map(|phase| point.phase_pct(phase)).sum();
-                if layer == phases.len() { 100.0 } else { below.min(100.0) }
+            let top = |slice: &Slice| {
+                if slice.step_ns <= 0.0 {
+                    return 0.0;
+                }
+                let below: f64 = slice.phase_ns.iter().take(layer + 1).sum();
+                if layer == phases.len() { 100.0 } else { (below * 100.0 / slice.step_ns).min(100.0) }
             };
             let (name, color) = match phases.get(layer) {
                 Some(phase) => ((*phase).to_owned(), phase_color(layer)),
                 None => ("outside phases".to_owned(), OVERHEAD),
             };
-            // A point without step time (granularity too coarse) draws nothing rather than a false 100%.
-            let series = at.iter().map(|(x, point, _)| (*x, if point.step_ns == 0 { 0.0 } else { top(point) }));
+            let series = slices.iter().map(|slice| (slice.at, top(slice)));
             chart
                 .draw_series(AreaSeries::new(series, 0.0, color.mix(0.9)).border_style(color))
                 .map_err(&fail)?
                 .label(name)
                 .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], color.filled()));
         }
+        let rates = slices.iter().map(|slice| (slice.at, slice.steps_per_second));
         chart
-            .draw_secondary_series(LineSeries::new(at.iter().map(|(x, _, rate)| (*x, *rate)), BLACK.stroke_width(2)))
+            .draw_secondary_series(LineSeries::new(rates, BLACK.stroke_width(2)))
             .map_err(&fail)?
             .label("steps / s")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 12, y)], BLACK.stroke_width(2)));
@@ -133,31 +174,6 @@ pub(super) fn over_the_run(run: &TrainingSummary) -> std::io::Result<Option<Stri
         root.present().map_err(&fail)?;
     }
     Ok(Some(svg))
-}
-
-/// The steps per second of the whole process over each point's time: every point's steps spread evenly
-/// over its own time, those of all points that overlap it summed; on one thread, each point's own rate.
-#[allow(clippy::cast_precision_loss)]
-fn throughput(points: &[BatchPoint]) -> Vec<f64> {
-    points
-        .iter()
-        .map(|point| {
-            let (start, end) = (point.start_ns, point.end_ns);
-            if end <= start {
-                return 0.0;
-            }
-            let steps: f64 = points
-                .iter()
-                .filter(|other| other.start_ns < end && other.end_ns > start)
-                .map(|other| {
-                    let overlap = other.end_ns.min(end) - other.start_ns.max(start);
-                    let length = other.end_ns.saturating_sub(other.start_ns).max(1);
-                    other.steps as f64 * overlap as f64 / length as f64
-                })
-                .sum();
-            steps / ((end - start) as f64 / 1e9)
-        })
-        .collect()
 }
 
 /// Bins of a log-scaled histogram.
@@ -267,5 +283,46 @@ fn compact(value: f64) -> String {
         v if v >= 1e3 => format!("{:.1}k", value / 1e3),
         v if v >= 10.0 || v == 0.0 => format!("{value:.0}"),
         _ => format!("{value:.1}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::PhaseTime;
+
+    fn point(start_ns: u64, end_ns: u64, steps: u64, regions_ns: u64, step_ns: u64) -> BatchPoint {
+        let regions = PhaseTime { phase: "regions".into(), ns: regions_ns, ..PhaseTime::default() };
+        BatchPoint { batches: 1, steps, start_ns, end_ns, batch_ns: end_ns - start_ns, step_ns, phases: vec![regions] }
+    }
+
+    #[test]
+    fn slices_add_up_the_threads_and_keep_every_step() {
+        // Two threads, each running batches of 1 ms back to back, 100 steps each: 200,000 steps/s in all.
+        let mut points = Vec::new();
+        for index in 0..10 {
+            let start = index * 1_000_000;
+            points.push(point(start, start + 1_000_000, 100, 600_000, 1_000_000));
+            points.push(point(start + 500_000, start + 1_500_000, 100, 200_000, 1_000_000));
+        }
+        let slices = slices(&points, &["regions"]);
+        assert_eq!(slices.len(), 20);
+        let width_s = 10.5e-3 / 20.0;
+        let steps: f64 = slices.iter().map(|slice| slice.steps_per_second * width_s).sum();
+        assert!((steps - 2_000.0).abs() < 1e-6, "{steps}");
+        let step_ns: f64 = slices.iter().map(|slice| slice.step_ns).sum();
+        assert!((step_ns - 20e6).abs() < 1e-3, "{step_ns}");
+        // Where both threads run, the rate is both threads' and the share their mean.
+        let middle = &slices[10];
+        assert!((middle.steps_per_second - 200_000.0).abs() < 1.0, "{}", middle.steps_per_second);
+        assert!((middle.phase_ns[0] / middle.step_ns - 0.4).abs() < 1e-9);
+        assert!(slices.windows(2).all(|pair| pair[0].at < pair[1].at));
+    }
+
+    #[test]
+    fn a_lone_instant_point_still_slices() {
+        let slices = slices(&[point(5, 5, 1, 0, 0)], &["regions"]);
+        assert_eq!(slices.len(), 2);
+        assert!(slices.iter().all(|slice| slice.steps_per_second.is_finite()));
     }
 }

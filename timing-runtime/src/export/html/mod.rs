@@ -364,7 +364,11 @@ mod tests {
                 step_ns: 100_000,
                 phases: phases
                     .iter()
-                    .map(|phase| PhaseTime { phase: (*phase).to_owned().into(), ns: 50_000 / phases.len() as u64, ..PhaseTime::default() })
+                    .map(|phase| PhaseTime {
+                        phase: (*phase).to_owned().into(),
+                        ns: 50_000 / phases.len() as u64,
+                        ..PhaseTime::default()
+                    })
                     .collect(),
             })
             .collect();
@@ -383,7 +387,9 @@ mod tests {
     #[test]
     fn an_empty_run_gets_a_page_that_says_what_is_missing() {
         let page = TrainingSummary::default().to_html("empty").expect("a page");
-        for missing in ["No step time was recorded", "No batches were recorded", "No steps were recorded", "No call tree"] {
+        for missing in
+            ["No step time was recorded", "No batches were recorded", "No steps were recorded", "No call tree"]
+        {
             assert!(page.contains(missing), "{missing}");
         }
         assert!(page.contains("No spans were recorded") && page.contains("No step stood out"));
