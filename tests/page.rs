@@ -1,6 +1,6 @@
 //! The run's page as a person sees it (issue 20): a run recorded here is written with `to_html`, opened from
 //! its file in headless Chromium, and looked at through the DevTools protocol: no console error or
-//! exception, every section, chart and table present with the run's phase and span names (names HTML would
+//! exception, no request but for the file itself, every section, chart and table present with the run's phase and span names (names HTML would
 //! misread among them), the span table sorting when a header is clicked, the flamegraph's own script
 //! running and zooming on a click, and a screenshot of the whole page (`target/page/report.png`).
 //!
@@ -240,7 +240,7 @@ fn the_page_opens_clean_and_shows_the_run() {
     let mut browser = Browser::start(&dir);
     let port = browser.port();
     let mut page = Page::connect(port);
-    for domain in ["Runtime.enable", "Log.enable", "Page.enable"] {
+    for domain in ["Runtime.enable", "Log.enable", "Page.enable", "Network.enable"] {
         page.call(domain, json!({}));
     }
     let url = format!("file://{}", file.canonicalize().expect("the page's path").display());
@@ -335,6 +335,15 @@ fn the_page_opens_clean_and_shows_the_run() {
     let png = decode_base64(shot["data"].as_str().expect("screenshot data"));
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 20_000, "a screenshot of {} bytes", png.len());
     std::fs::write(dir.join("report.png"), &png).expect("the screenshot is written");
+
+    // Self-contained: the browser asked for nothing but the file itself.
+    let requests: Vec<String> = page
+        .events
+        .iter()
+        .filter(|event| event["method"] == "Network.requestWillBeSent")
+        .filter_map(|event| event["params"]["request"]["url"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(requests, [url.clone()], "the page asked for more than itself");
 
     let problems = page.problems();
     assert!(problems.is_empty(), "the page logged problems:\n{}", problems.join("\n"));
