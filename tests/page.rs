@@ -343,7 +343,7 @@ fn the_page_opens_clean_and_shows_the_run() {
         .filter(|event| event["method"] == "Network.requestWillBeSent")
         .filter_map(|event| event["params"]["request"]["url"].as_str().map(str::to_owned))
         .collect();
-    assert_eq!(requests, [url.clone()], "the page asked for more than itself");
+    assert_eq!(requests, std::slice::from_ref(&url), "the page asked for more than itself");
 
     let problems = page.problems();
     assert!(problems.is_empty(), "the page logged problems:\n{}", problems.join("\n"));
