@@ -12,8 +12,9 @@
 //!
 //! `--out DIR` writes `report.html` (the run as one page: charts, flamegraph, tables), `summary.json` (the
 //! `TrainingSummary`), `trace.json` (Chrome Trace Event Format, for Perfetto or `chrome://tracing`),
-//! `flamegraph.svg`, `calltree.txt` and `metrics.prom` (the Prometheus exposition). `--push URL` pushes the run's metrics to a Prometheus Pushgateway when it ends, as job
-//! `optimizer` and instance `NAME` (default `local`). `--double regions|error|gradient` does that phase's
+//! `flamegraph.svg`, `calltree.txt` and `metrics.prom` (the Prometheus exposition). `--push URL` pushes the
+//! run's metrics to a Prometheus Pushgateway when it ends, as job `optimizer` and instance `NAME` (default
+//! `local`). `--double regions|error|gradient` does that phase's
 //! work twice in every step, to see a regression as `timing diff` sees it. `--compare` prints what changed
 //! between two `summary.json` files.
 

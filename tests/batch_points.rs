@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{exclusive, spin};
 use timing_runtime::{BatchPoint, reset, summary, timed};
 
@@ -115,8 +113,34 @@ fn a_reset_forgets_the_series_and_other_threads_batches_count() {
     assert!(summary().batch_points.is_empty());
     let worker = std::thread::spawn(|| batch(4, 1));
     worker.join().expect("worker");
-    std::thread::sleep(Duration::from_millis(1));
     batch(1, 1);
     let points = summary().batch_points;
     assert_eq!(points.iter().map(|point| point.steps).collect::<Vec<_>>(), [4, 1]);
+}
+
+#[timed(batch)]
+fn batch_with_a_reset(steps_before: usize, steps_after: usize) {
+    for _ in 0..steps_before {
+        step(1);
+    }
+    reset();
+    for _ in 0..steps_after {
+        step(1);
+    }
+}
+
+#[test]
+fn a_batch_cut_by_a_reset_is_no_point_and_the_next_ones_are_whole() {
+    let _guard = exclusive();
+    batch_with_a_reset(5, 3);
+    batch(2, 1);
+    let run = summary();
+    let points = &run.batch_points;
+    // Only the whole batch: its steps, from its own start (the run's origin is not moved back).
+    assert_eq!(points.iter().map(|point| point.steps).collect::<Vec<_>>(), [2]);
+    assert!(sum(points, |point| point.steps) <= run.total_steps as u64);
+    // The run began with the steps after the reset, inside the cut batch, before this one.
+    let point = &points[0];
+    assert!(point.start_ns > 0 && point.start_ns < run.wall_ns, "{point:?} {}", run.wall_ns);
+    assert!(point.batch_ns.abs_diff(point.end_ns - point.start_ns) <= 1, "{point:?}");
 }

@@ -1,8 +1,9 @@
-//! The run's page as a person sees it (issue 20): a run recorded here is written with `to_html`, opened from
-//! its file in headless Chromium, and looked at through the DevTools protocol: no console error or
-//! exception, no request but for the file itself, every section, chart and table present with the run's phase and span names (names HTML would
-//! misread among them), the span table sorting when a header is clicked, the flamegraph's own script
-//! running and zooming on a click, and a screenshot of the whole page (`target/page/report.png`).
+//! The run's page as a person sees it (issue 20): a run recorded here is written with `to_html`, opened
+//! from its file in headless Chromium, and looked at through the DevTools protocol: no console error or
+//! exception, no request but for the file itself, every section, chart and table present with the run's
+//! phase and span names (names HTML would misread among them), the span table sorting when a header is
+//! clicked, the flamegraph's own script running and zooming on a click, and a screenshot of the whole page
+//! (`target/tmp/page/report.png`).
 //!
 //! Needs Debian's `chromium` (`.ci/run` installs it) and the `browser` feature: `.ci/run` runs
 //! `cargo test --features browser --test page`. Chromium is started on loopback with a new profile and no

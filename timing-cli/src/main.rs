@@ -67,7 +67,7 @@ fn html(args: &[String]) -> Result<u8, String> {
     let Some(path) = file else { return Err(format!("`html` takes one file\n{USAGE}")) };
     let run = load(path)?;
     let page = page.unwrap_or_else(|| Path::new(path).with_extension("html"));
-    if page == Path::new(path) {
+    if same_file(&page, Path::new(path)) {
         return Err(format!("the page would overwrite the summary {path}: give another name with -o"));
     }
     let title = title.unwrap_or_else(|| {
@@ -153,6 +153,16 @@ fn load(path: &str) -> Result<TrainingSummary, String> {
         ));
     }
     Ok(run)
+}
+
+/// Whether `page` names the existing file `summary`, however either is written (`./run.json`, a link).
+fn same_file(page: &Path, summary: &Path) -> bool {
+    let resolved = |path: &Path| -> Option<PathBuf> {
+        let parent = path.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        Some(parent.canonicalize().ok()?.join(path.file_name()?))
+    };
+    let summary = summary.canonicalize().ok();
+    summary.is_some() && (page.canonicalize().ok() == summary || resolved(page) == summary)
 }
 
 /// Whether version `written` is newer than `ours` (both `major.minor.patch`; an empty one, from before

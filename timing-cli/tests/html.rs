@@ -97,5 +97,9 @@ fn bad_arguments_and_files_are_refused() {
     let (code, stderr) = timing(&["html", html.to_str().expect("a path")]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("would overwrite the summary"), "{stderr}");
+    // However the output's path is written.
+    let dotted = dir.join(".").join("same.html");
+    let (code, stderr) = timing(&["html", html.to_str().expect("a path"), "-o", dotted.to_str().expect("a path")]);
+    assert_eq!(code, 2, "{stderr}");
     assert_eq!(std::fs::read_to_string(&html).expect("kept"), json);
 }

@@ -7,12 +7,18 @@ impl CallTree {
     /// flamegraph tools such as `inferno-flamegraph` and `flamegraph.pl`.
     #[must_use]
     pub fn folded(&self) -> String {
+        self.folded_with(|ns| ns)
+    }
+
+    /// Folded stacks with each self time as `value` makes it; paths it makes 0 are left out.
+    pub(crate) fn folded_with(&self, value: impl Fn(u64) -> u64) -> String {
         let mut out = String::new();
         for (index, node) in self.nodes.iter().enumerate() {
-            if node.self_ns > 0 {
+            let value = value(node.self_ns);
+            if value > 0 {
                 out.push_str(&self.path(index));
                 out.push(' ');
-                out.push_str(&node.self_ns.to_string());
+                out.push_str(&value.to_string());
                 out.push('\n');
             }
         }

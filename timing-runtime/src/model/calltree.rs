@@ -31,7 +31,8 @@ pub struct CallNode {
 }
 
 impl CallTree {
-    /// The path of names from the top down to `node`, joined with `;`.
+    /// The path of names from the top down to `node`, joined with `;`. A parent that does not come before
+    /// its child (a tree read from a file someone edited) ends the path there.
     #[must_use]
     pub fn path(&self, node: usize) -> String {
         let mut names = Vec::new();
@@ -39,7 +40,7 @@ impl CallTree {
         while let Some(index) = next {
             let Some(node) = self.nodes.get(index) else { break };
             names.push(node.name.as_str());
-            next = node.parent;
+            next = node.parent.filter(|parent| *parent < index);
         }
         names.reverse();
         names.join(";")

@@ -147,7 +147,8 @@ impl BatchPoint {
     /// The percentage of its step time in `phase`; 0 without step time.
     #[must_use]
     pub fn phase_pct(&self, phase: &str) -> f64 {
-        let ns = self.phases.iter().filter(|time| time.phase == phase).map(|time| time.ns).sum();
+        let ns =
+            self.phases.iter().filter(|time| time.phase == phase).fold(0u64, |sum, time| sum.saturating_add(time.ns));
         share(ns, self.step_ns)
     }
 

@@ -95,8 +95,9 @@ impl Recorder {
             }
             // The batch's point: what the thread's totals gained since the batch began. A batch whose steps
             // all ran on other threads (a pool's) has none: those threads' own batches, if any, are the
-            // points, and the batch would count their steps twice.
-            if here == 0 {
+            // points, and the batch would count their steps twice. Nor has one that a reset cut in two: the
+            // totals it began from are gone, and the steps before the reset are not the new epoch's.
+            if here == 0 || batch.epoch != epoch {
                 return self.batch_done(epoch, timing);
             }
             let mut phase_ticks = Vec::new();
@@ -113,7 +114,7 @@ impl Recorder {
                 step_ticks: step_ticks.saturating_sub(batch.step_ticks),
                 phase_ticks,
             };
-            batches::record(epoch, &point);
+            batches::record(epoch, point);
         }
         self.batch_done(epoch, timing);
     }

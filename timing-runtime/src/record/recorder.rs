@@ -57,8 +57,9 @@ pub(super) struct BatchState {
     pub(super) records: Option<Vec<StepTiming>>,
     /// Steps completed on other threads for this batch (through a `BatchHandle`).
     pub(super) elsewhere: Option<Arc<AtomicU64>>,
-    /// The thread's step ticks, and by phase id, when the batch began: what its point in the batch series
-    /// is measured from.
+    /// The epoch the batch began in, and the thread's step ticks, and by phase id, then: what its point in
+    /// the batch series is measured from (a reset since zeroes the totals, and the batch gets no point).
+    pub(super) epoch: u64,
     pub(super) step_ticks: u64,
     pub(super) phase_ticks: Vec<u64>,
 }
@@ -192,6 +193,7 @@ thread_local! {
                 first_step: 0,
                 records: None,
                 elsewhere: None,
+                epoch: 0,
                 step_ticks: 0,
                 phase_ticks: Vec::new(),
             },
@@ -405,6 +407,7 @@ impl Recorder {
                     first_step: hot.steps_done.get(),
                     records: (granularity >= TimingGranularity::Step).then(Vec::new),
                     elsewhere: None,
+                    epoch,
                     step_ticks,
                     phase_ticks,
                 };

@@ -64,10 +64,10 @@ impl BatchSeries {
     }
 
     /// Adds one batch (or, in tests, a point of several).
-    fn push(&mut self, batch: &PointTicks) {
+    fn push(&mut self, batch: PointTicks) {
         match self.points.last_mut() {
-            Some(last) if last.batches < self.stride => last.absorb(batch),
-            _ => self.points.push(batch.clone()),
+            Some(last) if last.batches < self.stride => last.absorb(&batch),
+            _ => self.points.push(batch),
         }
         if self.points.len() > MAX_POINTS {
             // Neighbours in pairs: every point then holds `2 * stride` batches, the latest perhaps fewer.
@@ -90,7 +90,7 @@ static SERIES: Mutex<BatchSeries> = Mutex::new(BatchSeries::new());
 
 /// Adds a batch that ended on a thread recording in `epoch`; a batch of an epoch before the series' is
 /// dropped (it ended after a reset), one of a later epoch begins the series again.
-pub(crate) fn record(epoch: u64, batch: &PointTicks) {
+pub(crate) fn record(epoch: u64, batch: PointTicks) {
     let mut series = SERIES.lock();
     if epoch < series.epoch {
         return;
@@ -107,9 +107,13 @@ pub(crate) fn read(epoch: u64) -> Vec<PointTicks> {
     if series.epoch == epoch { series.points.clone() } else { Vec::new() }
 }
 
-/// Forgets every point: a reset began epoch `epoch`.
+/// Forgets every point: a reset began epoch `epoch`. A thread that saw the new epoch first may have added
+/// a point of it already, which stays.
 pub(crate) fn reset(epoch: u64) {
-    SERIES.lock().clear(epoch);
+    let mut series = SERIES.lock();
+    if epoch > series.epoch {
+        series.clear(epoch);
+    }
 }
 
 #[cfg(test)]
@@ -133,7 +137,7 @@ mod tests {
         let mut series = BatchSeries::new();
         let count = 1_000_003u64;
         for index in 0..count {
-            series.push(&batch(index));
+            series.push(batch(index));
             assert!(series.points.len() <= MAX_POINTS);
         }
         let sum = |pick: fn(&PointTicks) -> u64| series.points.iter().map(pick).sum::<u64>();
@@ -158,10 +162,10 @@ mod tests {
     #[test]
     fn a_short_run_keeps_every_batch() {
         let mut series = BatchSeries::new();
-        (0..MAX_POINTS as u64).for_each(|index| series.push(&batch(index)));
+        (0..MAX_POINTS as u64).for_each(|index| series.push(batch(index)));
         assert_eq!(series.points.len(), MAX_POINTS);
         assert!(series.points.iter().all(|point| point.batches == 1));
-        series.push(&batch(MAX_POINTS as u64));
+        series.push(batch(MAX_POINTS as u64));
         assert_eq!(series.points.len(), MAX_POINTS / 2 + 1);
     }
 }

@@ -58,6 +58,22 @@ struct Slice {
     steps_per_second: f64,
 }
 
+impl Slice {
+    /// The top of stacked layer `layer` (the phases in order, then the time outside them), in percent of
+    /// the slice's step time; 0 for every layer of a slice without step time (no batch in it, or a
+    /// granularity too coarse for phases), which draws nothing rather than a false 100%.
+    fn top_pct(&self, layer: usize) -> f64 {
+        if self.step_ns <= 0.0 {
+            return 0.0;
+        }
+        if layer >= self.phase_ns.len() {
+            return 100.0;
+        }
+        let below: f64 = self.phase_ns.iter().take(layer + 1).sum();
+        (below * 100.0 / self.step_ns).min(100.0)
+    }
+}
+
 /// Slices at most: about one per batch up to this many.
 const SLICES: usize = 160;
 
@@ -85,8 +101,9 @@ fn slices(points: &[BatchPoint], phases: &[&str]) -> Vec<Slice> {
             slice.step_ns += point.step_ns as f64 * part;
             slice.steps_per_second += point.steps as f64 * part / (width / 1e9);
             for (phase, ns) in phases.iter().zip(&mut slice.phase_ns) {
-                let of_phase: u64 = point.phases.iter().filter(|time| time.phase == *phase).map(|time| time.ns).sum();
-                *ns += of_phase as f64 * part;
+                let of_phase: f64 =
+                    point.phases.iter().filter(|time| time.phase == *phase).map(|time| time.ns as f64).sum();
+                *ns += of_phase * part;
             }
         }
     }
@@ -135,22 +152,14 @@ pub(super) fn over_the_run(run: &TrainingSummary) -> std::io::Result<Option<Stri
             .draw()
             .map_err(&fail)?;
         // Layers from the top one (the overhead, reaching 100%) down, each filled from 0 so that the next
-        // covers all but its own band. A slice without step time (no batch in it, or a granularity too
-        // coarse for phases) draws nothing rather than a false 100%.
+        // covers all but its own band.
         let layers = phases.len() + 1;
         for layer in (0..layers).rev() {
-            let top = |slice: &Slice| {
-                if slice.step_ns <= 0.0 {
-                    return 0.0;
-                }
-                let below: f64 = slice.phase_ns.iter().take(layer + 1).sum();
-                if layer == phases.len() { 100.0 } else { (below * 100.0 / slice.step_ns).min(100.0) }
-            };
             let (name, color) = match phases.get(layer) {
                 Some(phase) => ((*phase).to_owned(), phase_color(layer)),
                 None => ("outside phases".to_owned(), OVERHEAD),
             };
-            let series = slices.iter().map(|slice| (slice.at, top(slice)));
+            let series = slices.iter().map(|slice| (slice.at, slice.top_pct(layer)));
             chart
                 .draw_series(AreaSeries::new(series, 0.0, color.mix(0.9)).border_style(color))
                 .map_err(&fail)?
@@ -317,6 +326,17 @@ mod tests {
         assert!((middle.steps_per_second - 200_000.0).abs() < 1.0, "{}", middle.steps_per_second);
         assert!((middle.phase_ns[0] / middle.step_ns - 0.4).abs() < 1e-9);
         assert!(slices.windows(2).all(|pair| pair[0].at < pair[1].at));
+    }
+
+    #[test]
+    fn layers_stack_to_100_and_a_slice_without_step_time_draws_nothing() {
+        let slice = Slice { at: 0.0, step_ns: 1_000.0, phase_ns: vec![500.0, 200.0], steps_per_second: 1.0 };
+        assert_eq!([0, 1, 2].map(|layer| slice.top_pct(layer)), [50.0, 70.0, 100.0]);
+        let empty = Slice { step_ns: 0.0, phase_ns: vec![0.0, 0.0], ..slice };
+        assert_eq!([0, 1, 2].map(|layer| empty.top_pct(layer)), [0.0, 0.0, 0.0]);
+        // Phases that add up to more than their step (a file edited by hand) stop at the top.
+        let over = Slice { step_ns: 100.0, phase_ns: vec![90.0, 90.0], ..empty };
+        assert_eq!(over.top_pct(1), 100.0);
     }
 
     #[test]

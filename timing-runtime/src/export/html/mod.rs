@@ -40,17 +40,14 @@ impl TrainingSummary {
         self.breakdown(&mut page);
         section(&mut page, "over-the-run", "Over the run");
         match charts::over_the_run(self)? {
-            Some(svg) => {
-                chart(&mut page, "Phase shares and steps per second over the run", &svg);
-                let merged = self.batch_points.first().map_or(1, |point| point.batches);
-                if merged > 1 {
-                    let _ = writeln!(
-                        page,
-                        "<p class=\"note\">Each point stands for {merged} consecutive batches (a run keeps at most \
-                         256 points).</p>"
-                    );
-                }
-            }
+            Some(svg) => chart(&mut page, "Phase shares and steps per second over the run", &svg),
+            // Saved before summaries kept the series, or every batch ran its steps on other threads.
+            None if self.batches > 0 => note(
+                &mut page,
+                "This summary has no batch series: it was saved by a version before 0.1.0 kept one, or its \
+                 batches ran all their steps on other threads (a pool's), where a thread's own \
+                 <code>#[timed(batch)]</code> would show the run over time.",
+            ),
             None => note(
                 &mut page,
                 "No batches were recorded: mark the function whose call is a batch of steps with \
@@ -294,7 +291,7 @@ fn flamegraph(page: &mut String, tree: &CallTree) {
         page,
         "<iframe class=\"flamegraph\" id=\"flamegraph\" title=\"Flamegraph of the call tree\" height=\"{}\" \
          srcdoc=\"{}\"></iframe>",
-        height + 8,
+        height.saturating_add(8),
         escape(&document)
     );
 }
@@ -305,6 +302,7 @@ fn section(page: &mut String, id: &str, heading: &str) {
 
 fn chart(page: &mut String, label: &str, svg: &str) {
     // The drawing keeps its own size as its aspect ratio and scales to the page's width.
+    let label = escape(label);
     let svg = svg.replacen("<svg ", &format!("<svg class=\"chart\" role=\"img\" aria-label=\"{label}\" "), 1);
     page.push_str(&svg);
     page.push('\n');
