@@ -102,6 +102,13 @@ pub struct SlowStep {
     pub phase: Option<String>,
     /// How much longer than its batch mean that phase (or the overhead) took in this step.
     pub excess_ns: f64,
+    /// Its batch: the batches its thread had completed since the latest reset, this one included (from
+    /// 1); `None` in a record made by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<u64>,
+    /// Its thread, numbered from 1 in the order threads first recorded (as timelines number them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<u64>,
 }
 
 /// One batch of the run, or several consecutive ones: what charts of a run over time are drawn from. A
@@ -243,6 +250,8 @@ pub(crate) fn slow_steps(steps: &[StepTiming]) -> Vec<SlowStep> {
                 batch_mean_ns: mean,
                 phase: phase.map(str::to_owned),
                 excess_ns: excess,
+                batch: None,
+                thread: None,
             }
         })
         .collect()

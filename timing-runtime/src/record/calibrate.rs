@@ -120,6 +120,7 @@ mod tests {
 
     #[test]
     fn each_cost_is_measured_on_its_own_path_whatever_the_settings() {
+        let _settings = crate::record::SETTINGS_LOCK.lock();
         // Timeline capture sends user spans to the slow path; the calibration must not follow them there.
         let with_timeline: Vec<u64> = Close::ALL.map(|close| slow_closes_measuring(close, true)).to_vec();
         crate::set_timeline(0);

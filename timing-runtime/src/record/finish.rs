@@ -84,13 +84,16 @@ impl Recorder {
         let here = hot.steps_done.get().wrapping_sub(batch.first_step);
         let elsewhere = batch.elsewhere.as_ref().map_or(0, |steps| steps.swap(0, std::sync::atomic::Ordering::Relaxed));
         let steps = usize::try_from(here.saturating_add(elsewhere)).unwrap_or(usize::MAX);
-        let timing = BatchTiming::new(steps, clock::to_ns(ticks), batch.records);
+        let mut timing = BatchTiming::new(steps, clock::to_ns(ticks), batch.records);
         if let Some(slot) = &self.slot {
             {
                 // `start_epoch` began the account in this thread's epoch.
                 let mut account = slot.steps.lock();
                 account.batches = account.batches.saturating_add(1);
                 account.batch_ticks = account.batch_ticks.saturating_add(ticks);
+                for slow in &mut timing.slow_steps {
+                    (slow.batch, slow.thread) = (Some(account.batches), Some(slot.id));
+                }
                 account.keep_slow_steps(&timing.slow_steps);
             }
             // The batch's point: what the thread's totals gained since the batch began. A batch whose steps

@@ -16,3 +16,9 @@ pub(crate) mod future;
 pub(crate) mod guard;
 pub(crate) mod hot;
 pub(crate) mod recorder;
+
+/// Held by the unit tests that switch a process-wide setting (timeline capture, which sends every span to
+/// the slow path) and by those that count which path a thread's calls took, which tests run in parallel
+/// would otherwise see change under them.
+#[cfg(test)]
+pub(crate) static SETTINGS_LOCK: parking_lot::Mutex<()> = parking_lot::Mutex::new(());

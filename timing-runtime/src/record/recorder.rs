@@ -642,6 +642,7 @@ mod tests {
     /// calls.
     fn closes_of_fourth_run(run: fn() -> u32, expected: u32) -> (u64, u64) {
         use crate::record::guard::{slow_closes, slow_opens};
+        let _settings = crate::record::SETTINGS_LOCK.lock();
         std::thread::spawn(move || {
             let timed = || {
                 let started = clock::now();

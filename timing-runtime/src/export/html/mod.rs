@@ -211,18 +211,27 @@ impl TrainingSummary {
             return;
         }
         page.push_str(
-            "<table id=\"slow-step-table\" class=\"sortable\">\n<thead><tr><th>Step in its batch</th>\
-             <th aria-sort=\"descending\">Time</th><th>Batch mean</th><th>Phase that grew most</th><th>Grew by</th>\
-             </tr></thead>\n<tbody>\n",
+            "<table id=\"slow-step-table\" class=\"sortable\">\n<thead><tr><th>Thread</th><th>Batch</th>\
+             <th>Step in its batch</th><th aria-sort=\"descending\">Time</th><th>Batch mean</th>\
+             <th>Phase that grew most</th><th>Grew by</th></tr></thead>\n<tbody>\n",
         );
         for slow in &self.slow_steps {
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             let (mean, excess) = (slow.batch_mean_ns.round() as u64, slow.excess_ns.max(0.0).round() as u64);
             let phase = slow.phase.as_deref().map_or_else(|| "(outside phases)".to_owned(), escape);
+            // Unknown (a record made by hand) sorts first.
+            let number = |value: Option<u64>| {
+                value.map_or_else(
+                    || "<td data-value=\"0\">–</td>".to_owned(),
+                    |n| format!("<td data-value=\"{n}\">{n}</td>"),
+                )
+            };
             let _ = writeln!(
                 page,
-                "<tr><td data-value=\"{}\">{}</td><td data-value=\"{}\">{}</td><td data-value=\"{mean}\">{}</td>\
+                "<tr>{}{}<td data-value=\"{}\">{}</td><td data-value=\"{}\">{}</td><td data-value=\"{mean}\">{}</td>\
                  <td>{phase}</td><td data-value=\"{excess}\">{}</td></tr>",
+                number(slow.thread),
+                number(slow.batch),
                 slow.step,
                 slow.step,
                 slow.total_ns,
