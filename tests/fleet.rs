@@ -10,6 +10,8 @@
 
 #![cfg(all(feature = "fleet", feature = "timing", feature = "push"))]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -125,11 +127,7 @@ fn program(name: &str, package: &str) -> PathBuf {
 }
 
 fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .into()
+    common::http_agent(10)
 }
 
 fn get(url: &str) -> Option<String> {

@@ -136,7 +136,7 @@ impl Page {
     fn connect(port: u16) -> Page {
         let started = Instant::now();
         let list = loop {
-            let answer = ureq::get(&format!("http://127.0.0.1:{port}/json/list")).call();
+            let answer = common::http_agent(5).get(&format!("http://127.0.0.1:{port}/json/list")).call();
             if let Ok(mut answer) = answer {
                 let text = answer.body_mut().read_to_string().expect("the target list");
                 let list: Value = serde_json::from_str(&text).expect("the target list is JSON");

@@ -8,6 +8,8 @@
 #[allow(dead_code, clippy::cast_precision_loss, clippy::cast_possible_truncation)]
 mod server;
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,11 +30,7 @@ fn start() -> (std::net::SocketAddr, tokio::runtime::Runtime) {
 }
 
 fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(30)))
-        .http_status_as_error(false)
-        .build()
-        .into()
+    common::http_agent(30)
 }
 
 /// Posts `body` to `/rpc`: the HTTP status and the response.

@@ -28,3 +28,13 @@ pub fn spin(micros: u64) {
 pub fn near(actual: f64, expected: f64, tolerance: f64) -> bool {
     (actual - expected).abs() <= expected.abs() * tolerance
 }
+
+/// An HTTP client for the servers tests start on loopback: it gives up after `seconds`, and hands back
+/// error statuses as answers for the test to check.
+pub fn http_agent(seconds: u64) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(seconds)))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}

@@ -100,29 +100,24 @@ impl Recorder {
             // all ran on other threads (a pool's) has none: those threads' own batches, if any, are the
             // points, and the batch would count their steps twice. Nor has one that a reset cut in two: the
             // totals it began from are gone, and the steps before the reset are not the new epoch's.
-            if here == 0 || batch.epoch != epoch {
-                return self.batch_done(epoch, timing);
+            if here > 0 && batch.epoch == epoch {
+                let mut phase_ticks = Vec::new();
+                let step_ticks = slot.step_totals.so_far(callsite::phase_count(), &slot.steps, &mut phase_ticks);
+                for (now, then) in phase_ticks.iter_mut().zip(&batch.phase_ticks) {
+                    *now = now.saturating_sub(*then);
+                }
+                let point = batches::PointTicks {
+                    batches: 1,
+                    steps: here,
+                    start: end.saturating_sub(ticks),
+                    end,
+                    batch_ticks: ticks,
+                    step_ticks: step_ticks.saturating_sub(batch.step_ticks),
+                    phase_ticks,
+                };
+                batches::record(epoch, point);
             }
-            let mut phase_ticks = Vec::new();
-            let step_ticks = slot.step_totals.so_far(callsite::phase_count(), &slot.steps, &mut phase_ticks);
-            for (now, then) in phase_ticks.iter_mut().zip(&batch.phase_ticks) {
-                *now = now.saturating_sub(*then);
-            }
-            let point = batches::PointTicks {
-                batches: 1,
-                steps: here,
-                start: end.saturating_sub(ticks),
-                end,
-                batch_ticks: ticks,
-                step_ticks: step_ticks.saturating_sub(batch.step_ticks),
-                phase_ticks,
-            };
-            batches::record(epoch, point);
         }
-        self.batch_done(epoch, timing);
-    }
-
-    fn batch_done(&mut self, epoch: u64, timing: BatchTiming) {
         self.last_batch = Some((epoch, timing));
         self.batches_done = self.batches_done.wrapping_add(1);
         self.flush_events();

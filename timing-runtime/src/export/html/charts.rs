@@ -23,7 +23,7 @@ const PALETTE: [RGBColor; 10] = [
 ];
 
 /// The time outside every phase.
-const OVERHEAD: RGBColor = RGBColor(200, 200, 200);
+pub(super) const OVERHEAD: RGBColor = RGBColor(200, 200, 200);
 
 /// The colour of the phase at `index` of the breakdown.
 pub(super) fn phase_color(index: usize) -> RGBColor {
@@ -33,10 +33,6 @@ pub(super) fn phase_color(index: usize) -> RGBColor {
 /// `#rrggbb`, for the page's legend chips.
 pub(super) fn css(color: RGBColor) -> String {
     format!("#{:02x}{:02x}{:02x}", color.0, color.1, color.2)
-}
-
-pub(super) fn overhead_color() -> RGBColor {
-    OVERHEAD
 }
 
 /// A drawing failed: what was being drawn, and why.

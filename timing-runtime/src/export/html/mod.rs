@@ -152,7 +152,7 @@ impl TrainingSummary {
             }
             page.push_str("</tr>\n");
         }
-        let outside = chip(&charts::css(charts::overhead_color()));
+        let outside = chip(&charts::css(charts::OVERHEAD));
         let columns = if allocations { 6 } else { 5 };
         let mut other = |name: &str, pct: f64, ns: u64| {
             let _ = writeln!(
