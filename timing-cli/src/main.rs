@@ -1,12 +1,23 @@
 //! `timing`: a saved run (`summary.json`, as `--out DIR` of the optimizer example or `serde_json` writes
-//! it) shown as the report or as one HTML page, and two runs compared with a verdict for each phase that
-//! tells noise from change.
+//! it) shown as the report or as one HTML page, and runs compared with a verdict for each phase that tells
+//! noise from change.
 //!
 //! ```text
 //! timing show RUN.json
 //! timing html RUN.json [-o PAGE.html] [--title TITLE]
 //! timing diff BEFORE.json AFTER.json [--noise PCT] [--fail-above PCT] [--markdown]
+//! timing diff A1.json A2.json .. -- B1.json B2.json .. [--paired] [--noise PCT] [--fail-above PCT] [--markdown]
+//! timing ab 'COMMAND A' 'COMMAND B' [--runs N] [--warmup N] [--save DIR] [--noise PCT] [--fail-above PCT] [--markdown]
 //! ```
+//!
+//! `diff` with one run a side calls a change real only beyond the run-to-run noise of a shared machine
+//! (15% by default, `--noise`), and says so; with several runs a side (separated by `--`), its intervals
+//! come from the spread between the runs (`--paired` when the i-th runs of the two sides were made
+//! together). `ab` runs two commands in turn, A B then B A, `--runs` times each (8 by default) after
+//! `--warmup` runs each (1), and compares them in pairs; each command is run by the shell and writes its
+//! summary to the file `{summary}` stands for in it, or prints it as JSON to standard output (the
+//! optimizer example's `--json`). `--save DIR` keeps the summaries there (`a-1.json`, `b-1.json`, ..).
+//! `--markdown` prints the comparison as a table for a pull request, `--json` as JSON.
 //!
 //! `html` writes the page to `PAGE.html`, by default beside the summary with the extension `.html`
 //! (`run.json` gives `run.html`), titled by default with the summary's file name.
@@ -17,10 +28,15 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use timing_runtime::{DEFAULT_NOISE_PCT, TrainingSummary};
+use timing_runtime::{CompareSettings, Comparison, TrainingSummary, Verdict};
+
+mod ab;
 
 const USAGE: &str = "usage:\n  timing show RUN.json\n  timing html RUN.json [-o PAGE.html] [--title TITLE]\n  \
-                     timing diff BEFORE.json AFTER.json [--noise PCT] [--fail-above PCT] [--markdown]";
+                     timing diff BEFORE.json AFTER.json [OPTIONS]\n  \
+                     timing diff A1.json A2.json .. -- B1.json B2.json .. [--paired] [OPTIONS]\n  \
+                     timing ab 'COMMAND A' 'COMMAND B' [--runs N] [--warmup N] [--save DIR] [OPTIONS]\n\
+                     options: [--noise PCT] [--fail-above PCT] [--markdown | --json]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -42,6 +58,7 @@ fn run(args: &[String]) -> Result<u8, String> {
         }
         Some("html") => html(&args[1..]),
         Some("diff") => diff(&args[1..]),
+        Some("ab") => ab::ab(&args[1..]),
         Some("--help" | "-h" | "help") => {
             out(&format!("{USAGE}\n"));
             Ok(0)
@@ -78,10 +95,18 @@ fn html(args: &[String]) -> Result<u8, String> {
     Ok(0)
 }
 
-fn diff(args: &[String]) -> Result<u8, String> {
-    let (mut files, mut noise, mut fail_above, mut markdown) = (Vec::new(), DEFAULT_NOISE_PCT, None, false);
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
+/// What `diff` and `ab` share: the noise level, the limit of `--fail-above`, the output's form.
+#[derive(Default)]
+struct Verdicts {
+    noise: Option<f64>,
+    fail_above: Option<f64>,
+    markdown: bool,
+    json: bool,
+}
+
+impl Verdicts {
+    /// Takes `arg` (and its value from `args`) if it is one of the shared options; says whether it was.
+    fn take<'a>(&mut self, arg: &str, args: &mut impl Iterator<Item = &'a String>) -> Result<bool, String> {
         let mut percent = |flag: &str| -> Result<f64, String> {
             let value = args.next().ok_or(format!("{flag} needs a percentage"))?;
             value
@@ -90,40 +115,87 @@ fn diff(args: &[String]) -> Result<u8, String> {
                 .filter(|pct| pct.is_finite() && *pct >= 0.0)
                 .ok_or(format!("{flag} takes a percentage of 0 or more, not `{value}`"))
         };
+        match arg {
+            "--noise" => self.noise = Some(percent("--noise")?),
+            "--fail-above" => self.fail_above = Some(percent("--fail-above")?),
+            "--markdown" => self.markdown = true,
+            "--json" => self.json = true,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Compares the runs, prints the comparison and returns the exit status.
+    fn report(&self, before: &[TrainingSummary], after: &[TrainingSummary], paired: bool) -> u8 {
+        let settings = CompareSettings { noise_pct: self.noise, paired };
+        let comparison = Comparison::of_runs(before, after, &settings);
+        out(&if self.json {
+            serde_json::to_string_pretty(&comparison).unwrap_or_default() + "\n"
+        } else if self.markdown {
+            comparison.to_markdown()
+        } else {
+            comparison.to_string()
+        });
+        let Some(limit) = self.fail_above else { return 0 };
+        // Slower beyond the noise level (the verdict) and by more than the limit, with the confidence of the
+        // comparison's intervals.
+        let slower: Vec<String> = std::iter::once(&comparison.step)
+            .chain(&comparison.phases)
+            .filter(|change| change.verdict == Verdict::Slower)
+            .filter_map(|change| {
+                let (low, median, _) = change.median_change_pct?;
+                (low > limit).then(|| format!("{} {median:+.1}% (at least {low:+.1}%)", change.name))
+            })
+            .collect();
+        if slower.is_empty() {
+            return 0;
+        }
+        eprintln!("timing: slower by more than {limit}% with 95% confidence: {}", slower.join(", "));
+        1
+    }
+}
+
+fn diff(args: &[String]) -> Result<u8, String> {
+    let (mut files, mut separator, mut paired, mut verdicts) = (Vec::new(), None, false, Verdicts::default());
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if verdicts.take(arg, &mut args)? {
+            continue;
+        }
         match arg.as_str() {
-            "--noise" => noise = percent("--noise")?,
-            "--fail-above" => fail_above = Some(percent("--fail-above")?),
-            "--markdown" => markdown = true,
+            "--paired" => paired = true,
+            "--" if separator.is_none() => separator = Some(files.len()),
+            "--" => return Err(format!("`diff` takes one `--` between the two sides\n{USAGE}")),
             flag if flag.starts_with("--") => return Err(format!("unknown option `{flag}`\n{USAGE}")),
             file => files.push(file),
         }
     }
-    let [before_path, after_path] = files[..] else { return Err(format!("`diff` takes two files\n{USAGE}")) };
-    let (before, after) = (load(before_path)?, load(after_path)?);
-    for (path, run) in [(before_path, &before), (after_path, &after)] {
+    let (before_paths, after_paths) = match separator {
+        Some(at) => files.split_at(at),
+        None if files.len() == 2 => files.split_at(1),
+        None => return Err(format!("`diff` takes two files, or runs on each side of `--`\n{USAGE}")),
+    };
+    if before_paths.is_empty() || after_paths.is_empty() {
+        return Err(format!("`diff` needs at least one run on each side of `--`\n{USAGE}"));
+    }
+    if paired && before_paths.len() != after_paths.len() {
+        return Err(format!(
+            "--paired needs as many runs on each side ({} and {})",
+            before_paths.len(),
+            after_paths.len()
+        ));
+    }
+    let load_all = |paths: &[&str]| paths.iter().map(|path| load(path)).collect::<Result<Vec<_>, String>>();
+    let (before, after) = (load_all(before_paths)?, load_all(after_paths)?);
+    for (path, run) in before_paths.iter().chain(after_paths).zip(before.iter().chain(&after)) {
         if run.step_spread.is_empty() && run.total_steps > 0 {
             eprintln!(
                 "timing: {path} has no per-step distributions (saved before timing-runtime 0.1.0 kept them): \
-                 its changes get no verdict"
+                 its changes get no verdict between single runs"
             );
         }
     }
-    let comparison = before.compare_with_noise(&after, noise);
-    out(&if markdown { comparison.to_markdown() } else { comparison.to_string() });
-    let Some(limit) = fail_above else { return Ok(0) };
-    // Slower by more than the limit with 95% confidence, whatever the noise level the verdicts use.
-    let slower: Vec<String> = std::iter::once(&comparison.step)
-        .chain(&comparison.phases)
-        .filter_map(|change| {
-            let (low, median, _) = change.median_change_pct?;
-            (low > limit).then(|| format!("{} {median:+.1}% (at least {low:+.1}%)", change.name))
-        })
-        .collect();
-    if slower.is_empty() {
-        return Ok(0);
-    }
-    eprintln!("timing: slower by more than {limit}% with 95% confidence: {}", slower.join(", "));
-    Ok(1)
+    Ok(verdicts.report(&before, &after, paired))
 }
 
 /// Writes `text` to standard output; a reader that went away (`timing diff .. | head`) is not an error.

@@ -93,7 +93,10 @@ pub use export::push::PushError;
 pub use off::BatchHandle;
 #[cfg(feature = "timing")]
 pub use record::recorder::BatchHandle;
-pub use report::{Change, Comparison, DEFAULT_NOISE_PCT, Verdict};
+pub use report::{
+    CONFIDENCE, Change, CompareSettings, Comparison, DEFAULT_MIN_CHANGE_PCT, DEFAULT_NOISE_PCT, SINGLE_RUN_NOISE_PCT,
+    Verdict,
+};
 #[doc(inline)]
 pub use timing_macros::timed;
 
@@ -112,6 +115,27 @@ pub mod __private {
     #[doc(hidden)]
     pub fn never<T>() -> T {
         unreachable!("`#[timed]` never takes this branch")
+    }
+
+    /// For the tests that disturb the calibration on purpose: takes in a first measurement of the
+    /// instrumentation's costs of `ticks` per call for every way of closing, none inside and no floor, as a
+    /// measurement cut short would give; call it before the first timed call of the process.
+    #[cfg(feature = "timing")]
+    #[doc(hidden)]
+    pub fn disturb_calibration(ticks: u64) {
+        crate::record::charge::measure_once(|| crate::record::charge::Costs {
+            outside: [ticks; 4],
+            inside: 0,
+            floor: 0,
+        });
+    }
+
+    /// How many times the instrumentation's costs have been measured in this process.
+    #[cfg(feature = "timing")]
+    #[doc(hidden)]
+    #[must_use]
+    pub fn calibrations() -> usize {
+        crate::record::charge::measurements()
     }
 
     /// The phase of a [`scope!`](crate::scope), which may be left out.

@@ -36,21 +36,62 @@ impl Change {
     }
 }
 
+impl Comparison {
+    /// What the verdicts rest on, in one sentence for the reader.
+    fn basis(&self) -> String {
+        if self.single_runs() {
+            format!(
+                "One run per side: differences under {noise}% cannot be told from run-to-run noise on this \
+                 machine, so only a change whose 95% interval lies beyond ±{noise}% is called real. Give \
+                 several runs per side (`timing diff A1 A2 A3 -- B1 B2 B3`) or let `timing ab` run both \
+                 builds in turn.",
+                noise = self.noise_pct
+            )
+        } else {
+            format!(
+                "{} runs against {}{}: intervals from the spread between runs, 95% for the whole table; a change \
+                 is real when its interval lies beyond ±{}%.",
+                self.runs_before,
+                self.runs_after,
+                if self.paired { ", in pairs" } else { "" },
+                self.noise_pct
+            )
+        }
+    }
+
+    /// The heading of the interval column.
+    fn interval_heading(&self) -> &'static str {
+        if self.single_runs() { "median change [95% interval]" } else { "change [interval]" }
+    }
+}
+
 impl Display for Comparison {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         let width = self.phases.iter().chain(&self.spans).map(|change| change.name.len()).max().unwrap_or(4).max(9);
-        writeln!(f, "Per step (a change is real when its 95% interval is beyond ±{}%):", self.noise_pct)?;
+        writeln!(f, "{}", self.basis())?;
+        writeln!(f)?;
+        let per = if self.single_runs() { "Per step" } else { "Per step, mean of the runs" };
+        writeln!(f, "{per}:")?;
         writeln!(
             f,
             "  {:<width$}  {:>10}  {:>10}  {:>11}  {:>8}  {:>26}  verdict",
-            "", "before", "after", "change", "%", "median change [95% interval]"
+            "",
+            "before",
+            "after",
+            "change",
+            "%",
+            self.interval_heading()
         )?;
         self.step.write(f, width)?;
         for phase in &self.phases {
             phase.write(f, width)?;
         }
         writeln!(f)?;
-        writeln!(f, "Spans (total time; the median is per call):")?;
+        if self.single_runs() {
+            writeln!(f, "Spans (total time; the median is per call):")?;
+        } else {
+            writeln!(f, "Spans (total time, mean of the runs; the change is of time per step):")?;
+        }
         for span in &self.spans {
             span.write(f, width)?;
         }
@@ -67,8 +108,9 @@ impl Comparison {
     /// ```
     #[must_use]
     pub fn to_markdown(&self) -> String {
-        let mut out = String::from(
-            "| | before | after | change | % | median change [95% interval] | verdict |\n|---|---|---|---|---|---|---|\n",
+        let mut out = format!(
+            "| | before | after | change | % | {} | verdict |\n|---|---|---|---|---|---|---|\n",
+            self.interval_heading()
         );
         for change in std::iter::once(&self.step).chain(&self.phases) {
             let [before, after, delta, pct, median, verdict] = change.columns();
@@ -81,7 +123,7 @@ impl Comparison {
                 change.name
             ));
         }
-        out.push_str(&format!("\nA change is real when its 95% interval lies beyond ±{}%.\n", self.noise_pct));
+        out.push_str(&format!("\n{}\n", self.basis()));
         out
     }
 }

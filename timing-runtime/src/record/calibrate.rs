@@ -7,7 +7,7 @@
 use std::cell::Cell;
 
 use crate::record::callsite::{Callsite, Kind};
-use crate::record::charge::{self, Close};
+use crate::record::charge::{self, Close, Costs};
 use crate::record::clock;
 use crate::record::hot::{FAST_DEPTH, POISON, with_hot};
 
@@ -31,16 +31,30 @@ pub(crate) fn ensure() {
     });
 }
 
+/// Measures the costs again on a thread of its own, in the background, when a check is due (see
+/// `charge::check_due`); called at the end of a batch, off the hot path. Nobody waits for it.
+pub(crate) fn check() {
+    if !charge::check_due() {
+        return;
+    }
+    let started =
+        std::thread::Builder::new().name("timing-calibration".into()).spawn(|| charge::add_measurement(measure()));
+    if started.is_err() {
+        charge::check_abandoned();
+    }
+}
+
 /// Whether this is the calibration thread.
 pub(crate) fn is_calibrating() -> bool {
     CALIBRATING.try_with(Cell::get).unwrap_or(false)
 }
 
 /// Runs on the calibration thread, whose recorder keeps its spans to itself: the cost of each way a call
-/// can close, by `Close`.
-fn measure() -> [u64; 4] {
+/// can close, by `Close`, what a call adds to its own time, and the floor.
+fn measure() -> Costs {
     CALIBRATING.with(|calibrating| calibrating.set(true));
-    Close::ALL.map(measure_close)
+    let measured = Close::ALL.map(measure_close);
+    Costs { outside: measured.map(|(outside, _)| outside), inside: measured[0].1, floor: floor() }
 }
 
 static PARENT: Callsite = Callsite::new("timing calibration", None, Kind::Span, "", "", 0);
@@ -48,26 +62,45 @@ static CHILD: Callsite = Callsite::new("timing calibration call", None, Kind::Sp
 static RECURSIVE: Callsite = Callsite::new("timing calibration recursion", None, Kind::Span, "", "", 0);
 static FILLER: Callsite = Callsite::new("timing calibration stack", None, Kind::Span, "", "", 0);
 
-/// The cost of calls that close by `close`: a parent's self time over `CHILDREN` empty timed calls, the
-/// least of `ROUNDS` rounds (interruptions only ever add). Nothing is charged yet, so the self time is the
-/// calls' instrumentation. The first round also fills the caches the hot path needs.
-fn measure_close(close: Close) -> u64 {
-    let mut best = u64::MAX;
+/// The cost of calls that close by `close`, outside their clock reads and inside them: from a parent's self
+/// time and its children's time over `CHILDREN` empty timed calls, the least of `ROUNDS` rounds
+/// (interruptions only ever add). The first round also fills the caches the hot path needs.
+fn measure_close(close: Close) -> (u64, u64) {
+    let (mut outside, mut inside) = (u64::MAX, u64::MAX);
     for _ in 0..ROUNDS {
-        let per_call = match close {
-            Close::Fast => children_of(&PARENT, &CHILD, false),
-            Close::Recursive => children_of(&RECURSIVE, &RECURSIVE, false),
+        let measured = match close {
+            Close::Fast | Close::Slow => children_of(&PARENT, &CHILD, close),
+            Close::Recursive => children_of(&RECURSIVE, &RECURSIVE, close),
             // Recursion is what makes a stack that deep.
-            Close::Deep => beneath(FAST_DEPTH, || children_of(&RECURSIVE, &RECURSIVE, false)),
-            Close::Slow => children_of(&PARENT, &CHILD, true),
+            Close::Deep => beneath(FAST_DEPTH, || children_of(&RECURSIVE, &RECURSIVE, close)),
         };
-        best = best.min(per_call.unwrap_or(u64::MAX));
+        if let Some((round_outside, round_inside)) = measured {
+            outside = outside.min(round_outside);
+            inside = inside.min(round_inside);
+        }
     }
-    if best == u64::MAX { 0 } else { best }
+    let known = |ticks: u64| if ticks == u64::MAX { 0 } else { ticks };
+    (known(outside), known(inside))
+}
+
+/// Ticks of two clock reads, one after the other, the least of `ROUNDS` rounds of `CHILDREN` pairs: what
+/// the two reads of any timed call cost at the least.
+fn floor() -> u64 {
+    (0..ROUNDS)
+        .map(|_| {
+            let start = clock::now();
+            for _ in 0..CHILDREN {
+                std::hint::black_box(clock::now());
+                std::hint::black_box(clock::now());
+            }
+            clock::now().saturating_sub(start) / u64::from(CHILDREN)
+        })
+        .min()
+        .unwrap_or(0)
 }
 
 /// Runs `f` beneath `frames` open spans.
-fn beneath(frames: usize, f: impl FnOnce() -> Option<u64>) -> Option<u64> {
+fn beneath<T>(frames: usize, f: impl FnOnce() -> Option<T>) -> Option<T> {
     if frames == 0 {
         return f();
     }
@@ -77,9 +110,12 @@ fn beneath(frames: usize, f: impl FnOnce() -> Option<u64>) -> Option<u64> {
     result
 }
 
-/// The self ticks per child of a span of `parent` over `CHILDREN` calls of `child`; each on the slow path
-/// if `slow` (the hot path is switched off for each, as the recorder switches it on again after each).
-fn children_of(parent: &'static Callsite, child: &'static Callsite, slow: bool) -> Option<u64> {
+/// The self ticks and the children's ticks per child of a span of `parent` over `CHILDREN` calls of
+/// `child`; each on the slow path if `slow` (the hot path is switched off for each, as the recorder switches
+/// it on again after each). A check during the run measures with the costs in force charged: they are
+/// added back.
+fn children_of(parent: &'static Callsite, child: &'static Callsite, close: Close) -> Option<(u64, u64)> {
+    let slow = close == Close::Slow;
     let slow_path = || {
         if slow {
             with_hot(|hot| hot.key.set(POISON));
@@ -92,9 +128,12 @@ fn children_of(parent: &'static Callsite, child: &'static Callsite, slow: bool) 
         slow_path();
         guard.close_detailed();
     }
-    let self_ticks = with_hot(|hot| hot.open_self_ticks(clock::now()));
+    let (self_ticks, children) = with_hot(|hot| hot.open_self_and_children(clock::now()))?;
     parent.close_detailed();
-    self_ticks.map(|ticks| ticks / u64::from(CHILDREN))
+    let calls = u64::from(CHILDREN);
+    // What each child charged its parent is in `children` (it is what a check measures again): outside.
+    let charged = charge::charged_ticks(close);
+    Some((self_ticks / calls + charged, (children / calls).saturating_sub(charged)))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use std::cell::Cell;
 
 use crate::model::{BatchTiming, PhaseTime, StepTiming};
+use crate::record::calibrate;
 use crate::record::callsite::{self, FAST_PHASES};
 use crate::record::clock;
 use crate::record::hot::Hot;
@@ -78,6 +79,8 @@ impl Recorder {
 
     pub(super) fn finish_batch(&mut self, hot: &Hot, ticks: u64, end: u64) {
         self.count_held_step(hot);
+        // A batch's end is where the slow path can afford to start a check of the costs it charges.
+        calibrate::check();
         let batch = std::mem::take(&mut self.batch);
         // The epoch this thread records in, which a reset since the frame closed has not changed yet.
         let epoch = self.epoch;

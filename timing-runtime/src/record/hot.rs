@@ -319,12 +319,13 @@ impl Hot {
         Some((frame.name.get(), frame.phase.get()))
     }
 
-    /// The self time so far of the innermost open span, at `now`; `None` outside every span. For the
-    /// calibration, whose parent span is the thread's only one.
-    pub fn open_self_ticks(&self, now: u64) -> Option<u64> {
+    /// The self time so far of the innermost open span, at `now`, and the ticks of the timed calls it made
+    /// (with what they charged it); `None` outside every span. For the calibration, whose parent span is the
+    /// thread's only one.
+    pub fn open_self_and_children(&self, now: u64) -> Option<(u64, u64)> {
         let depth = self.depth.get() as usize;
         let frame = self.frame_cells(depth).filter(|_| depth > 0)?.get();
-        Some(now.saturating_sub(frame.start).saturating_sub(frame.children))
+        Some((now.saturating_sub(frame.start).saturating_sub(frame.children), frame.children))
     }
 
     /// Opens the outermost step of the thread as `try_enter` opens a span: its phase tables start at zero.
@@ -495,7 +496,7 @@ impl Hot {
         self.depth.set(depth - 1);
         let elapsed = now.saturating_sub(start);
         let counters = frame.counters.get();
-        let self_ticks = elapsed.saturating_sub(frame.children.get());
+        let self_ticks = elapsed.saturating_sub(frame.children.get().wrapping_add(charge::inside_ticks()));
         // A recursive call's time is in its outer call's inclusive time already.
         counters.add_span(if RECURSIVE { 0 } else { elapsed }, elapsed, self_ticks);
         parent.add_child(elapsed, charge::charged_ticks(Close::of(RECURSIVE, DEEP)));

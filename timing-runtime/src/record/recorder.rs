@@ -478,7 +478,7 @@ impl Recorder {
         #[allow(clippy::cast_possible_truncation)]
         hot.depth.set(depth as u32 - 1);
         let elapsed = now.saturating_sub(frame.start);
-        let self_ticks = elapsed.saturating_sub(frame.children);
+        let self_ticks = elapsed.saturating_sub(frame.children.wrapping_add(charge::inside_ticks()));
         if let Some(parent) = depth.checked_sub(1).filter(|parent| *parent > 0) {
             self.edit_frame(hot, parent, |frame| frame.add_child(elapsed, charge::charged_ticks(Close::Slow)));
         }

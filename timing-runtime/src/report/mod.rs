@@ -4,9 +4,13 @@
 //! `docs/architecture.md`).
 
 pub(crate) mod compare;
+mod stats;
 #[cfg(feature = "timing")]
 pub(crate) mod summary;
 #[cfg(feature = "timing")]
 pub(crate) mod timeline;
 
-pub use compare::{Change, Comparison, DEFAULT_NOISE_PCT, Verdict};
+pub use compare::{
+    CONFIDENCE, Change, CompareSettings, Comparison, DEFAULT_MIN_CHANGE_PCT, DEFAULT_NOISE_PCT, SINGLE_RUN_NOISE_PCT,
+    Verdict,
+};

@@ -5,8 +5,9 @@ use crate::model::{
     AllocationSummary, Allocations, BatchPoint, CallNode, CallTree, PerStep, PhaseBreakdown, PhaseTime, SpanStats,
     StepAllocations, TimingGranularity, TrainingSummary,
 };
-use crate::record::charge::{self, Close};
+use crate::record::charge::{self, Close, Costs};
 use crate::record::clock::to_ns;
+use crate::record::hot::FAST_DEPTH;
 use crate::record::{callsite, recorder};
 use crate::store::allocs::{self, AllocAccount, PerStepAccount};
 use crate::store::batches::PointTicks;
@@ -77,14 +78,13 @@ impl TrainingSummary {
             .skip(1)
             .filter_map(|(id, ticks)| Some(((*phase_names.get(id)?).to_owned(), to_ns(*ticks))))
             .collect();
-        let instrumentation_ns = if charge::subtracting() {
-            let per_call = charge::measured_ns(Close::Fast).unwrap_or(0.0);
-            #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            let ns = (calls_in_steps(&aggregate.tree, &callsite::step_names()) as f64 * per_call) as u64;
-            ns
-        } else {
-            0
+        let calls = calls_in_steps(&aggregate.tree, &callsite::step_names());
+        let timeline = registry::raw_state() & registry::TIMELINE != 0;
+        let (instrumentation_ticks, calls_in_all) = match charge::costs().filter(|_| charge::subtracting()) {
+            Some(costs) => instrumentation_ticks(&costs, calls, steps.steps, timeline),
+            None => (0, 0),
         };
+        let instrumentation_ns = to_ns(instrumentation_ticks);
         let mut phase_breakdown = PhaseBreakdown::from_ns(total_ns, phases).with_instrumentation(instrumentation_ns);
         for share in &mut phase_breakdown.phases {
             let id = phase_names.iter().position(|name| *name == share.phase);
@@ -159,7 +159,13 @@ impl TrainingSummary {
             slow_steps: steps.slow_steps.clone(),
             batch_points,
             call_tree: call_tree(&aggregate.tree, span_names),
-            instrumentation_ns_per_call: charge::measured_ns(Close::Fast).unwrap_or(0.0),
+            instrumentation_ns_per_call: if calls_in_all > 0 {
+                #[allow(clippy::cast_precision_loss)]
+                let per_call = charge::ticks_ns(instrumentation_ticks) / calls_in_all as f64;
+                per_call
+            } else {
+                charge::measured_ns(Close::Fast).unwrap_or(0.0)
+            },
             instrumentation_subtracted: charge::subtracting(),
             allocations: allocation_summary(&aggregate.allocs),
             version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -201,20 +207,79 @@ fn batch_points(points: &[PointTicks], steps: Option<(u64, u64)>, phase_names: &
         .collect()
 }
 
+/// What the instrumentation took of the steps, in ticks, at `costs`, and the timed calls it is for (the
+/// steps themselves among them): each call inside a step charged its caller the cost of the way it closed,
+/// and left its own cost inside its clock reads out of its own time, as did each step; with the timeline on
+/// (`timeline`), every call closes on the slow path.
+fn instrumentation_ticks(costs: &Costs, calls: [u64; 3], steps: u64, timeline: bool) -> (u64, u64) {
+    let [fast, recursive, deep] = calls;
+    let outside = if timeline {
+        fast.saturating_add(recursive).saturating_add(deep).saturating_mul(costs.outside[Close::Slow as usize])
+    } else {
+        [(fast, Close::Fast), (recursive, Close::Recursive), (deep, Close::Deep)]
+            .iter()
+            .fold(0u64, |sum, (calls, close)| sum.saturating_add(calls.saturating_mul(costs.outside[*close as usize])))
+    };
+    let all = fast.saturating_add(recursive).saturating_add(deep).saturating_add(steps);
+    (outside.saturating_add(all.saturating_mul(costs.inside)), all)
+}
+
 /// The timed calls made inside steps (below a step's node in the call tree, the steps themselves not
-/// counted): each charged the calibrated instrumentation cost to the step's time outside its phases.
-fn calls_in_steps(tree: &MergedTree, step_names: &[u32]) -> u64 {
+/// counted), by the way they closed on the hot path: ordinary, recursive (below an open call of their name)
+/// and deep (beyond the inline frames), as `[fast, recursive, deep]`. Walked depth first with an explicit
+/// stack and a count of the open calls of each name, so that no depth of tree can overflow ours.
+fn calls_in_steps(tree: &MergedTree, step_names: &[u32]) -> [u64; 3] {
     let count = tree.paths.len().min(tree.totals.len());
-    let mut inside = vec![false; count];
-    let mut calls = 0u64;
+    // Children as ranges of one array: `children[first[parent]..first[parent + 1]]`; a parent's id is below
+    // its children's.
+    let mut first = vec![0usize; count + 1];
     for id in 1..count {
-        let (parent, _) = tree.paths[id];
-        let parent = parent as usize;
-        let parent_is_step = parent != 0 && step_names.contains(&tree.paths[parent].1);
-        inside[id] = parent < id && (inside[parent] || parent_is_step);
-        if inside[id] {
-            calls = calls.saturating_add(tree.totals[id].count);
+        let parent = tree.paths[id].0 as usize;
+        if parent < id {
+            first[parent + 1] += 1;
         }
+    }
+    for index in 1..=count {
+        first[index] += first[index - 1];
+    }
+    let mut children = vec![0usize; first[count]];
+    let mut fill = first.clone();
+    for id in 1..count {
+        let parent = tree.paths[id].0 as usize;
+        if parent < id {
+            children[fill[parent]] = id;
+            fill[parent] += 1;
+        }
+    }
+    // By name id; ids are sparse (the root's is a sentinel), so a map rather than a table.
+    let mut open: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
+    let mut calls = [0u64; 3];
+    // (path, depth, inside a step, entering); a path is entered, its children walked, then left.
+    let mut pending: Vec<(usize, usize, bool, bool)> = vec![(0, 0, false, true)];
+    while let Some((id, depth, in_step, entering)) = pending.pop() {
+        let name = tree.paths[id].1;
+        if !entering {
+            if let Some(count) = open.get_mut(&name) {
+                *count = count.saturating_sub(1);
+            }
+            continue;
+        }
+        if id != 0 && in_step {
+            let kind = if depth >= FAST_DEPTH {
+                2
+            } else if open.get(&name).is_some_and(|count| *count > 0) {
+                1
+            } else {
+                0
+            };
+            calls[kind] = calls[kind].saturating_add(tree.totals[id].count);
+        }
+        if id != 0 {
+            *open.entry(name).or_insert(0) += 1;
+            pending.push((id, depth, in_step, false));
+        }
+        let below_step = in_step || (id != 0 && step_names.contains(&name));
+        pending.extend(children[first[id]..first[id + 1]].iter().map(|child| (*child, depth + 1, below_step, true)));
     }
     calls
 }
