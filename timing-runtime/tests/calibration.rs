@@ -41,7 +41,8 @@ fn a_disturbed_first_calibration_is_corrected_during_the_run() {
     assert!(timing_runtime::__private::calibrations() >= 3, "no check ran during the run");
     let corrected = timing_runtime::summary().instrumentation_ns_per_call;
     // Two measurements out of three are real now: their median is in force. A timed call costs at least
-    // two clock reads, several nanoseconds on any machine; the disturbed one said a fraction of one.
-    assert!(disturbed < 1.0, "{disturbed}");
+    // two clock reads, several nanoseconds on any machine; the disturbed one said a tick (a nanosecond on the
+    // monotonic clock, a fraction of one on the TSC).
+    assert!(disturbed <= 1.0, "{disturbed}");
     assert!(corrected > 3.0, "{disturbed} -> {corrected}");
 }
