@@ -224,33 +224,61 @@ fn instrumentation_ticks(costs: &Costs, calls: [u64; 3], steps: u64, timeline: b
     (outside.saturating_add(all.saturating_mul(costs.inside)), all)
 }
 
+/// The children of each path of a merged tree, as ranges of one array (a parent's id is below its
+/// children's): for walks that must not recurse, however deep the tree.
+struct Children {
+    /// `ids[first[parent]..first[parent + 1]]` are `parent`'s children.
+    first: Vec<usize>,
+    ids: Vec<u32>,
+}
+
+impl Children {
+    /// The children of paths `0..count`, a path's parent being `parent_of(id)` (`None`: left out).
+    fn of(count: usize, parent_of: impl Fn(usize) -> Option<usize>) -> Children {
+        let mut first = vec![0usize; count + 1];
+        for id in 1..count {
+            if let Some(parent) = parent_of(id) {
+                first[parent + 1] += 1;
+            }
+        }
+        for index in 1..=count {
+            first[index] += first[index - 1];
+        }
+        let mut ids = vec![0u32; first[count]];
+        let mut fill = first.clone();
+        for id in 1..count {
+            if let Some(parent) = parent_of(id) {
+                #[allow(clippy::cast_possible_truncation)]
+                let id32 = id as u32;
+                ids[fill[parent]] = id32;
+                fill[parent] += 1;
+            }
+        }
+        Children { first, ids }
+    }
+
+    fn of_node(&self, parent: usize) -> &[u32] {
+        &self.ids[self.first[parent]..self.first[parent + 1]]
+    }
+
+    fn of_node_mut(&mut self, parent: usize) -> &mut [u32] {
+        &mut self.ids[self.first[parent]..self.first[parent + 1]]
+    }
+}
+
 /// The timed calls made inside steps (below a step's node in the call tree, the steps themselves not
 /// counted), by the way they closed on the hot path: ordinary, recursive (below an open call of their name)
 /// and deep (beyond the inline frames), as `[fast, recursive, deep]`. Walked depth first with an explicit
 /// stack and a count of the open calls of each name, so that no depth of tree can overflow ours.
 fn calls_in_steps(tree: &MergedTree, step_names: &[u32]) -> [u64; 3] {
     let count = tree.paths.len().min(tree.totals.len());
-    // Children as ranges of one array: `children[first[parent]..first[parent + 1]]`; a parent's id is below
-    // its children's.
-    let mut first = vec![0usize; count + 1];
-    for id in 1..count {
+    if count == 0 {
+        return [0; 3];
+    }
+    let children = Children::of(count, |id| {
         let parent = tree.paths[id].0 as usize;
-        if parent < id {
-            first[parent + 1] += 1;
-        }
-    }
-    for index in 1..=count {
-        first[index] += first[index - 1];
-    }
-    let mut children = vec![0usize; first[count]];
-    let mut fill = first.clone();
-    for id in 1..count {
-        let parent = tree.paths[id].0 as usize;
-        if parent < id {
-            children[fill[parent]] = id;
-            fill[parent] += 1;
-        }
-    }
+        (parent < id).then_some(parent)
+    });
     // By name id; ids are sparse (the root's is a sentinel), so a map rather than a table.
     let mut open: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
     let mut calls = [0u64; 3];
@@ -279,7 +307,7 @@ fn calls_in_steps(tree: &MergedTree, step_names: &[u32]) -> [u64; 3] {
             pending.push((id, depth, in_step, false));
         }
         let below_step = in_step || (id != 0 && step_names.contains(&name));
-        pending.extend(children[first[id]..first[id + 1]].iter().map(|child| (*child, depth + 1, below_step, true)));
+        pending.extend(children.of_node(id).iter().map(|child| (*child as usize, depth + 1, below_step, true)));
     }
     calls
 }
@@ -300,31 +328,12 @@ pub(crate) fn call_tree(tree: &MergedTree, span_names: &[&'static str]) -> CallT
         let parent = tree.paths[id].0 as usize;
         (id > 0 && has_data[id] && parent < id).then_some(parent)
     };
-    // Children as ranges of one array: `children[first[parent]..first[parent + 1]]`.
-    let mut first = vec![0usize; count + 1];
-    for id in 1..count {
-        if let Some(parent) = child_of(id) {
-            first[parent + 1] += 1;
-        }
-    }
-    for index in 1..=count {
-        first[index] += first[index - 1];
-    }
-    let mut children = vec![0u32; first[count]];
-    let mut fill = first.clone();
-    for id in 1..count {
-        if let Some(parent) = child_of(id) {
-            #[allow(clippy::cast_possible_truncation)]
-            let id32 = id as u32;
-            children[fill[parent]] = id32;
-            fill[parent] += 1;
-        }
-    }
+    let mut children = Children::of(count, child_of);
     let total_ns: Vec<u64> = tree.totals.iter().take(count).map(|totals| to_ns(totals.total)).collect();
     for parent in 0..count {
-        children[first[parent]..first[parent + 1]].sort_by_key(|id| std::cmp::Reverse(total_ns[*id as usize]));
+        children.of_node_mut(parent).sort_by_key(|id| std::cmp::Reverse(total_ns[*id as usize]));
     }
-    let children_of = |id: usize| &children[first[id]..first[id + 1]];
+    let children_of = |id: usize| children.of_node(id);
     let top_total: u64 = if count == 0 {
         0
     } else {
@@ -335,7 +344,7 @@ pub(crate) fn call_tree(tree: &MergedTree, span_names: &[&'static str]) -> CallT
     // at almost every node; 8-byte arrays keep the walk's reads within the L2 cache.
     let self_ns: Vec<u64> = tree.totals.iter().take(count).map(|totals| to_ns(totals.self_ticks)).collect();
     let calls: Vec<u64> = tree.totals.iter().take(count).map(|totals| totals.count).collect();
-    let mut nodes: Vec<CallNode> = Vec::with_capacity(children.len());
+    let mut nodes: Vec<CallNode> = Vec::with_capacity(children.ids.len());
     // (merged id, public index of the parent, depth, the parent's total), reversed so the costliest pops first.
     let mut pending: Vec<(u32, Option<usize>, usize, u64)> =
         if count == 0 { Vec::new() } else { children_of(0).iter().rev().map(|id| (*id, None, 0, top_total)).collect() };
