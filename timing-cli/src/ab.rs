@@ -1,10 +1,13 @@
 //! `timing ab`: two commands run in turn, each a whole process, and their runs compared in pairs. On a
 //! shared machine whose speed drifts, runs made far apart differ for reasons of their own; made in turn
 //! (A B, then B A, so that neither always goes first), each pair sees the same stretch of the machine, and
-//! the pairs' ratios tell a change from the drift.
+//! the pairs' ratios tell a change from the drift. Each process's wall time, measured here, is compared too:
+//! the one figure a build with timing off has, so `timing ab 'OFF' 'ON'` measures what the instrumentation
+//! costs the program as a whole.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Instant;
 
 use timing_runtime::TrainingSummary;
 
@@ -66,26 +69,35 @@ pub fn ab(args: &[String]) -> Result<u8, String> {
     if options.save.is_none() {
         let _ = std::fs::remove_dir_all(&scratch);
     }
-    let (before, after) = result?;
-    Ok(options.verdicts.report(&before, &after, true))
+    let (before, after, walls) = result?;
+    Ok(options.verdicts.report(&before, &after, true, Some(walls)))
 }
 
 /// The runs of both commands, made in pairs.
-fn runs(options: &Options, folder: &Path) -> Result<(Vec<TrainingSummary>, Vec<TrainingSummary>), String> {
+/// The runs' wall times in nanoseconds, by side and run.
+pub type Walls = (Vec<f64>, Vec<f64>);
+
+fn runs(options: &Options, folder: &Path) -> Result<(Vec<TrainingSummary>, Vec<TrainingSummary>, Walls), String> {
     for round in 0..options.warmup {
         for (side, command) in ["a", "b"].iter().zip(&options.commands) {
             run_one(command, &folder.join(format!("warmup-{round}-{side}.json")))?;
         }
     }
     let (mut before, mut after) = (Vec::new(), Vec::new());
+    let mut walls: Walls = (Vec::new(), Vec::new());
     for pair in 0..options.runs {
         // A B, then B A: neither command always runs first (into the other's caches, after its exit).
         let order: [usize; 2] = if pair % 2 == 0 { [0, 1] } else { [1, 0] };
         let mut summaries: [Option<TrainingSummary>; 2] = [None, None];
+        let mut wall = [0.0; 2];
         for side in order {
             let name = format!("{}-{}.json", ["a", "b"][side], pair + 1);
+            let start = Instant::now();
             summaries[side] = Some(run_one(&options.commands[side], &folder.join(name))?);
+            wall[side] = start.elapsed().as_secs_f64() * 1e9;
         }
+        walls.0.push(wall[0]);
+        walls.1.push(wall[1]);
         let [Some(a), Some(b)] = summaries else { return Err("a pair lost a run".to_owned()) };
         eprintln!("timing: pair {}/{}: {} µs a step against {} µs", pair + 1, options.runs, step_us(&a), step_us(&b));
         before.push(a);
@@ -94,7 +106,7 @@ fn runs(options: &Options, folder: &Path) -> Result<(Vec<TrainingSummary>, Vec<T
     if options.save.is_some() {
         eprintln!("timing: the runs are in {} (a-N.json and b-N.json)", folder.display());
     }
-    Ok((before, after))
+    Ok((before, after, walls))
 }
 
 fn step_us(run: &TrainingSummary) -> String {

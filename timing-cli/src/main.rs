@@ -126,9 +126,18 @@ impl Verdicts {
     }
 
     /// Compares the runs, prints the comparison and returns the exit status.
-    fn report(&self, before: &[TrainingSummary], after: &[TrainingSummary], paired: bool) -> u8 {
+    fn report(
+        &self,
+        before: &[TrainingSummary],
+        after: &[TrainingSummary],
+        paired: bool,
+        walls: Option<ab::Walls>,
+    ) -> u8 {
         let settings = CompareSettings { noise_pct: self.noise, paired };
-        let comparison = Comparison::of_runs(before, after, &settings);
+        let mut comparison = Comparison::of_runs(before, after, &settings);
+        if let Some((before_ns, after_ns)) = walls {
+            comparison = comparison.with_process_wall(&before_ns, &after_ns);
+        }
         out(&if self.json {
             serde_json::to_string_pretty(&comparison).unwrap_or_default() + "\n"
         } else if self.markdown {
@@ -195,7 +204,7 @@ fn diff(args: &[String]) -> Result<u8, String> {
             );
         }
     }
-    Ok(verdicts.report(&before, &after, paired))
+    Ok(verdicts.report(&before, &after, paired, None))
 }
 
 /// Writes `text` to standard output; a reader that went away (`timing diff .. | head`) is not an error.

@@ -246,6 +246,8 @@ fn ab_runs_two_commands_in_turn_and_compares_them_in_pairs() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.starts_with("8 runs against 8, in pairs"), "{out}");
     assert!(err.contains("pair 8/8") && err.contains("solve"), "{err}");
+    // The processes' wall times, measured by `ab` itself, have a row of their own.
+    assert!(out.contains("Whole processes (wall time of each run, measured from outside):\n  process"), "{out}");
     // A B, then B A: neither always first.
     let order = std::fs::read_to_string(dir.join("order.log")).expect("the commands logged their turns");
     assert_eq!(order.split_whitespace().collect::<String>(), "abba".repeat(4));

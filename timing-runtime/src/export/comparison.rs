@@ -86,6 +86,11 @@ impl Display for Comparison {
         for phase in &self.phases {
             phase.write(f, width)?;
         }
+        if let Some(process) = &self.process {
+            writeln!(f)?;
+            writeln!(f, "Whole processes (wall time of each run, measured from outside):")?;
+            process.write(f, width)?;
+        }
         writeln!(f)?;
         if self.single_runs() {
             writeln!(f, "Spans (total time; the median is per call):")?;
@@ -112,7 +117,7 @@ impl Comparison {
             "| | before | after | change | % | {} | verdict |\n|---|---|---|---|---|---|---|\n",
             self.interval_heading()
         );
-        for change in std::iter::once(&self.step).chain(&self.phases) {
+        for change in std::iter::once(&self.step).chain(&self.phases).chain(&self.process) {
             let [before, after, delta, pct, median, verdict] = change.columns();
             let verdict = match change.verdict {
                 crate::report::Verdict::Slower | crate::report::Verdict::Faster => format!("**{verdict}**"),

@@ -63,6 +63,12 @@ pub struct Comparison {
     pub phases: Vec<Change>,
     /// Total time of each span in either run, largest change first.
     pub spans: Vec<Change>,
+    /// Wall time of each run's whole process, as whoever ran them measured it from outside (`timing ab`
+    /// does; see [`Comparison::with_process_wall`]): start-up, the instrumentation's calibration and the
+    /// report included, and the only row that a build with timing off has too. Its interval is 95% on its
+    /// own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<Change>,
 }
 
 fn one() -> usize {
@@ -437,7 +443,51 @@ impl Comparison {
         let step = changes.pop().unwrap_or_default();
         let mut spans = spans;
         spans.sort_by(|a, b| b.delta_ns().abs().total_cmp(&a.delta_ns().abs()));
-        Comparison { noise_pct, runs_before: before.len(), runs_after: after.len(), paired, step, phases, spans }
+        Comparison {
+            noise_pct,
+            runs_before: before.len(),
+            runs_after: after.len(),
+            paired,
+            step,
+            phases,
+            spans,
+            process: None,
+        }
+    }
+
+    /// The comparison with a row for the wall time of each run's whole process, `before_ns` and `after_ns`
+    /// by run, in the runs' order: what an uninstrumented build can be compared by, so that `timing ab` of a
+    /// build with timing off against one with it on measures what the instrumentation costs the program.
+    ///
+    /// ```
+    /// use timing_runtime::{CompareSettings, Comparison, TrainingSummary, Verdict};
+    ///
+    /// let runs = vec![TrainingSummary::default(); 4];
+    /// let settings = CompareSettings { noise_pct: None, paired: true };
+    /// let comparison = Comparison::of_runs(&runs, &runs, &settings)
+    ///     .with_process_wall(&[100e6, 104e6, 98e6, 101e6], &[111e6, 114e6, 108e6, 110e6]);
+    /// assert_eq!(comparison.process.map(|row| row.verdict), Some(Verdict::Slower));
+    /// ```
+    #[must_use]
+    pub fn with_process_wall(mut self, before_ns: &[f64], after_ns: &[f64]) -> Comparison {
+        #[allow(clippy::cast_precision_loss)]
+        let mean =
+            |values: &[f64]| if values.is_empty() { 0.0 } else { values.iter().sum::<f64>() / values.len() as f64 };
+        let positive = |values: &[f64]| !values.is_empty() && values.iter().all(|value| *value > 0.0);
+        let interval = if positive(before_ns) && positive(after_ns) {
+            between_runs(before_ns, after_ns, self.paired && before_ns.len() == after_ns.len(), 1.0 - CONFIDENCE)
+        } else {
+            None
+        };
+        let noise_pct = self.noise_pct;
+        self.process = Some(Change {
+            name: "process".to_owned(),
+            before_ns: mean(before_ns),
+            after_ns: mean(after_ns),
+            median_change_pct: interval,
+            verdict: interval.map_or(Verdict::Unknown, |change| verdict_of(change, noise_pct)),
+        });
+        self
     }
 
     /// Whether each side had one run, so that no verdict could see the noise between runs.
