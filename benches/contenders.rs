@@ -5,6 +5,10 @@
 
 #![allow(dead_code)]
 
+/// The real-shaped workload (recursive memoized calls over dual numbers that allocate), bare and timed.
+#[path = "memo_scene.rs"]
+pub mod memo_scene;
+
 use std::hint::black_box;
 
 /// Spans in one call of a nested workload's `step`.
@@ -117,6 +121,11 @@ pub const DEEP_DEPTH: u64 = 999;
 /// Short calls (`leaf`) in the real-shaped step's first phase, and the depth of its recursion.
 pub const REAL_LEAVES: u64 = 8;
 pub const REAL_DEPTH: u64 = 12;
+/// Timed calls in one step of the memo workload: the step, `Scene::new`, `error`, `update`; `area` once
+/// for each of the 127 regions and once more for each region it recurses into (7 · 2⁶ − 7 = 441 calls
+/// beyond the whole's), so 442; `closeness` once per region of two sets or more (120) and `disk` once per
+/// circle (7).
+pub const SPANS_PER_MEMO_STEP: u64 = 4 + 442 + 120 + 7;
 /// Spans in one real-shaped step: the step; `assemble` and its leaves; `traverse` and its recursion;
 /// `solve` and two phases of a leaf each.
 pub const SPANS_PER_REAL_STEP: u64 = 1 + (1 + REAL_LEAVES) + (1 + REAL_DEPTH + 1) + (1 + 4);
@@ -354,11 +363,13 @@ pub enum Workload {
     Recursive,
     Deep,
     Real,
+    /// A step of `benches/memo.rs`: its own code, for ours and the uninstrumented baseline only.
+    Memo,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 5] =
-        [Workload::Leaf, Workload::Nested, Workload::Recursive, Workload::Deep, Workload::Real];
+    pub const ALL: [Workload; 6] =
+        [Workload::Leaf, Workload::Nested, Workload::Recursive, Workload::Deep, Workload::Real, Workload::Memo];
 
     /// Timed calls in one call of the workload's function.
     pub fn spans(self) -> u64 {
@@ -368,6 +379,7 @@ impl Workload {
             Workload::Recursive => SPANS_PER_RECURSION,
             Workload::Deep => DEEP_DEPTH + 1,
             Workload::Real => SPANS_PER_REAL_STEP,
+            Workload::Memo => SPANS_PER_MEMO_STEP,
         }
     }
 
@@ -379,6 +391,7 @@ impl Workload {
             Workload::Recursive => "recursive",
             Workload::Deep => "deep",
             Workload::Real => "real",
+            Workload::Memo => "memo",
         }
     }
 }
@@ -520,8 +533,14 @@ impl Contender {
                     Workload::Recursive => recursive,
                     Workload::Deep => deep,
                     Workload::Real => $module::real_step,
+                    Workload::Memo => return None,
                 })
             }};
+        }
+        match (self, workload) {
+            (Contender::Baseline, Workload::Memo) => return Some(memo_scene::bare::one_step),
+            (Contender::Timed, Workload::Memo) => return Some(memo_scene::timed::one_step),
+            _ => {}
         }
         match self {
             Contender::Baseline => workload_of!(baseline),

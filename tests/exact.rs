@@ -323,6 +323,45 @@ fn recording_a_span_allocates_nothing_after_warm_up() {
     assert_eq!(summary().span("fast_leaf").map(|stats| stats.count), Some(202_000));
 }
 
+#[timed(batch)]
+fn batch_of_fast_steps(steps: usize) -> u64 {
+    (0..steps).map(|_| thread_step_fast()).sum()
+}
+
+#[test]
+fn steps_in_a_batch_allocate_nothing_each_and_their_records_are_made_at_its_end() {
+    let _exclusive = exclusive();
+    // Warm-up, and a first batch that sizes the records' buffer for the next.
+    for _ in 0..1_000 {
+        thread_step_fast();
+    }
+    batch_of_fast_steps(10_000);
+    COUNTING.with(|counting| counting.set(true));
+    ALLOCATIONS.store(0, Ordering::Relaxed);
+    // Counted from inside the batch: its first step to its last.
+    let in_batch = {
+        #[timed(batch)]
+        fn counted_batch(steps: usize) -> u64 {
+            let before = ALLOCATIONS.load(Ordering::Relaxed);
+            for _ in 0..steps {
+                thread_step_fast();
+            }
+            ALLOCATIONS.load(Ordering::Relaxed) - before
+        }
+        counted_batch(10_000)
+    };
+    COUNTING.with(|counting| counting.set(false));
+    // Records made a step at a time took a vector and a name a phase for each step (20,000 here); the
+    // buffer, made with the last batch's size when the batch began, takes none. Histogram octaves as in
+    // `recording_a_span_allocates_nothing_after_warm_up`.
+    assert!(in_batch <= 39 * 4, "{in_batch} allocations in 10,000 steps of a batch");
+    let batch = timing_runtime::last_batch().expect("the batch's timing");
+    assert_eq!(batch.step_timings.as_ref().map(Vec::len), Some(10_000));
+    let record = &batch.step_timings.as_ref().expect("records")[0];
+    assert_eq!(record.phases.iter().map(|phase| phase.phase.to_string()).collect::<Vec<_>>(), ["fast"]);
+    assert!(record.phase_ns("fast") > 0 && record.phase_ns("fast") <= record.total_ns, "{record:?}");
+}
+
 #[timed(phase = "fast")]
 fn fast_leaf() -> u64 {
     std::hint::black_box(1)

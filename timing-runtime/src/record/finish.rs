@@ -3,12 +3,13 @@
 
 use std::cell::Cell;
 
-use crate::model::{BatchTiming, PhaseTime, StepTiming};
+use crate::model::BatchTiming;
 use crate::record::calibrate;
 use crate::record::callsite::{self, FAST_PHASES};
 use crate::record::clock;
 use crate::record::hot::Hot;
 use crate::record::recorder::Recorder;
+use crate::record::records::StepRecords;
 use crate::store::{batches, steps};
 
 impl Recorder {
@@ -60,13 +61,8 @@ impl Recorder {
             }
         }
         if let (true, Some(records)) = (self.batch.active, &mut self.batch.records) {
-            let unnamed =
-                |(ticks, id): (&u64, usize)| *ticks > 0 && self.phase_names.get(id).is_none_or(|name| name.is_empty());
-            if self.step_phases.iter().zip(0..).skip(1).any(unnamed) {
-                self.phase_names = callsite::names().1;
-            }
             let allocations = slot.allocs_if_any().map(|table| table.latest_step(self.step_phases.len()));
-            records.push(step_timing(ticks, &self.step_phases, &self.phase_names, allocations));
+            records.push(ticks, &self.step_phases, allocations);
         }
     }
 
@@ -87,7 +83,13 @@ impl Recorder {
         let here = hot.steps_done.get().wrapping_sub(batch.first_step);
         let elsewhere = batch.elsewhere.as_ref().map_or(0, |steps| steps.swap(0, std::sync::atomic::Ordering::Relaxed));
         let steps = usize::try_from(here.saturating_add(elsewhere)).unwrap_or(usize::MAX);
-        let mut timing = BatchTiming::new(steps, clock::to_ns(ticks), batch.records);
+        let records = batch.records;
+        self.records_room = records.as_ref().map_or(self.records_room, StepRecords::words);
+        let timings = records.as_ref().map(|records| records.timings(&callsite::names().1));
+        let mut timing = BatchTiming::new(steps, clock::to_ns(ticks), timings);
+        // Made and dropped here, in one burst: the records live on as ticks, and `last_batch` makes them
+        // again for whoever asks (see `records`).
+        timing.step_timings = None;
         if let Some(slot) = &self.slot {
             {
                 // `start_epoch` began the account in this thread's epoch.
@@ -121,42 +123,11 @@ impl Recorder {
                 batches::record(epoch, point);
             }
         }
-        self.last_batch = Some((epoch, timing));
+        if let Some((_, _, Some(older))) = self.last_batch.replace((epoch, timing, records)) {
+            self.spare_records = Some(older);
+        }
+        self.spare_phase_ticks = batch.phase_ticks;
         self.batches_done = self.batches_done.wrapping_add(1);
         self.flush_events();
-    }
-}
-
-/// A step's record: its time by phase and, with a counting allocator, its allocations and bytes by phase
-/// (`allocations`, by phase id).
-fn step_timing(
-    ticks: u64,
-    phase_ticks: &[u64],
-    phase_names: &[&'static str],
-    allocations: Option<impl Iterator<Item = (u64, u64)>>,
-) -> StepTiming {
-    let allocations: Option<Vec<(u64, u64)>> = allocations.map(Iterator::collect);
-    let of_phase = |id: usize| allocations.as_ref().map(|by_phase| by_phase.get(id).copied().unwrap_or_default());
-    let phases = phase_ticks
-        .iter()
-        .zip(phase_names)
-        .enumerate()
-        .skip(1)
-        .filter(|(id, (ticks, _))| **ticks > 0 || of_phase(*id).is_some_and(|(count, _)| count > 0))
-        .map(|(id, (ticks, name))| PhaseTime {
-            phase: (*name).into(),
-            ns: clock::to_ns(*ticks),
-            allocations: of_phase(id).map(|(count, _)| count),
-            allocated_bytes: of_phase(id).map(|(_, bytes)| bytes),
-        })
-        .collect();
-    let total = |pick: fn(&(u64, u64)) -> u64| {
-        allocations.as_ref().map(|by_phase| by_phase.iter().map(pick).fold(0u64, u64::saturating_add))
-    };
-    StepTiming {
-        total_ns: clock::to_ns(ticks),
-        phases,
-        allocations: total(|(count, _)| *count),
-        allocated_bytes: total(|(_, bytes)| *bytes),
     }
 }

@@ -4,7 +4,7 @@
 //! `store` only (see `docs/architecture.md`).
 //!
 //! Within the folder, files import downwards: `clock`, `charge` and `callsite` first, then `hot`, then
-//! `alloc`, `calibrate`, `recorder` and `finish`, then `guard` and `future`, which the generated code calls.
+//! `alloc`, `calibrate`, `records`, `recorder` and `finish`, then `guard` and `future`, which the generated code calls.
 
 pub(crate) mod alloc;
 pub(crate) mod calibrate;
@@ -16,6 +16,7 @@ pub(crate) mod future;
 pub(crate) mod guard;
 pub(crate) mod hot;
 pub(crate) mod recorder;
+mod records;
 
 /// Held by the unit tests that switch a process-wide setting (timeline capture, which sends every span to
 /// the slow path) and by those that count which path a thread's calls took, which tests run in parallel

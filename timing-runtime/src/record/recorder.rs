@@ -7,10 +7,11 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::model::{BatchTiming, StepTiming, TimingGranularity};
+use crate::model::{BatchTiming, TimingGranularity};
 use crate::record::callsite::{self, Callsite, FAST_NAMES, FAST_PHASES, Ids, Kind};
 use crate::record::charge::{self, Close};
 use crate::record::hot::{FAST_DEPTH, Frame, FrameCells, Hot, POISON, flags, with_hot};
+use crate::record::records::StepRecords;
 use crate::record::{calibrate, clock};
 use crate::store::allocs;
 use crate::store::counters::{NodeCounters, UNUSED};
@@ -54,7 +55,7 @@ pub(super) struct BatchState {
     pub(super) active: bool,
     /// The thread's count of steps done when the batch began.
     pub(super) first_step: u64,
-    pub(super) records: Option<Vec<StepTiming>>,
+    pub(super) records: Option<StepRecords>,
     /// Steps completed on other threads for this batch (through a `BatchHandle`).
     pub(super) elsewhere: Option<Arc<AtomicU64>>,
     /// The epoch the batch began in, and the thread's step ticks, and by phase id, then: what its point in
@@ -137,11 +138,15 @@ pub(super) struct Recorder {
     /// or the batch keeps step records; kept so that a step allocates nothing.
     pub(super) step_phases: Vec<u64>,
     pub(super) batch: BatchState,
-    pub(super) last_batch: Option<(u64, BatchTiming)>,
+    /// The latest batch completed on this thread: its epoch, its timing without step records, and those.
+    pub(super) last_batch: Option<(u64, BatchTiming, Option<StepRecords>)>,
     /// Batches completed on this thread.
     pub(super) batches_done: u64,
-    /// Phase names by id, copied from the interned names when a step record meets a phase it cannot name.
-    pub(super) phase_names: Vec<&'static str>,
+    /// Words the last batch's step records took: room made for the next batch's at once.
+    pub(super) records_room: usize,
+    /// Buffers of batches gone, for the next batch: step records, and the phase ticks it starts from.
+    pub(super) spare_records: Option<StepRecords>,
+    pub(super) spare_phase_ticks: Vec<u64>,
     /// Timeline events not yet handed over.
     pub(super) pending: Vec<Event>,
 }
@@ -199,7 +204,9 @@ thread_local! {
             },
             last_batch: None,
             batches_done: 0,
-            phase_names: Vec::new(),
+            records_room: 0,
+            spare_records: None,
+            spare_phase_ticks: Vec::new(),
             pending: Vec::new(),
         })
     };
@@ -397,7 +404,10 @@ impl Recorder {
                 flags::STEP
             }
             Kind::Batch if !self.batch.active => {
-                let mut phase_ticks = Vec::new();
+                // The spares of the batch before: a batch allocates nothing that lives through its steps (see
+                // `records`).
+                let mut phase_ticks = std::mem::take(&mut self.spare_phase_ticks);
+                phase_ticks.clear();
                 let step_ticks = self
                     .slot
                     .as_ref()
@@ -405,7 +415,13 @@ impl Recorder {
                 self.batch = BatchState {
                     active: true,
                     first_step: hot.steps_done.get(),
-                    records: (granularity >= TimingGranularity::Step).then(Vec::new),
+                    records: (granularity >= TimingGranularity::Step).then(|| match self.spare_records.take() {
+                        Some(mut records) => {
+                            records.clear();
+                            records
+                        }
+                        None => StepRecords::with_room(self.records_room),
+                    }),
                     elsewhere: None,
                     epoch,
                     step_ticks,
@@ -561,7 +577,11 @@ pub(crate) fn batches_done() -> u64 {
 pub(crate) fn last_batch() -> Option<BatchTiming> {
     let epoch = registry::state().1;
     with_recorder(|recorder, _| match &recorder.last_batch {
-        Some((batch_epoch, timing)) if *batch_epoch == epoch => Some(timing.clone()),
+        Some((batch_epoch, timing, records)) if *batch_epoch == epoch => {
+            let mut timing = timing.clone();
+            timing.step_timings = records.as_ref().map(|records| records.timings(&callsite::names().1));
+            Some(timing)
+        }
         _ => None,
     })
     .flatten()
