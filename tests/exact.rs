@@ -492,9 +492,12 @@ fn the_runtimes_own_cost_is_measured_and_kept_out_of_the_callers_phase() {
     let corrected = caller_ns(true);
     let run = summary();
     assert!(run.instrumentation_ns_per_call > 0.0 && run.instrumentation_subtracted, "{run:#?}");
-    // The caller does nothing but call: without the correction its phase is the 2,000 calls' instrumentation.
+    // The caller does nothing but call: without the correction its phase holds the part of the 2,000 calls'
+    // instrumentation outside their clock reads. How large a part depends on the clock (with `Instant` rather
+    // than the TSC, more of a read's latency falls inside) and on the build (unoptimized, the calibration's
+    // calls and the macro's differ): a fifth of the whole at least, in every case tried.
     let expected = 2_000.0 * run.instrumentation_ns_per_call;
-    assert!(inflated as f64 > 0.5 * expected, "{inflated} ns inflated, {expected} ns expected");
+    assert!(inflated as f64 > 0.2 * expected, "{inflated} ns inflated, {expected} ns in all");
     assert!((corrected as f64) < 0.5 * inflated as f64, "corrected {corrected} ns, inflated {inflated} ns");
     // The step is as long as it was; the instrumentation is overhead, outside every phase.
     assert!(run.phase_breakdown.overhead_ns > 0);
@@ -839,6 +842,27 @@ async fn two_polls(first: u64, second: u64) -> u64 {
     first + second
 }
 
+#[timed]
+async fn one_poll(n: u64) -> u64 {
+    // Awaits, so that the call is timed poll by poll; ready at once, so that it takes one.
+    std::future::ready(std::hint::black_box(n)).await
+}
+
+#[test]
+fn an_async_calls_wall_time_is_never_below_its_busy_time() {
+    use std::task::{Context, Poll};
+    let _exclusive = exclusive();
+    let mut context = Context::from_waker(std::task::Waker::noop());
+    // Calls of one poll each, whose wall time and busy time are the same stretch: any tick the wall time
+    // starts late by shows, summed over the calls.
+    for n in 0..1_000 {
+        assert_eq!(Box::pin(one_poll(n)).as_mut().poll(&mut context), Poll::Ready(n));
+    }
+    let stats = summary().span("one_poll").cloned().unwrap();
+    assert_eq!(stats.count, 1_000);
+    assert!(stats.wall_ns >= stats.total_ns, "wall time below busy time: {stats:#?}");
+}
+
 #[test]
 fn a_cancelled_future_is_counted_apart_from_the_completed_calls() {
     use std::task::{Context, Poll, Waker};
@@ -905,9 +929,12 @@ fn overhead_is_told_apart_as_unphased_code_and_instrumentation() {
     let expected = ((calls + run.total_steps as u64) as f64 * run.instrumentation_ns_per_call).round() as u64;
     assert!(breakdown.instrumentation_ns.abs_diff(expected) <= 2, "{breakdown:#?} {}", run.instrumentation_ns_per_call);
     assert!(expected > 0);
-    // The 200 µs of each step's own work are unphased, not instrumentation (less what the calibration, an
-    // average, may take for more than the calls cost: far below 20 µs a step for 100 calls).
-    assert!(breakdown.unphased_ns >= 5 * 180_000, "{breakdown:#?}");
+    // The 200 µs of each step's own work are unphased, not instrumentation: the step's time outside its phases
+    // is at least its spins, of which the estimate of the calls' cost can take no more than itself (it may
+    // be above what the calls cost, in an unoptimized build, where the calibration's calls and the macro's
+    // differ; under 1 µs a call even then, so at least half of each step's spin is left unphased).
+    assert!(breakdown.unphased_ns + breakdown.instrumentation_ns >= 5 * 200_000, "{breakdown:#?}");
+    assert!(breakdown.unphased_ns >= 5 * 100_000, "{breakdown:#?}");
     assert_eq!(breakdown.unphased_ns + breakdown.instrumentation_ns, breakdown.overhead_ns);
     let shares: f64 = breakdown.phases.iter().map(|share| share.pct).sum::<f64>()
         + breakdown.unphased_pct

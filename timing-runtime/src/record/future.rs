@@ -40,7 +40,12 @@ impl<F: Future> Future for Instrumented<F> {
             (this.callsite, &mut this.polls, &mut this.done, Pin::new_unchecked(&mut this.future))
         };
         let guard = callsite.enter_poll();
-        let sums = *polls.get_or_insert_with(|| PollSums { first_poll: clock::now(), ..PollSums::default() });
+        // The call's wall time runs from the tick its first poll's span opened at: the clock read again here
+        // began it later than that poll's own time, and a call of one poll had less wall time than busy time.
+        let sums = *polls.get_or_insert_with(|| PollSums {
+            first_poll: guard.start().unwrap_or_else(clock::now),
+            ..PollSums::default()
+        });
         let poll = future.poll(cx);
         let closed = guard.close_poll(poll.is_ready().then_some(sums));
         *polls = Some(sums.with(closed));

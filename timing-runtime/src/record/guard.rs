@@ -40,6 +40,16 @@ impl Guard {
         }
     }
 
+    /// The tick its span opened at, while it is open on this thread.
+    pub(crate) fn start(&self) -> Option<u64> {
+        if self.depth == 0 {
+            return None;
+        }
+        let start = with_hot(|hot| hot.frame_cells(self.depth as usize).map(|frame| frame.get().start))?;
+        #[allow(clippy::cast_possible_truncation)]
+        (start as u32 == self.stamp).then_some(start)
+    }
+
     /// Closes a poll's span and returns what it took; `completed` carries the sums of the call's polls before
     /// this one when this poll completed it.
     pub(crate) fn close_poll(mut self, completed: Option<PollSums>) -> Closed {
