@@ -78,6 +78,12 @@ macro_rules! memo_scene {
         pub mod $module {
             use std::cell::RefCell;
             use std::collections::HashMap;
+            use std::collections::hash_map::DefaultHasher;
+            use std::hash::BuildHasherDefault;
+
+            /// The memo's hasher: std's SipHash, as the real code's `HashMap` uses, with fixed keys rather than
+            /// random ones per process, so that callgrind counts the same instructions in every run.
+            type Memo = HashMap<String, Dual, BuildHasherDefault<DefaultHasher>>;
 
             use super::Dual;
 
@@ -86,7 +92,7 @@ macro_rules! memo_scene {
             /// The diagram: circles and the memo of region areas of the current step.
             pub struct Scene {
                 circles: Vec<[Dual; 3]>,
-                memo: RefCell<HashMap<String, Dual>>,
+                memo: RefCell<Memo>,
             }
 
             impl Scene {
@@ -99,7 +105,7 @@ macro_rules! memo_scene {
                         })
                         })
                         .collect();
-                    Scene { circles, memo: RefCell::new(HashMap::new()) }
+                    Scene { circles, memo: RefCell::new(Memo::default()) }
                 }
 
                 /// The area of one circle.

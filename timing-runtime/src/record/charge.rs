@@ -9,15 +9,15 @@ use parking_lot::Mutex;
 
 use crate::record::clock;
 
-/// How a timed call opened and closed, each way with a cost of its own: a recursive close takes a second
-/// try after the common one fails, a frame beyond the inline stack is reached out of line both ways, and
-/// the slow path does much more. Charging each call the fast path's cost left a recursive phase a point or
+/// How a timed call opened and closed, each way with a cost of its own: a recursive close counts no
+/// inclusive time, a frame beyond the inline stack is reached out of line both ways, and the slow path
+/// does much more. Charging each call the fast path's cost left a recursive phase a point or
 /// two above what a sampling profile of the unannotated program shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Close {
     /// Opened and closed on the hot path.
     Fast = 0,
-    /// A recursive call: opened on the hot path, closed by its second try.
+    /// A recursive call (inside an open call of its name), on the hot path.
     Recursive = 1,
     /// A frame beyond the inline stack, opened and closed by the second tries.
     Deep = 2,
@@ -27,16 +27,6 @@ pub(crate) enum Close {
 
 impl Close {
     pub const ALL: [Close; 4] = [Close::Fast, Close::Recursive, Close::Deep, Close::Slow];
-
-    /// The way a hot-path close with these properties took.
-    #[inline(always)]
-    pub const fn of(recursive: bool, deep: bool) -> Close {
-        match (recursive, deep) {
-            (_, true) => Close::Deep,
-            (true, false) => Close::Recursive,
-            (false, false) => Close::Fast,
-        }
-    }
 }
 
 /// Ticks a closed span adds to its caller's self time, by `Close`; 0 until measured, or when subtraction is
@@ -104,6 +94,13 @@ impl Measurements {
 #[inline(always)]
 pub(crate) fn charged_ticks(close: Close) -> u64 {
     CHARGED[close as usize].load(Relaxed)
+}
+
+/// `charged_ticks` of the `Close` whose discriminant is `close` (`Fast` or `Recursive` by a flag bit, on
+/// the hot path, without a branch); 0 beyond them.
+#[inline(always)]
+pub(crate) fn charged_ticks_of(close: usize) -> u64 {
+    CHARGED.get(close).map_or(0, |charged| charged.load(Relaxed))
 }
 
 /// The ticks to leave out of each timed call's own self time.

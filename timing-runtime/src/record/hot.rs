@@ -409,38 +409,25 @@ impl Hot {
 
     /// Closes the frame at `depth` whose start tick has low bits `stamp`, if it is on top of the stack and
     /// needs nothing special, and the global `state` is still the one the hot path runs under (no reset,
-    /// no frame with a large phase id open below); says whether it did.
+    /// no frame with a large phase id open below); says whether it did. A recursive call (inside an open call
+    /// of its name) closes here too, adding nothing to the inclusive time, which the outer call holds: taken
+    /// apart by a mask rather than a second try, it costs the common close 3 instructions and saves a
+    /// recursive one about 60 (the second try came after the common one and the step's had failed).
     #[inline(always)]
     pub fn try_exit(&self, depth: u32, stamp: u32, now: u64, state: u64) -> bool {
-        self.close_frame::<false, false>(depth, stamp, now, state)
-    }
-
-    /// Closes a recursive call (inside an open call of its name) as `try_exit` closes a span, adding nothing
-    /// to the inclusive time, which the outer call holds. Apart from `try_exit`, and reached only when that
-    /// fails, so that the common close carries no test for it (a test there cost 9 instructions a span);
-    /// apart from `try_exit_deep` too, as one function with both saved more registers (10 instructions).
-    #[inline(never)]
-    pub fn try_exit_recursive(&self, depth: u32, stamp: u32, now: u64, state: u64) -> bool {
-        self.close_frame::<true, false>(depth, stamp, now, state)
+        self.close_frame::<false>(depth, stamp, now, state)
     }
 
     /// Closes a frame beyond the inline ones, recursive or not, as `try_exit` closes a span; reached when
-    /// `try_exit_recursive` fails.
+    /// `try_exit` fails.
     #[inline(never)]
     pub fn try_exit_deep(&self, depth: u32, stamp: u32, now: u64, state: u64) -> bool {
-        self.close_frame::<true, true>(depth, stamp, now, state)
-            || self.close_frame::<false, true>(depth, stamp, now, state)
+        self.close_frame::<true>(depth, stamp, now, state)
     }
 
     #[inline(always)]
-    fn close_frame<const RECURSIVE: bool, const DEEP: bool>(
-        &self,
-        depth: u32,
-        stamp: u32,
-        now: u64,
-        state: u64,
-    ) -> bool {
-        let Some((frame, _, self_ticks)) = self.pop::<RECURSIVE, DEEP>(depth, stamp, now, state, 0) else {
+    fn close_frame<const DEEP: bool>(&self, depth: u32, stamp: u32, now: u64, state: u64) -> bool {
+        let Some((frame, _, self_ticks)) = self.pop::<true, DEEP>(depth, stamp, now, state, 0) else {
             return false;
         };
         add(&self.phase_ticks[frame.phase.get() as usize % FAST_PHASES], self_ticks);
@@ -465,10 +452,10 @@ impl Hot {
     }
 
     /// Takes the frame at `depth` off the stack and counts its call, if it is on top, has start tick low bits
-    /// `stamp` and exactly `frame_flags` (with `FOLDED` if `RECURSIVE`), and `state` is the key; returns it,
-    /// its ticks and its self ticks. Beyond the inline frames only if `DEEP`.
+    /// `stamp` and exactly `frame_flags` (or those with `FOLDED`, a recursive call, if `FOLD`), and `state` is
+    /// the key; returns it, its ticks and its self ticks. Beyond the inline frames only if `DEEP`.
     #[inline(always)]
-    fn pop<const RECURSIVE: bool, const DEEP: bool>(
+    fn pop<const FOLD: bool, const DEEP: bool>(
         &self,
         depth: u32,
         stamp: u32,
@@ -476,14 +463,14 @@ impl Hot {
         state: u64,
         frame_flags: u32,
     ) -> Option<(&FrameCells, u64, u64)> {
-        let frame_flags = if RECURSIVE { frame_flags | flags::FOLDED } else { frame_flags };
         if self.depth.get() != depth || state != self.key.get() {
             return None;
         }
         let (parent, frame) = self.frame_pair::<DEEP>((depth as usize).wrapping_sub(1))?;
         let start = frame.start.get();
+        let unfolded = if FOLD { frame.flags.get() & !flags::FOLDED } else { frame.flags.get() };
         #[allow(clippy::cast_possible_truncation)]
-        if start as u32 != stamp || frame.flags.get() != frame_flags {
+        if start as u32 != stamp || unfolded != frame_flags {
             return None;
         }
         // Counted here, before anything changes, so that an octave not yet allocated sends this close to the
@@ -494,12 +481,17 @@ impl Hot {
             }
         }
         self.depth.set(depth - 1);
+        // 1 for a recursive call, whose time is in its outer call's inclusive time already; else 0. Read again
+        // rather than kept from the test above: kept, it took a register that two more saves paid for.
+        let folded = if FOLD { frame.flags.get() & flags::FOLDED } else { 0 };
         let elapsed = now.saturating_sub(start);
         let counters = frame.counters.get();
         let self_ticks = elapsed.saturating_sub(frame.children.get().wrapping_add(charge::inside_ticks()));
-        // A recursive call's time is in its outer call's inclusive time already.
-        counters.add_span(if RECURSIVE { 0 } else { elapsed }, elapsed, self_ticks);
-        parent.add_child(elapsed, charge::charged_ticks(Close::of(RECURSIVE, DEEP)));
+        // All ones for a call of its own, none for a recursive one.
+        let own = u64::from(folded).wrapping_sub(1);
+        counters.add_span(elapsed & own, elapsed, self_ticks);
+        let close = if DEEP { Close::Deep as usize } else { folded as usize };
+        parent.add_child(elapsed, charge::charged_ticks_of(close));
         self.hold_counted(counters, elapsed);
         let open = &self.open[frame.name.get() as usize % FAST_NAMES];
         open.set(open.get().wrapping_sub(1));
