@@ -85,11 +85,11 @@ impl Recorder {
         let steps = usize::try_from(here.saturating_add(elsewhere)).unwrap_or(usize::MAX);
         let records = batch.records;
         self.records_room = records.as_ref().map_or(self.records_room, StepRecords::words);
-        let timings = records.as_ref().map(|records| records.timings(&callsite::names().1));
-        let mut timing = BatchTiming::new(steps, clock::to_ns(ticks), timings);
-        // Made and dropped here, in one burst: the records live on as ticks, and `last_batch` makes them
-        // again for whoever asks (see `records`).
-        timing.step_timings = None;
+        let mut timing = BatchTiming::new(steps, clock::to_ns(ticks), None);
+        // The records live on as ticks, and `last_batch` makes them whole for whoever asks (see `records`).
+        if let Some(records) = &records {
+            timing.slow_steps = records.slow_steps(&callsite::names().1);
+        }
         if let Some(slot) = &self.slot {
             {
                 // `start_epoch` began the account in this thread's epoch.

@@ -9,7 +9,7 @@
 //! until the next batch ended (15% in batches of 100 steps). One buffer grows by doubling, a few times a
 //! batch, from the size the batch before needed.
 
-use crate::model::{PhaseTime, StepTiming};
+use crate::model::{PhaseTime, SlowStep, StepTiming};
 use crate::record::clock;
 
 /// Steps as words: the step's ticks, its phase count `n`, `n` phase ticks (by phase id), then 0, or 1 and
@@ -57,22 +57,130 @@ impl StepRecords {
 
     /// The records, in the order the steps ended, with the phases named by `phase_names` (by id).
     pub fn timings(&self, phase_names: &[&'static str]) -> Vec<StepTiming> {
-        let mut timings = Vec::new();
-        let mut words = self.words.as_slice();
-        while let [ticks, phases, rest @ ..] = words {
-            let phases = usize::try_from(*phases).unwrap_or(usize::MAX).min(rest.len());
-            let (phase_ticks, rest) = rest.split_at(phases);
-            let Some((counted, rest)) = rest.split_first() else { break };
-            let (allocations, rest) = if *counted == 1 {
-                let (pairs, rest) = rest.split_at((2 * phases).min(rest.len()));
-                (Some(pairs.chunks_exact(2).map(|pair| (pair[0], pair[1]))), rest)
-            } else {
-                (None, rest)
-            };
-            timings.push(step_timing(*ticks, phase_ticks, phase_names, allocations));
-            words = rest;
+        self.steps().map(|step| step_timing(step.ticks, step.phase_ticks, phase_names, step.allocations())).collect()
+    }
+
+    /// The batch's slow steps, as `model::step::slow_steps` finds them in `timings`, without making a record
+    /// a step: at a batch's end, a burst of a hundred allocations and frees (and one large enough to make
+    /// glibc consolidate its free lists) changed how the user's own allocations were served for many steps
+    /// after it (`benches/memo.rs` under callgrind: 15,000 more instructions a step in `_int_malloc`).
+    #[allow(clippy::cast_precision_loss)]
+    pub fn slow_steps(&self, phase_names: &[&'static str]) -> Vec<SlowStep> {
+        let count = self.steps().count();
+        if count < 2 {
+            return Vec::new();
         }
-        timings
+        let total_ns = |step: &Step| clock::to_ns(step.ticks) as f64;
+        let mean = self.steps().map(|step| total_ns(&step)).sum::<f64>() / count as f64;
+        let variance = self.steps().map(|step| (total_ns(&step) - mean).powi(2)).sum::<f64>() / count as f64;
+        let threshold = mean + 3.0 * variance.sqrt();
+        if !self.steps().any(|step| total_ns(&step) > threshold) {
+            return Vec::new();
+        }
+        // Phase means by id, over every step, of the phases that appear in a record (with time, or with
+        // allocations), in the order they first appear, as the records made whole have them.
+        let mut sums: Vec<f64> = Vec::new();
+        let mut order: Vec<usize> = Vec::new();
+        let mut overhead_sum = 0.0;
+        for step in self.steps() {
+            let mut phased = 0u64;
+            for (id, ns) in step.phases() {
+                if sums.len() <= id {
+                    sums.resize(id + 1, 0.0);
+                }
+                if !order.contains(&id) {
+                    order.push(id);
+                }
+                sums[id] += ns as f64;
+                phased = phased.saturating_add(ns);
+            }
+            overhead_sum += clock::to_ns(step.ticks).saturating_sub(phased) as f64;
+        }
+        let phase_mean = |id: usize| sums[id] / count as f64;
+        let overhead_mean = overhead_sum / count as f64;
+        self.steps()
+            .enumerate()
+            .filter(|(_, step)| total_ns(step) > threshold)
+            .map(|(index, step)| {
+                let mut by_phase = vec![0u64; sums.len()];
+                let mut phased = 0u64;
+                for (id, ns) in step.phases() {
+                    by_phase[id] = ns;
+                    phased = phased.saturating_add(ns);
+                }
+                let step_ns = clock::to_ns(step.ticks);
+                let overhead = (None, step_ns.saturating_sub(phased) as f64 - overhead_mean);
+                let (phase, excess) = order
+                    .iter()
+                    .map(|id| (Some(*id), by_phase[*id] as f64 - phase_mean(*id)))
+                    .fold(overhead, |best, candidate| if candidate.1 > best.1 { candidate } else { best });
+                SlowStep {
+                    step: index,
+                    total_ns: step_ns,
+                    batch_mean_ns: mean,
+                    phase: phase.and_then(|id| phase_names.get(id)).map(|name| (*name).to_owned()),
+                    excess_ns: excess,
+                    batch: None,
+                    thread: None,
+                }
+            })
+            .collect()
+    }
+
+    fn steps(&self) -> Steps<'_> {
+        Steps { words: &self.words }
+    }
+}
+
+/// One step's record, borrowed from the words.
+struct Step<'a> {
+    ticks: u64,
+    /// By phase id.
+    phase_ticks: &'a [u64],
+    /// Allocations and bytes by phase id, in pairs, if counted.
+    allocation_words: Option<&'a [u64]>,
+}
+
+impl Step<'_> {
+    fn allocations(&self) -> Option<impl Iterator<Item = (u64, u64)> + '_> {
+        self.allocation_words.map(|pairs| pairs.chunks_exact(2).map(|pair| (pair[0], pair[1])))
+    }
+
+    /// The nanoseconds of each phase id (from 1) that a record made whole lists: those with time, or with
+    /// allocations.
+    fn phases(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
+        let allocated =
+            |id: usize| self.allocation_words.and_then(|pairs| pairs.get(2 * id)).is_some_and(|count| *count > 0);
+        self.phase_ticks
+            .iter()
+            .enumerate()
+            .skip(1)
+            .filter(move |(id, ticks)| **ticks > 0 || allocated(*id))
+            .map(|(id, ticks)| (id, clock::to_ns(*ticks)))
+    }
+}
+
+/// The records one step at a time.
+struct Steps<'a> {
+    words: &'a [u64],
+}
+
+impl<'a> Iterator for Steps<'a> {
+    type Item = Step<'a>;
+
+    fn next(&mut self) -> Option<Step<'a>> {
+        let [ticks, phases, rest @ ..] = self.words else { return None };
+        let phases = usize::try_from(*phases).unwrap_or(usize::MAX).min(rest.len());
+        let (phase_ticks, rest) = rest.split_at(phases);
+        let (counted, rest) = rest.split_first()?;
+        let (allocation_words, rest) = if *counted == 1 {
+            let (pairs, rest) = rest.split_at((2 * phases).min(rest.len()));
+            (Some(pairs), rest)
+        } else {
+            (None, rest)
+        };
+        self.words = rest;
+        Some(Step { ticks: *ticks, phase_ticks, allocation_words })
     }
 }
 
@@ -134,5 +242,34 @@ mod tests {
         let allocations: Vec<Option<u64>> = timings[1].phases.iter().map(|phase| phase.allocations).collect();
         assert_eq!(allocations, [Some(3), Some(1), Some(0)]);
         assert_eq!(timings[1].phases[2].ns, crate::record::clock::to_ns(40));
+    }
+
+    #[test]
+    fn slow_steps_from_the_words_are_those_of_the_records_made_whole() {
+        let names = ["", "a", "b", "c", "never"];
+        for counted in [false, true] {
+            let mut records = StepRecords::with_room(0);
+            for step in 0..200u64 {
+                // Steps of 1,000 ticks or so; three far slower, each in a different phase or outside them;
+                // phase "c" first seen late; "never" has an id and no time.
+                let (mut a, mut b, mut c) = (300 + step % 7, 500 + step % 11, if step > 50 { 20 } else { 0 });
+                let mut outside = 100 + step % 5;
+                match step {
+                    30 => a += 40_000,
+                    90 => b += 50_000,
+                    150 => outside += 60_000,
+                    170 => c += 45_000,
+                    _ => {}
+                }
+                let phase_ticks = [0, a, b, c, 0];
+                let allocations = [(0, 0), (step % 3, 64), (0, 0), (1, 8), (0, 0)];
+                let total = a + b + c + outside;
+                records.push(total, &phase_ticks, counted.then(|| allocations.into_iter()));
+            }
+            let whole = crate::model::step::slow_steps(&records.timings(&names));
+            let from_words = records.slow_steps(&names);
+            assert_eq!(whole.len(), 4, "{whole:?}");
+            assert_eq!(from_words, whole);
+        }
     }
 }
