@@ -106,7 +106,9 @@ impl Recorder {
             // points, and the batch would count their steps twice. Nor has one that a reset cut in two: the
             // totals it began from are gone, and the steps before the reset are not the new epoch's.
             if here > 0 && batch.epoch == epoch {
-                let mut phase_ticks = Vec::new();
+                // A buffer kept from batch to batch: see `store::batches`.
+                let mut phase_ticks = std::mem::take(&mut self.point_phase_ticks);
+                phase_ticks.clear();
                 let step_ticks = slot.step_totals.so_far(callsite::phase_count(), &slot.steps, &mut phase_ticks);
                 for (now, then) in phase_ticks.iter_mut().zip(&batch.phase_ticks) {
                     *now = now.saturating_sub(*then);
@@ -120,7 +122,8 @@ impl Recorder {
                     step_ticks: step_ticks.saturating_sub(batch.step_ticks),
                     phase_ticks,
                 };
-                batches::record(epoch, point);
+                batches::record(epoch, &point);
+                self.point_phase_ticks = point.phase_ticks;
             }
         }
         if let Some((_, _, Some(older))) = self.last_batch.replace((epoch, timing, records)) {

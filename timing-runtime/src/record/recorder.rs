@@ -147,6 +147,8 @@ pub(super) struct Recorder {
     /// Buffers of batches gone, for the next batch: step records, and the phase ticks it starts from.
     pub(super) spare_records: Option<StepRecords>,
     pub(super) spare_phase_ticks: Vec<u64>,
+    /// The phase ticks of the latest batch's point, kept for the next.
+    pub(super) point_phase_ticks: Vec<u64>,
     /// Timeline events not yet handed over.
     pub(super) pending: Vec<Event>,
 }
@@ -207,6 +209,7 @@ thread_local! {
             records_room: 0,
             spare_records: None,
             spare_phase_ticks: Vec::new(),
+            point_phase_ticks: Vec::new(),
             pending: Vec::new(),
         })
     };

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering::Acquire, Ord
 use parking_lot::Mutex;
 
 use crate::model::Allocations;
+use crate::store::arena;
 use crate::store::counters::bump;
 use crate::store::hist::{AtomicHistogram, Histogram, LazyHistogram};
 use crate::store::steps::FAST_PHASES;
@@ -161,7 +162,7 @@ static POOL: Mutex<Vec<&'static AllocTable>> = Mutex::new(Vec::new());
 /// A zeroed table that lives for the process, so that the allocator can hold a plain reference to it.
 pub(crate) fn take() -> &'static AllocTable {
     let reused = POOL.lock().pop();
-    reused.unwrap_or_else(|| Box::leak(Box::new(AllocTable::new())))
+    reused.unwrap_or_else(|| arena::leak(AllocTable::new()))
 }
 
 /// Gives a table back once nothing writes or reads it.

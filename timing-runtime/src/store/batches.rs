@@ -51,37 +51,115 @@ pub(crate) struct BatchSeries {
     epoch: u64,
     /// Batches a point is made of (a power of two); the latest point may have fewer yet.
     stride: u64,
+    /// The points, their `phase_ticks` empty: those are in `rows`.
     points: Vec<PointTicks>,
+    /// Each point's phase ticks, `width` words a point, in the points' order.
+    rows: Vec<u64>,
+    width: usize,
 }
 
 impl BatchSeries {
     const fn new() -> Self {
-        BatchSeries { epoch: 0, stride: 1, points: Vec::new() }
+        BatchSeries { epoch: 0, stride: 1, points: Vec::new(), rows: Vec::new(), width: 0 }
     }
 
+    /// Begins the series of `epoch`, keeping the room made for the points.
     fn clear(&mut self, epoch: u64) {
-        *self = BatchSeries { epoch, ..BatchSeries::new() };
+        self.epoch = epoch;
+        self.stride = 1;
+        self.points.clear();
+        self.rows.clear();
     }
 
-    /// Adds one batch (or, in tests, a point of several).
-    fn push(&mut self, batch: PointTicks) {
+    /// Adds one batch (or, in tests, a point of several). Allocates only when the series first takes a
+    /// point, or a batch has more phases than any before: a point a batch, each a block of its own kept
+    /// for the run and placed among the user's, changed how an allocation-heavy program's allocations were
+    /// served (see `store::arena`).
+    fn push(&mut self, batch: &PointTicks) {
+        if batch.phase_ticks.len() > self.width {
+            self.widen(batch.phase_ticks.len());
+        }
+        if self.points.capacity() < MAX_POINTS + 1 {
+            self.points.reserve_exact(MAX_POINTS + 1 - self.points.len());
+        }
+        let head = PointTicks { phase_ticks: Vec::new(), ..batch.clone_head() };
         match self.points.last_mut() {
-            Some(last) if last.batches < self.stride => last.absorb(&batch),
-            _ => self.points.push(batch),
+            Some(last) if last.batches < self.stride => {
+                last.absorb(&head);
+                let row = self.rows.len() - self.width;
+                for (mine, theirs) in self.rows[row..].iter_mut().zip(&batch.phase_ticks) {
+                    *mine = mine.saturating_add(*theirs);
+                }
+            }
+            _ => {
+                self.points.push(head);
+                self.rows.extend_from_slice(&batch.phase_ticks);
+                self.rows.resize(self.points.len() * self.width, 0);
+            }
         }
         if self.points.len() > MAX_POINTS {
-            // Neighbours in pairs: every point then holds `2 * stride` batches, the latest perhaps fewer.
-            let old = std::mem::take(&mut self.points);
-            let mut merged: Vec<PointTicks> = Vec::with_capacity(MAX_POINTS);
-            for pair in old.chunks(2) {
-                let mut point = pair[0].clone();
-                if let Some(second) = pair.get(1) {
-                    point.absorb(second);
-                }
-                merged.push(point);
+            self.merge_pairs();
+        }
+    }
+
+    /// Neighbours in pairs, in place: every point then holds `2 * stride` batches, the latest perhaps
+    /// fewer.
+    fn merge_pairs(&mut self) {
+        let (count, width) = (self.points.len(), self.width);
+        let merged = count.div_ceil(2);
+        for index in 0..merged {
+            let (first, second) = (2 * index, 2 * index + 1);
+            let mut point = self.points[first].clone_head();
+            if let Some(next) = self.points.get(second) {
+                point.absorb(next);
             }
-            self.points = merged;
-            self.stride = self.stride.saturating_mul(2);
+            self.points[index] = point;
+            for word in 0..width {
+                let next = if second < count { self.rows[second * width + word] } else { 0 };
+                self.rows[index * width + word] = self.rows[first * width + word].saturating_add(next);
+            }
+        }
+        self.points.truncate(merged);
+        self.rows.truncate(merged * width);
+        self.stride = self.stride.saturating_mul(2);
+    }
+
+    /// Makes each row `phases` words or more (a multiple of 8, so that phases added one by one rarely
+    /// move the rows), with room for every point the series keeps.
+    fn widen(&mut self, phases: usize) {
+        let width = phases.next_multiple_of(8);
+        let mut rows = Vec::with_capacity((MAX_POINTS + 1) * width);
+        for row in self.rows.chunks_exact(self.width.max(1)).take(self.points.len()) {
+            rows.extend_from_slice(row);
+            rows.resize(rows.len() + width - row.len(), 0);
+        }
+        self.rows = rows;
+        self.width = width;
+    }
+
+    /// The points, oldest first, each with its phase ticks.
+    fn read(&self) -> Vec<PointTicks> {
+        let width = self.width;
+        let row = |index: usize| self.rows.get(index * width..(index + 1) * width).unwrap_or_default().to_vec();
+        self.points
+            .iter()
+            .enumerate()
+            .map(|(index, point)| PointTicks { phase_ticks: row(index), ..point.clone_head() })
+            .collect()
+    }
+}
+
+impl PointTicks {
+    /// The point without its phase ticks.
+    fn clone_head(&self) -> PointTicks {
+        PointTicks {
+            batches: self.batches,
+            steps: self.steps,
+            start: self.start,
+            end: self.end,
+            batch_ticks: self.batch_ticks,
+            step_ticks: self.step_ticks,
+            phase_ticks: Vec::new(),
         }
     }
 }
@@ -90,7 +168,7 @@ static SERIES: Mutex<BatchSeries> = Mutex::new(BatchSeries::new());
 
 /// Adds a batch that ended on a thread recording in `epoch`; a batch of an epoch before the series' is
 /// dropped (it ended after a reset), one of a later epoch begins the series again.
-pub(crate) fn record(epoch: u64, batch: PointTicks) {
+pub(crate) fn record(epoch: u64, batch: &PointTicks) {
     let mut series = SERIES.lock();
     if epoch < series.epoch {
         return;
@@ -104,7 +182,7 @@ pub(crate) fn record(epoch: u64, batch: PointTicks) {
 /// The points of epoch `epoch`, oldest first.
 pub(crate) fn read(epoch: u64) -> Vec<PointTicks> {
     let series = SERIES.lock();
-    if series.epoch == epoch { series.points.clone() } else { Vec::new() }
+    if series.epoch == epoch { series.read() } else { Vec::new() }
 }
 
 /// Forgets every point: a reset began epoch `epoch`. A thread that saw the new epoch first may have added
@@ -137,10 +215,11 @@ mod tests {
         let mut series = BatchSeries::new();
         let count = 1_000_003u64;
         for index in 0..count {
-            series.push(batch(index));
+            series.push(&batch(index));
             assert!(series.points.len() <= MAX_POINTS);
         }
-        let sum = |pick: fn(&PointTicks) -> u64| series.points.iter().map(pick).sum::<u64>();
+        let points = series.read();
+        let sum = |pick: fn(&PointTicks) -> u64| points.iter().map(pick).sum::<u64>();
         assert_eq!(sum(|point| point.batches), count);
         assert_eq!(sum(|point| point.steps), count * 10);
         assert_eq!(sum(|point| point.batch_ticks), count * 90);
@@ -149,10 +228,10 @@ mod tests {
         // Points cover consecutive batches, in order, all but the latest of the same size.
         assert!(series.points.len() > MAX_POINTS / 2, "{}", series.points.len());
         let stride = series.stride;
-        for (index, point) in series.points.iter().enumerate() {
+        for (index, point) in points.iter().enumerate() {
             let first = index as u64 * stride;
             assert_eq!(point.start, first * 100);
-            if index + 1 < series.points.len() {
+            if index + 1 < points.len() {
                 assert_eq!(point.batches, stride);
                 assert_eq!(point.end, (first + stride - 1) * 100 + 90);
             }
@@ -160,12 +239,31 @@ mod tests {
     }
 
     #[test]
+    fn phases_first_seen_later_widen_the_rows_and_batches_allocate_nothing_after_the_first() {
+        let mut series = BatchSeries::new();
+        series.push(&batch(0));
+        let room = (series.points.capacity(), series.rows.capacity());
+        for index in 1..2_000 {
+            series.push(&batch(index));
+        }
+        assert_eq!((series.points.capacity(), series.rows.capacity()), room);
+        // Ten phases: each row grows to hold them; the earlier ticks stay where they were.
+        let mut wide = batch(2_000);
+        wide.phase_ticks = (0..10).collect();
+        series.push(&wide);
+        let points = series.read();
+        assert_eq!(points.iter().map(|point| point.phase_ticks[1]).sum::<u64>(), 2_000 * 50 + 1);
+        assert_eq!(points.iter().map(|point| point.phase_ticks[9]).sum::<u64>(), 9);
+        assert!(points.iter().all(|point| point.phase_ticks.len() == 16));
+    }
+
+    #[test]
     fn a_short_run_keeps_every_batch() {
         let mut series = BatchSeries::new();
-        (0..MAX_POINTS as u64).for_each(|index| series.push(batch(index)));
+        (0..MAX_POINTS as u64).for_each(|index| series.push(&batch(index)));
         assert_eq!(series.points.len(), MAX_POINTS);
         assert!(series.points.iter().all(|point| point.batches == 1));
-        series.push(batch(MAX_POINTS as u64));
+        series.push(&batch(MAX_POINTS as u64));
         assert_eq!(series.points.len(), MAX_POINTS / 2 + 1);
     }
 }

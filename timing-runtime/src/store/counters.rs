@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::Relaxed};
 
 use parking_lot::Mutex;
 
+use crate::store::arena;
+
 use crate::store::hist::AtomicHistogram;
 
 /// Adds `value` to a counter only its owning thread writes, saturating rather than wrapping.
@@ -61,7 +63,7 @@ static POOL: Mutex<Vec<&'static Slab>> = Mutex::new(Vec::new());
 /// Zeroed counters that live for the process: a given-back slab if there is one, otherwise a new one.
 pub(crate) fn take_slab() -> &'static Slab {
     let reused = POOL.lock().pop();
-    reused.unwrap_or_else(|| Box::leak(Box::new(Slab([const { NodeCounters::new() }; PER_SLAB]))))
+    reused.unwrap_or_else(|| arena::leak(Slab([const { NodeCounters::new() }; PER_SLAB])))
 }
 
 /// Gives slabs back for another thread to use; the caller guarantees that nothing writes or reads them.

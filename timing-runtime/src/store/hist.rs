@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::Acquire, Ordering::Relax
 use parking_lot::Mutex;
 
 use crate::model::{Distribution, Spread};
+use crate::store::arena;
 
 const EXACT: u64 = 128;
 const PER_OCTAVE: usize = 64;
@@ -66,7 +67,7 @@ static POOL: Mutex<Vec<&'static AtomicHistogram>> = Mutex::new(Vec::new());
 /// A zeroed histogram that lives for the process, so that the hot path can hold a plain reference to it.
 pub(crate) fn take() -> &'static AtomicHistogram {
     let reused = POOL.lock().pop();
-    reused.unwrap_or_else(|| Box::leak(Box::new(AtomicHistogram::new())))
+    reused.unwrap_or_else(|| arena::leak(AtomicHistogram::new()))
 }
 
 /// Gives histograms back once nothing writes or reads them. Their octaves stay allocated: memory follows
@@ -109,7 +110,7 @@ impl AtomicHistogram {
         }
         #[cfg(test)]
         grown::count();
-        let counts: &'static Octave = Box::leak(Box::new([const { AtomicU64::new(0) }; PER_OCTAVE]));
+        let counts: &'static Octave = arena::leak([const { AtomicU64::new(0) }; PER_OCTAVE]);
         self.octaves[index % OCTAVE_SLOTS].store(std::ptr::from_ref(counts).cast_mut(), Release);
         self.in_use.store(self.in_use.load(Relaxed) | 1 << (index % OCTAVE_SLOTS), Release);
         counts
@@ -249,7 +250,7 @@ impl LazyHistogram {
     #[cold]
     #[inline(never)]
     fn make(&self) -> &AtomicHistogram {
-        let histogram: &'static AtomicHistogram = Box::leak(Box::new(AtomicHistogram::new()));
+        let histogram: &'static AtomicHistogram = arena::leak(AtomicHistogram::new());
         self.0.store(std::ptr::from_ref(histogram).cast_mut(), Release);
         histogram
     }

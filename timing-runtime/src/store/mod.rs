@@ -31,6 +31,7 @@ pub(crate) use thread_counter;
 
 pub(crate) mod account;
 pub(crate) mod allocs;
+pub(crate) mod arena;
 pub(crate) mod batches;
 pub(crate) mod counters;
 pub(crate) mod events;

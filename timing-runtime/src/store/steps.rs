@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, Orderin
 use parking_lot::Mutex;
 
 use crate::store::account::StepAccount;
+use crate::store::arena;
 use crate::store::counters::bump;
 use crate::store::hist::{AtomicHistogram, Histogram, LazyHistogram};
 
@@ -26,7 +27,7 @@ static POOL: Mutex<Vec<&'static StepTotals>> = Mutex::new(Vec::new());
 /// Zeroed totals that live for the process, so that the hot path can hold a plain reference to them.
 pub(crate) fn take() -> &'static StepTotals {
     let reused = POOL.lock().pop();
-    reused.unwrap_or_else(|| Box::leak(Box::new(StepTotals::new())))
+    reused.unwrap_or_else(|| arena::leak(StepTotals::new()))
 }
 
 /// Gives totals back once nothing writes or reads them.
