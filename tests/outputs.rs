@@ -202,3 +202,36 @@ fn the_report_and_a_comparison_show_the_recorded_numbers() {
     // Each phase has a verdict from the runs' distributions.
     assert!(regions.median_change_pct.is_some() && regions.verdict != timing_runtime::Verdict::Unknown, "{regions:?}");
 }
+
+#[timed(step)]
+fn step_of(micros: u64) {
+    spin(micros);
+}
+
+#[timed(batch)]
+fn batch_with_one_slow_step(slow: usize) {
+    for index in 0..40 {
+        step_of(if index == slow { 3_000 } else { 20 });
+    }
+}
+
+#[test]
+fn the_text_reports_slow_steps_name_their_batch_and_thread() {
+    let _exclusive = exclusive();
+    batch_with_one_slow_step(99);
+    // A second thread's second batch holds the slow step.
+    std::thread::spawn(|| {
+        batch_with_one_slow_step(99);
+        batch_with_one_slow_step(17);
+    })
+    .join()
+    .unwrap();
+    let run = summary();
+    let slow = run.slow_steps.iter().find(|slow| slow.total_ns >= 3_000_000).expect("the slow step");
+    assert_eq!((slow.step, slow.batch), (17, Some(2)));
+    let thread = slow.thread.expect("its thread");
+    assert!(thread >= 2, "{slow:?}");
+    let text = run.to_string();
+    let line = format!("step 17 of batch 2 on thread {thread} took");
+    assert!(text.contains(&line), "{line:?} not in\n{text}");
+}

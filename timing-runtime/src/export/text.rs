@@ -118,9 +118,16 @@ impl Display for TrainingSummary {
                 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
                 let excess = Duration(slow.excess_ns.max(0.0).round() as u64);
                 let phase = slow.phase.as_deref().unwrap_or("overhead");
+                // Where it was: the step's index is within its batch, the batch's among its thread's.
+                let place = match (slow.batch, slow.thread) {
+                    (Some(batch), Some(thread)) => format!(" of batch {batch} on thread {thread}"),
+                    (Some(batch), None) => format!(" of batch {batch}"),
+                    (None, Some(thread)) => format!(" on thread {thread}"),
+                    (None, None) => String::new(),
+                };
                 writeln!(
                     f,
-                    "    step {} took {} (batch mean {mean}): {phase} +{excess}",
+                    "    step {}{place} took {} (batch mean {mean}): {phase} +{excess}",
                     slow.step,
                     Duration(slow.total_ns)
                 )?;
