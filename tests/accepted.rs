@@ -306,10 +306,15 @@ fn methods_of_every_receiver_behave_as_written() {
     assert_eq!(counter.into_n(), 2);
     assert_eq!(Square(2.0).perimeter(), 8.0);
     assert_eq!(Square(2.0).area(), 1.0);
-    for name in ["new", "bump", "get", "map", "boxed", "pinned", "into_n", "perimeter", "area"] {
+    // Named after their type, which `self` or `Self` in the signature says they have (a trait's default
+    // method, after the type it runs for).
+    for name in ["new", "bump", "get", "map", "boxed", "pinned", "into_n"] {
+        assert!(count(&format!("Counter::{name}")) >= 1, "{name}");
+    }
+    for name in ["Square::perimeter", "Square::area"] {
         assert!(count(name) >= 1, "{name}");
     }
-    assert_eq!(count("bump"), 2);
+    assert_eq!(count("Counter::bump"), 2);
 }
 
 #[timed]
@@ -444,7 +449,7 @@ fn async_fns_behave_as_written_and_stay_send() {
     assert_eq!(fetch_stats.count, 3);
     assert!(fetch_stats.total_ns >= 3 * 200_000, "busy time covers the work: {fetch_stats:?}");
     assert!(fetch_stats.wall_ns >= fetch_stats.total_ns, "{fetch_stats:?}");
-    for name in ["fetch_boxed", "fetch_question", "fetch_impl", "fetch_unsafe", "call", "read"] {
+    for name in ["fetch_boxed", "fetch_question", "fetch_impl", "fetch_unsafe", "Service::call", "Service::read"] {
         assert!(run.span(name).is_some_and(|stats| stats.count >= 1), "{name}");
     }
 }
@@ -598,7 +603,7 @@ fn an_async_trait_method_is_timed_for_its_polls_not_for_boxing_its_future() {
         }
     };
     assert_eq!((output, polls), (2, 2));
-    let stats = summary().span("fetch_remote").cloned().expect("timed");
+    let stats = summary().span("Remote::fetch_remote").cloned().expect("timed");
     assert_eq!(stats.count, 1);
     // The 300 µs of work are inside the future; boxing it takes about a microsecond.
     assert!(stats.total_ns >= 300_000, "{stats:#?}");
@@ -629,7 +634,13 @@ mod shapes {
     impl Shape {
         #[timed(phase = "update")]
         pub fn step(&self) -> u32 {
-            1
+            Shape::scale(1)
+        }
+
+        /// Neither `self` nor `Self`: nothing tells the macro that this is a method.
+        #[timed]
+        pub fn scale(x: u32) -> u32 {
+            x
         }
     }
 
@@ -638,7 +649,12 @@ mod shapes {
     impl Model {
         #[timed]
         pub fn step(&self, shape: &Shape) -> u32 {
-            shape.step() + 1
+            shape.step() + Model::scale(1)
+        }
+
+        #[timed]
+        pub fn scale(x: u32) -> u32 {
+            x
         }
     }
 }
@@ -677,14 +693,19 @@ fn functions_of_the_same_name_are_different_spans_told_apart() {
         assert_eq!(model.step(&shape), 2);
     }
     let run = summary();
-    // Both `step` methods live in one module: each is told apart by its place in the file.
-    let steps: Vec<_> = run.spans.iter().filter(|stats| stats.name.starts_with("step (")).collect();
-    assert_eq!(steps.len(), 2, "{:#?}", run.spans);
-    assert!(steps.iter().all(|stats| stats.count == 3));
+    // Methods that take `self` are named after their types.
+    for name in ["Shape::step", "Model::step"] {
+        assert_eq!(run.span(name).map(|stats| stats.count), Some(3), "{name}: {:#?}", run.spans);
+    }
+    // Both `scale` functions live in one module and nothing says whose they are: each is told apart by its
+    // place in the file.
+    let scales: Vec<_> = run.spans.iter().filter(|stats| stats.name.starts_with("scale (")).collect();
+    assert_eq!(scales.len(), 2, "{:?}", run.spans.iter().map(|stats| &stats.name).collect::<Vec<_>>());
+    assert!(scales.iter().all(|stats| stats.count == 3));
     // The call tree keeps the outer `step` calling the inner one.
     let tree = &run.call_tree;
-    let inner = tree.nodes.iter().position(|node| node.depth == 1 && node.name.starts_with("step (")).expect("nested");
-    assert!(tree.path(inner).contains(';'), "{tree}");
+    let inner = tree.nodes.iter().position(|node| node.depth == 1 && node.name == "Shape::step").expect("nested");
+    assert_eq!(tree.path(inner), "Model::step;Shape::step", "{tree}");
 }
 
 #[test]
@@ -760,4 +781,58 @@ fn two_impls_of_one_method_name_on_one_type_are_two_spans() {
         run.spans.iter().filter(|stats| stats.name.starts_with("Id::fmt")).map(|stats| stats.count).collect();
     counts.sort_unstable();
     assert_eq!(counts, [1, 2], "{:#?}", run.spans);
+}
+
+mod typed {
+    use timing_runtime::timed;
+
+    pub struct S;
+
+    #[timed]
+    impl S {
+        /// Its own attribute, inside a timed `impl`: named as its neighbours are.
+        #[timed(phase = "x")]
+        pub fn m(&self) -> u8 {
+            1
+        }
+
+        pub fn n(&self) -> u8 {
+            2
+        }
+    }
+
+    pub struct G<T>(pub T);
+
+    #[timed(per_type)]
+    impl<T: Copy> G<T> {
+        pub fn get(&self) -> T {
+            self.0
+        }
+    }
+
+    pub struct Scene<D>(pub D);
+
+    impl<D: Copy> Scene<D> {
+        /// `Self` in the signature: a method of a generic type, split by `D`.
+        #[timed(per_type)]
+        pub fn new(d: D) -> Self {
+            Scene(d)
+        }
+    }
+}
+
+#[test]
+fn methods_are_named_after_their_type_and_per_type_splits_by_the_impls_parameters() {
+    let _exclusive = exclusive();
+    assert_eq!(typed::S.m() + typed::S.n(), 3);
+    assert_eq!((typed::G(1.5_f64).get(), typed::G(3_u8).get(), typed::G(4_u8).get()), (1.5, 3, 4));
+    let _scenes = (typed::Scene::new(1.0_f64), typed::Scene::new(2_u8), typed::Scene::new(3_u8));
+    let run = summary();
+    let names: Vec<&str> = run.spans.iter().map(|stats| stats.name.as_str()).collect();
+    for (name, count) in
+        [("S::m", 1), ("S::n", 1), ("G<f64>::get", 1), ("G<u8>::get", 2), ("Scene<f64>::new", 1), ("Scene<u8>::new", 2)]
+    {
+        assert_eq!(run.span(name).map(|stats| stats.count), Some(count), "{name}: {names:?}");
+    }
+    assert!(run.span("m").is_none() && run.span("G::get").is_none(), "{names:?}");
 }

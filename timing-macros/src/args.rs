@@ -13,6 +13,9 @@ const STEP: &str = "step";
 const BATCH: &str = "batch";
 const CRATE: &str = "crate";
 const PER_TYPE: &str = "per_type";
+/// Written by `#[timed]` on an `impl` block into the `#[timed(...)]` of a method inside it, never by users:
+/// the block's type, for the method's name.
+const IMPL: &str = "__impl";
 const EXPECTED: &str = "expected one of `name`, `phase`, `step`, `batch`, `crate`, `per_type`";
 
 /// What a timed call stands for in the training loop.
@@ -36,6 +39,9 @@ pub struct Args {
     /// Set by `#[timed]` on an `impl` block, never written: `name` is the method's own (`Type::method`), so
     /// that methods of one name on types of one name elsewhere stay different spans.
     pub own_name: bool,
+    /// The type of the `impl` block the function is in, when `#[timed]` on the block said so (on the block,
+    /// or through `__impl` in a method's own attribute): the function may name `Self`.
+    pub impl_type: Option<LitStr>,
 }
 
 impl Args {
@@ -46,7 +52,15 @@ impl Args {
 }
 
 fn parse_args(input: ParseStream) -> syn::Result<Args> {
-    let mut args = Args { name: None, phase: None, kind: Kind::Span, krate: None, per_type: None, own_name: false };
+    let mut args = Args {
+        name: None,
+        phase: None,
+        kind: Kind::Span,
+        krate: None,
+        per_type: None,
+        own_name: false,
+        impl_type: None,
+    };
     let mut step: Option<Ident> = None;
     let mut batch: Option<Ident> = None;
     let mut errors: Option<Error> = None;
@@ -115,6 +129,10 @@ fn parse_args(input: ParseStream) -> syn::Result<Args> {
                 Some(value) => push(Error::new_spanned(value, "`per_type` takes no value: write `#[timed(per_type)]`")),
                 None if args.per_type.is_some() => push(duplicate(&key)),
                 None => args.per_type = Some(key),
+            },
+            IMPL => match value.map(unwrap_groups) {
+                Some(syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(lit), .. })) => args.impl_type = Some(lit),
+                _ => push(Error::new(key.span(), format!("unknown argument `{key_name}`, {EXPECTED}"))),
             },
             CRATE => match path_value(&key, value) {
                 Err(error) => push(error),

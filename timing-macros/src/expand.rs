@@ -36,7 +36,7 @@ pub fn timed(args: TokenStream, item: TokenStream, enabled: bool) -> TokenStream
                 output.extend(reassemble(function));
                 output
             }
-            None => match misplaced_kind(&args, &function) {
+            None => match misplaced_kind(&args, &function).or_else(|| per_type_error(&args, &function.sig)) {
                 Some(error) => with_item(&error, item),
                 None if enabled => expand(&args, function),
                 None => item,
@@ -144,13 +144,34 @@ fn reassemble(function: TimedFn) -> TokenStream {
 pub(crate) fn expand(args: &Args, function: TimedFn) -> TokenStream {
     let TimedFn { attrs, vis, sig, brace, inner_attrs, body } = function;
     let krate = runtime(args);
-    let callsite = callsite(args, &sig.ident, &krate);
+    let method = is_method(args, &sig);
+    let types = per_type_names(args, &sig);
+    // How the span is named: as given; `Type::method` from the `impl` block's type as written; after
+    // `Self`'s type, which only the compiler knows, at the first call (a method's own attribute, outside a
+    // timed `impl`); or after the function.
+    let given = args.name.is_some() && !args.own_name;
+    let by_self = method && !given && (args.impl_type.is_none() || types.is_some());
+    let mut named = args.clone();
+    if by_self {
+        named.name = None;
+    } else if let (Some(impl_type), false) = (&args.impl_type, given) {
+        let name = format!("{}::{}", impl_type.value(), sig.ident.unraw());
+        named.name = Some(LitStr::new(&name, impl_type.span()));
+        named.own_name = true;
+    }
+    let callsite = callsite(&named, &sig.ident, &krate);
     let kind = kind(args, &krate);
-    // `per_type`: the span of this instantiation, found by its type arguments' names at each call.
-    let site = match per_type_names(args, &sig) {
+    let site = match types {
+        // `per_type`: the span of this instantiation, found by its type arguments' names at each call (on a
+        // method, `Self`'s first: the type parameters of its `impl`).
+        Some(types) if method => quote!(#krate::__private::per_type_method(
+            &__TIMING_CALLSITE,
+            &[::core::any::type_name::<Self>() #(, ::core::any::type_name::<#types>())*]
+        )),
         Some(types) => {
             quote!(#krate::__private::per_type(&__TIMING_CALLSITE, &[#(::core::any::type_name::<#types>()),*]))
         }
+        None if by_self => quote!(__TIMING_CALLSITE.of_type(::core::any::type_name::<Self>)),
         None => quote!(&__TIMING_CALLSITE),
     };
     if let Some(boxed) = async_trait_body(&sig, &body) {
@@ -295,12 +316,43 @@ fn leading_items(body: TokenStream) -> (TokenStream, TokenStream) {
     syn::parse::Parser::parse2(split, body.clone()).unwrap_or((TokenStream::new(), body))
 }
 
-/// The type parameters whose names make the span of an instantiation, under `per_type`; `None` without it
-/// or without type parameters (`per_type` then changes nothing).
+/// The type parameters whose names make the span of an instantiation, under `per_type`, beside `Self`'s on
+/// a method; `None` without `per_type`, or with nothing to split by (an error `per_type_error` reports).
 fn per_type_names(args: &Args, sig: &syn::Signature) -> Option<Vec<Ident>> {
     args.per_type.as_ref()?;
     let types: Vec<Ident> = sig.generics.type_params().map(|param| param.ident.clone()).collect();
-    (!types.is_empty()).then_some(types)
+    (!types.is_empty() || is_method(args, sig)).then_some(types)
+}
+
+/// `per_type` on a function with nothing to split its span by: no type parameters, and no `Self` whose
+/// type arguments could (outside an `impl`, or with no `self` nor `Self` to tell that it is in one).
+pub(crate) fn per_type_error(args: &Args, sig: &syn::Signature) -> Option<syn::Error> {
+    let per_type = args.per_type.as_ref()?;
+    if sig.generics.type_params().next().is_some() || is_method(args, sig) {
+        return None;
+    }
+    Some(syn::Error::new(
+        per_type.span(),
+        "`per_type` on a function without type parameters: there is nothing to split its span by (on a method \
+         of a generic type, give it a `self` receiver or put `#[timed(per_type)]` on its `impl` block)",
+    ))
+}
+
+/// Whether the function is known to be in an `impl` (or a trait), where `Self` names its type: its `impl`
+/// block is timed, it takes `self`, or its signature names `Self`.
+fn is_method(args: &Args, sig: &syn::Signature) -> bool {
+    fn names_self(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|token| match token {
+            TokenTree::Ident(ident) => ident == "Self",
+            TokenTree::Group(group) => names_self(group.stream()),
+            _ => false,
+        })
+    }
+    args.impl_type.is_some()
+        || sig.receiver().is_some()
+        || names_self(sig.inputs.to_token_stream())
+        || names_self(sig.output.to_token_stream())
+        || names_self(sig.generics.to_token_stream())
 }
 
 /// The body of a method that `#[async_trait]` made from an `async fn`: `Box::pin(async move { ... })`,

@@ -3,10 +3,10 @@
 //! types of one name (two `impl`s of `fmt`, two modules' `Scene`) are different spans, told apart as
 //! functions of one name are.
 
-use proc_macro2::{Span, TokenStream};
-use quote::ToTokens;
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::{ToTokens, quote};
 use syn::ext::IdentExt;
-use syn::{Error, ImplItem, ItemImpl, LitStr, Type};
+use syn::{Attribute, Error, ImplItem, ItemImpl, LitStr, MacroDelimiter, Meta, MetaList, Type};
 
 use crate::args::{Args, Kind};
 use crate::item::{TimedFn, is_timed_attr, naked_attr};
@@ -23,25 +23,65 @@ pub fn expand(args: &Args, mut block: ItemImpl, enabled: bool) -> syn::Result<To
             format!("`{kind}` on an `impl` block: put `#[timed({kind})]` on the method that is one {kind}"),
         ));
     }
+    if let Some(per_type) = &args.per_type {
+        let generic_method = block
+            .items
+            .iter()
+            .any(|item| matches!(item, ImplItem::Fn(method) if method.sig.generics.type_params().next().is_some()));
+        if block.generics.type_params().next().is_none() && !generic_method {
+            return Err(Error::new(
+                per_type.span(),
+                "`per_type` on an `impl` of a type without type parameters, whose methods have none: there is \
+                 nothing to split their spans by",
+            ));
+        }
+    }
     if !enabled {
         return Ok(block.into_token_stream());
     }
-    let type_name = type_name(&block.self_ty);
+    let type_name = LitStr::new(&type_name(&block.self_ty), Span::call_site());
     for item in &mut block.items {
         let ImplItem::Fn(method) = item else { continue };
-        // A method with its own `#[timed]` keeps it; a `const fn` or a naked one cannot be timed.
-        if method.attrs.iter().any(is_timed_attr)
-            || method.sig.constness.is_some()
-            || naked_attr(&method.attrs).is_some()
-        {
+        // A method with its own `#[timed]` keeps it, told the block's type so that it is named as its
+        // neighbours are; a `const fn` or a naked one cannot be timed.
+        if let Some(attr) = method.attrs.iter_mut().find(|attr| is_timed_attr(attr)) {
+            tell_type(attr, &type_name);
             continue;
         }
-        let name = format!("{type_name}::{}", method.sig.ident.unraw());
-        let method_args = Args { name: Some(LitStr::new(&name, Span::call_site())), own_name: true, ..args.clone() };
+        if method.sig.constness.is_some() || naked_attr(&method.attrs).is_some() {
+            continue;
+        }
+        let method_args = Args { impl_type: Some(type_name.clone()), ..args.clone() };
         let function = TimedFn::parse(method.to_token_stream())?;
         *item = ImplItem::Verbatim(crate::expand::expand(&method_args, function));
     }
     Ok(block.into_token_stream())
+}
+
+/// Adds `__impl = "Type"` to a method's own `#[timed]` inside a timed `impl`, after the arguments written
+/// (whose tokens, and so whose errors' places, are left as they are).
+fn tell_type(attr: &mut Attribute, type_name: &LitStr) {
+    let told = quote!(__impl = #type_name);
+    match &mut attr.meta {
+        Meta::Path(path) => {
+            attr.meta = Meta::List(MetaList {
+                path: path.clone(),
+                delimiter: MacroDelimiter::Paren(Default::default()),
+                tokens: told,
+            });
+        }
+        Meta::List(list) => {
+            let written = std::mem::take(&mut list.tokens);
+            let comma = match written.clone().into_iter().last() {
+                None => TokenStream::new(),
+                Some(TokenTree::Punct(punct)) if punct.as_char() == ',' => TokenStream::new(),
+                Some(_) => quote!(,),
+            };
+            list.tokens = quote!(#written #comma #told);
+        }
+        // `#[timed = ...]`: rustc refuses it; left for that error.
+        Meta::NameValue(_) => {}
+    }
 }
 
 /// The type's name as reports show it: its path's last segment without generic arguments (`Scene` for

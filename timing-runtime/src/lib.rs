@@ -104,9 +104,9 @@ pub use timing_macros::timed;
 #[doc(hidden)]
 pub mod __private {
     #[cfg(not(feature = "timing"))]
-    pub use crate::off::{Callsite, Kind, per_type};
+    pub use crate::off::{Callsite, Kind, per_type, per_type_method};
     #[cfg(feature = "timing")]
-    pub use crate::record::callsite::{Callsite, Kind, per_type};
+    pub use crate::record::callsite::{Callsite, Kind, per_type, per_type_method};
     #[cfg(feature = "timing")]
     pub use crate::record::future::Instrumented;
 

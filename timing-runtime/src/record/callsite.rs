@@ -120,19 +120,42 @@ impl Callsite {
         self.ids.load(Acquire)
     }
 
+    /// This call site, named `Type::method` after the type that `type_name` names (a method's `Self`) when it
+    /// is first called: `#[timed]` on a method knows that it is one (a `self` receiver, `Self` in its
+    /// signature, its `impl` timed) but not the type's name, which only the compiler has. After the first
+    /// call, one load and a test.
+    #[inline(always)]
+    #[must_use]
+    pub fn of_type(&'static self, type_name: fn() -> &'static str) -> &'static Callsite {
+        if self.ids.load(Relaxed) & REGISTERED == 0 {
+            self.register_of_type(type_name());
+        }
+        self
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn register_of_type(&'static self, type_name: &'static str) {
+        let _quiet = allocs::Quiet::new();
+        let name: &'static str = Box::leak(format!("{}::{}", type_only(type_name), self.name).into_boxed_str());
+        self.register_as(name);
+    }
+
     #[cold]
     #[inline(never)]
     fn register(&'static self) -> Ids {
+        self.register_as(self.name)
+    }
+
+    fn register_as(&'static self, name: &'static str) -> Ids {
         // The name tables' allocations are the runtime's, not the caller's.
         let _quiet = allocs::Quiet::new();
         let ids = {
             let mut names = NAMES.lock();
             let names = names.get_or_insert_with(Names::default);
             let origin = self.own_name.then_some((self.module, self.file, self.line));
-            let ids = Ids {
-                name: names.span_id(self.name, origin),
-                phase: self.phase.map_or(0, |phase| names.phase_id(phase)),
-            };
+            let ids =
+                Ids { name: names.span_id(name, origin), phase: self.phase.map_or(0, |phase| names.phase_id(phase)) };
             if self.kind == Kind::Step && !names.steps.contains(&ids.name) {
                 names.steps.push(ids.name);
             }
@@ -251,6 +274,16 @@ pub(crate) fn dynamic(name: &'static str, kind: Kind) -> &'static Callsite {
 /// no allocation: a type's name is one `'static` string, whose address stands for it), else in the
 /// process-wide table under its lock: the documented cost of `per_type`.
 pub fn per_type(base: &'static Callsite, types: &[&'static str]) -> &'static Callsite {
+    per_type_of(base, false, types)
+}
+
+/// `per_type` for a method whose `Self` is the first of `types`: the span of `Scene<f64>` apart from that
+/// of `Scene<Dual>`, named `Scene<f64>::new` (with the method's own type arguments after it, if any).
+pub fn per_type_method(base: &'static Callsite, types: &[&'static str]) -> &'static Callsite {
+    per_type_of(base, true, types)
+}
+
+fn per_type_of(base: &'static Callsite, method: bool, types: &[&'static str]) -> &'static Callsite {
     thread_local! {
         static KNOWN: RefCell<Vec<(usize, Vec<usize>, &'static Callsite)>> = const { RefCell::new(Vec::new()) };
     }
@@ -268,7 +301,7 @@ pub fn per_type(base: &'static Callsite, types: &[&'static str]) -> &'static Cal
     // The tables' allocations are the runtime's.
     let _quiet = allocs::Quiet::new();
     let addresses: Vec<usize> = types.iter().map(at).collect();
-    let site = per_type_shared(base, base_address, &addresses, types);
+    let site = per_type_shared(base, base_address, &addresses, types, method);
     let _ = KNOWN.try_with(|known| {
         if let Ok(mut known) = known.try_borrow_mut() {
             known.push((base_address, addresses, site));
@@ -282,6 +315,7 @@ fn per_type_shared(
     base_address: usize,
     addresses: &[usize],
     types: &[&'static str],
+    method: bool,
 ) -> &'static Callsite {
     type Key = (usize, Vec<usize>);
     static SITES: Mutex<Option<HashMap<Key, &'static Callsite>>> = Mutex::new(None);
@@ -292,12 +326,30 @@ fn per_type_shared(
         return site;
     }
     let shown: Vec<String> = types.iter().map(|name| short_type_name(name)).collect();
-    let name: &'static str = Box::leak(format!("{}<{}>", base.name, shown.join(", ")).into_boxed_str());
+    let name = match (method, shown.split_first()) {
+        (true, Some((own, []))) => format!("{own}::{}", base.name),
+        (true, Some((own, rest))) => format!("{own}::{}<{}>", base.name, rest.join(", ")),
+        _ => format!("{}<{}>", base.name, shown.join(", ")),
+    };
+    let name: &'static str = Box::leak(name.into_boxed_str());
     let site = Callsite::new(name, base.phase, base.kind, base.module, base.file, base.line);
     // Named after its function as the base is, so that instantiations of two functions of one name stay apart.
     let site: &'static Callsite = Box::leak(Box::new(Callsite { own_name: base.own_name, ..site }));
     sites.insert(key, site);
     site
+}
+
+/// A type's name without module paths nor type arguments, as a method's span begins: `Scene` for
+/// `apvd::scene::Scene<f64>`, `Scene` for `&mut Scene` (a trait implemented for a reference), `[u8]` and
+/// `(u8, f64)` as they are written.
+fn type_only(name: &str) -> String {
+    let name = name.trim_start_matches(['&', '*']).trim_start_matches("mut ").trim_start_matches("const ");
+    let name = name.trim_start_matches("dyn ");
+    if name.starts_with(['[', '(']) {
+        return short_type_name(name);
+    }
+    let path = name.split('<').next().unwrap_or(name);
+    path.rsplit("::").next().unwrap_or(path).to_owned()
 }
 
 /// A type's name without module paths: `Vec<Dual>` for `alloc::vec::Vec<optimizer::Dual>`.
