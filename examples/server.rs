@@ -72,8 +72,18 @@ fn step(model: &mut Model) -> f64 {
     error(model)
 }
 
-fn train(model: &mut Model, steps: usize) -> f64 {
-    (0..steps).fold(f64::NAN, |_, _| step(model))
+/// Trains one batch of `steps` steps, or stops where the model diverges: `start_batch`'s guard ends the batch
+/// at either return, and `finish` gives its timing.
+fn train(model: &mut Model, steps: usize) -> Result<(f64, Option<BatchTiming>), String> {
+    let batch = timing_runtime::start_batch("train_batch");
+    let mut error = f64::NAN;
+    for done in 0..steps {
+        error = step(model);
+        if !error.is_finite() {
+            return Err(format!("the model diverged at step {done} of the batch"));
+        }
+    }
+    Ok((error, batch.finish()))
 }
 
 /// What `trainBatch` returns: the model's error after the batch and how the batch's time was spent.
@@ -153,13 +163,13 @@ pub async fn handle(model: Shared, body: String) -> Option<RpcResponse> {
     };
     let trained = tokio::task::spawn_blocking(move || {
         let mut model = model.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        // The batch's timing comes back from the call that ran it.
-        timing_runtime::batch("train_batch", || train(&mut model, steps))
+        train(&mut model, steps)
     })
     .await;
     let answer_to = id?;
     Some(match trained {
-        Ok((error, timing)) => {
+        Ok(Err(diverged)) => RpcResponse::failure(answer_to, -32603, format!("internal error: {diverged}")),
+        Ok(Ok((error, timing))) => {
             if let Some(batch) = &timing {
                 // One structured line per batch, for the server's log: grep '"timing":"batch"'.
                 eprintln!("{}", batch.json_line());

@@ -268,11 +268,17 @@ pub fn last_batch() -> Option<BatchTiming> {
     None
 }
 
-/// Runs `work` as one batch of steps named `name` on this thread, and returns its result with the batch's
-/// timing: for a server's handler that reports each batch it ran, or a training loop on a thread pool. Steps
-/// that `work` runs on other threads count to the batch when they run inside [`BatchHandle::in_scope`] of
-/// [`batch_handle`]. The timing is `None` inside another batch on this thread (where this one is an
-/// ordinary span) and with the `timing` feature off.
+/// Runs `work` as one batch of steps labelled `label` on this thread, and returns its result with the
+/// batch's timing: for a server's handler that reports each batch it ran, or a training loop on a thread
+/// pool. Steps that `work` runs on other threads count to the batch when they run inside
+/// [`BatchHandle::in_scope`] of [`batch_handle`]. The timing is `None` inside another batch on this thread
+/// (where this one is an ordinary span) and with the `timing` feature off. For code with early returns,
+/// [`start_batch`] does the same with a guard.
+///
+/// The label may be chosen at run time (`format!("variant-{id}")`): each distinct label is a span of its
+/// own in every output. The first 1,024 labels of the process are kept apart; the batches of any later one
+/// share a span named `other batch labels (beyond 1,024)`, so that a label per request does not grow
+/// memory without limit.
 ///
 /// ```
 /// use timing_runtime::timed;
@@ -285,23 +291,82 @@ pub fn last_batch() -> Option<BatchTiming> {
 /// # #[cfg(feature = "timing")]
 /// assert_eq!(timing.map(|timing| timing.steps), Some(10));
 /// ```
-pub fn batch<R>(name: &'static str, work: impl FnOnce() -> R) -> (R, Option<BatchTiming>) {
+pub fn batch<R>(label: &str, work: impl FnOnce() -> R) -> (R, Option<BatchTiming>) {
+    let batch = start_batch(label);
+    let result = work();
+    (result, batch.finish())
+}
+
+/// Starts a batch of steps labelled `label` on this thread, open until the guard is dropped or
+/// [`finish`](BatchGuard::finish)ed: [`batch`] for code that does not fit a closure (a handler with early
+/// `return`s or `?`).
+///
+/// ```
+/// use timing_runtime::{start_batch, timed};
+///
+/// #[timed(step)]
+/// fn step(x: &mut f64) { *x *= 0.9; }
+///
+/// fn handle(steps: usize) -> Result<f64, String> {
+///     let batch = start_batch(&format!("variant-{}", steps % 3));
+///     if steps == 0 {
+///         return Err("no steps".into()); // the batch ends here, with no steps
+///     }
+///     let mut x = 1.0;
+///     (0..steps).for_each(|_| step(&mut x));
+///     let timing = batch.finish();
+///     # #[cfg(feature = "timing")]
+///     assert_eq!(timing.map(|timing| timing.steps), Some(steps));
+///     Ok(x)
+/// }
+/// assert!(handle(0).is_err());
+/// assert!(handle(4).is_ok());
+/// ```
+#[must_use = "the batch ends when this guard is dropped"]
+pub fn start_batch(label: &str) -> BatchGuard {
     #[cfg(feature = "timing")]
     {
         use record::callsite::{Kind, dynamic};
-        // A batch that did not open (inside another on this thread, or at granularity `None`) completes none.
         let before = record::recorder::batches_done();
-        let result = {
-            let _batch = dynamic(name, Kind::Batch).enter_as(Kind::Batch);
-            work()
-        };
-        let completed = record::recorder::batches_done() != before;
-        (result, if completed { last_batch() } else { None })
+        BatchGuard { guard: Some(dynamic(label, Kind::Batch).enter_as(Kind::Batch)), before }
     }
     #[cfg(not(feature = "timing"))]
     {
-        let _ = name;
-        (work(), None)
+        let _ = label;
+        BatchGuard { _not_send: std::marker::PhantomData }
+    }
+}
+
+/// A batch open on this thread, from [`start_batch`]: it ends when the guard is dropped, or with
+/// [`finish`](BatchGuard::finish), which also returns its timing. Not `Send`: a batch is one call on one
+/// thread.
+#[derive(Debug)]
+pub struct BatchGuard {
+    #[cfg(feature = "timing")]
+    guard: Option<record::guard::Guard>,
+    #[cfg(feature = "timing")]
+    before: u64,
+    #[cfg(not(feature = "timing"))]
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl BatchGuard {
+    /// Ends the batch and returns its timing: `None` inside another batch on this thread (where this one
+    /// is an ordinary span), at granularity `None`, and with the `timing` feature off.
+    #[must_use]
+    pub fn finish(mut self) -> Option<BatchTiming> {
+        #[cfg(feature = "timing")]
+        {
+            drop(self.guard.take());
+            // A batch that did not open completes none.
+            let completed = record::recorder::batches_done() != self.before;
+            if completed { last_batch() } else { None }
+        }
+        #[cfg(not(feature = "timing"))]
+        {
+            let _ = &mut self;
+            None
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The `__private` items with the `timing` feature off: nothing is recorded and every call inlines away.
 
 /// What a timed call stands for; unused with timing off.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// An ordinary span.
     Span,

@@ -73,6 +73,10 @@ impl StepTiming {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct BatchTiming {
+    /// The batch's name: its function's, or the label given to [`batch`](crate::batch) or
+    /// [`start_batch`](crate::start_batch); `None` in a record made by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     /// Steps completed during the batch call: on the batch's thread, and on other threads inside its
     /// [`BatchHandle::in_scope`](crate::BatchHandle::in_scope) (those that finish before the batch does).
     pub steps: usize,
@@ -177,7 +181,7 @@ impl BatchTiming {
     #[must_use]
     pub fn new(steps: usize, compute_ns: u64, step_timings: Option<Vec<StepTiming>>) -> Self {
         let slow_steps = step_timings.as_deref().map(slow_steps).unwrap_or_default();
-        let mut batch = BatchTiming { steps, compute_ns, step_timings, steps_per_second: 0.0, slow_steps };
+        let mut batch = BatchTiming { label: None, steps, compute_ns, step_timings, steps_per_second: 0.0, slow_steps };
         batch.steps_per_second = batch.steps_per_second();
         batch
     }

@@ -12,7 +12,7 @@ pub(crate) use crate::store::steps::FAST_PHASES;
 
 /// What a call of a timed function stands for in the training loop.
 #[doc(hidden)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// An ordinary span.
     Span,
@@ -252,21 +252,44 @@ fn intern(list: &mut Vec<&'static str>, ids: &mut HashMap<&'static str, u32>, na
     })
 }
 
-/// Call sites made at run time, one per name and kind, for `batch` (which takes its name as an argument):
-/// leaked once each, so that they are `'static` as the ones `#[timed]` declares.
-static DYNAMIC: Mutex<Vec<(&'static str, Kind, &'static Callsite)>> = Mutex::new(Vec::new());
+/// Call sites made at run time, one per name and kind, for `batch` and `start_batch` (which take their label
+/// as an argument, chosen at run time): leaked once each, so that they are `'static` as the ones `#[timed]`
+/// declares. At most `MAX_LABELS`: a run that makes a label per request would otherwise grow without limit.
+static DYNAMIC: Mutex<Option<HashMap<Label, &'static Callsite>>> = Mutex::new(None);
+
+/// A run-time call site's name and kind.
+type Label = (Box<str>, Kind);
+
+/// Distinct labels kept apart; the batches of any label beyond them share one span, `OTHER_LABELS`.
+pub(crate) const MAX_LABELS: usize = 1_024;
+/// The span of batches whose label came after the first `MAX_LABELS`.
+pub(crate) const OTHER_LABELS: &str = "other batch labels (beyond 1,024)";
 
 /// The call site of `name` and `kind`, made on first use.
 #[cfg_attr(not(feature = "timing"), allow(dead_code))]
-pub(crate) fn dynamic(name: &'static str, kind: Kind) -> &'static Callsite {
+pub(crate) fn dynamic(name: &str, kind: Kind) -> &'static Callsite {
     let _quiet = allocs::Quiet::new();
     let mut sites = DYNAMIC.lock();
-    if let Some((_, _, site)) = sites.iter().find(|(known, known_kind, _)| *known == name && *known_kind == kind) {
+    let sites = sites.get_or_insert_with(HashMap::new);
+    let key = (Box::<str>::from(name), kind);
+    if let Some(site) = sites.get(&key) {
         return site;
     }
-    let site: &'static Callsite = Box::leak(Box::new(Callsite::new(name, None, kind, "timing_runtime::batch", "", 0)));
-    sites.push((name, kind, site));
-    site
+    let (key, name) = if sites.len() < MAX_LABELS {
+        let name: &'static str = Box::leak(name.into());
+        (key, name)
+    } else {
+        ((Box::<str>::from(OTHER_LABELS), kind), OTHER_LABELS)
+    };
+    sites
+        .entry(key)
+        .or_insert_with(|| Box::leak(Box::new(Callsite::new(name, None, kind, "timing_runtime::batch", "", 0))))
+}
+
+/// The name of span id `id`, as reports show it.
+#[cfg_attr(not(feature = "timing"), allow(dead_code))]
+pub(crate) fn span_name(id: u32) -> Option<&'static str> {
+    NAMES.lock().as_ref().and_then(|names| names.spans.get(id as usize).copied())
 }
 
 /// The call site of one instantiation of a `per_type` function: `base` named with `types`, the names of its

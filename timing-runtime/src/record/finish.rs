@@ -73,7 +73,7 @@ impl Recorder {
         }
     }
 
-    pub(super) fn finish_batch(&mut self, hot: &Hot, ticks: u64, end: u64) {
+    pub(super) fn finish_batch(&mut self, hot: &Hot, ticks: u64, end: u64, name: u32) {
         self.count_held_step(hot);
         // A batch's end is where the slow path can afford to start a check of the costs it charges.
         calibrate::check();
@@ -86,6 +86,7 @@ impl Recorder {
         let records = batch.records;
         self.records_room = records.as_ref().map_or(self.records_room, StepRecords::words);
         let mut timing = BatchTiming::new(steps, clock::to_ns(ticks), None);
+        timing.label = callsite::span_name(name).map(str::to_owned);
         // The records live on as ticks, and `last_batch` makes them whole for whoever asks (see `records`).
         if let Some(records) = &records {
             timing.slow_steps = records.slow_steps(&callsite::names().1);

@@ -540,7 +540,7 @@ impl Recorder {
             self.finish_step(hot, elapsed, now, self_ticks, step_phase);
         }
         if frame.flags & flags::BATCH != 0 {
-            self.finish_batch(hot, elapsed, now);
+            self.finish_batch(hot, elapsed, now, frame.name);
         }
         Closed { elapsed, self_ticks, outermost: frame.flags & flags::FOLDED == 0 }
     }
