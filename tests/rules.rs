@@ -307,3 +307,44 @@ fn every_type_survives_a_json_round_trip() {
     let json = serde_json::to_string(&batch).unwrap();
     assert_eq!(serde_json::from_str::<timing_runtime::BatchTiming>(&json).unwrap(), batch);
 }
+
+#[timed(step, phase = "gradient")]
+fn short_step() {
+    spin(100);
+}
+
+/// A batch that does work of its own between its steps, as a real one clones its state or checks for
+/// repeats: 200 µs around each 100 µs step.
+#[timed(batch)]
+fn batch_with_work_between(steps: usize) {
+    for _ in 0..steps {
+        spin(200);
+        short_step();
+    }
+}
+
+#[test]
+fn batch_time_is_its_steps_and_its_own_time_between_them() {
+    let _exclusive = exclusive();
+    batch_with_work_between(10);
+    // A batch whose steps ran on another thread: its time is not split.
+    let ((), _) = timing_runtime::batch("pooled", || {
+        let handle = timing_runtime::batch_handle().expect("open");
+        std::thread::spawn(move || handle.in_scope(short_step)).join().unwrap();
+    });
+    let run = summary();
+    let parts = &run.batch_breakdown;
+    assert_eq!(parts.steps_ns + parts.between_steps_ns + parts.unsplit_ns, run.batch_ns, "{parts:?}");
+    assert!((parts.steps_pct + parts.between_steps_pct + parts.unsplit_pct - 100.0).abs() < 1e-9, "{parts:?}");
+    // The steps on the batch's own thread: 10 of them, as the run counts them (the pooled one is apart).
+    let own_steps: u64 = run.spans.iter().find(|stats| stats.name == "short_step").map_or(0, |stats| stats.total_ns);
+    assert!(parts.steps_ns <= own_steps && parts.steps_ns >= 10 * 100_000, "{parts:?}");
+    assert!(parts.between_steps_ns >= 10 * 200_000, "{parts:?}");
+    assert!(parts.unsplit_ns > 0 && parts.unsplit_ns >= 100_000, "{parts:?}");
+    // In every output.
+    assert!(run.to_string().contains("between steps"), "{run}");
+    let metric = run.to_prometheus();
+    assert!(metric.contains("timing_batch_seconds_total{part=\"between_steps\"}"), "{metric}");
+    let json: serde_json::Value = serde_json::from_str(&serde_json::to_string(&run).unwrap()).unwrap();
+    assert_eq!(json["batch_breakdown"]["between_steps_ns"].as_u64(), Some(parts.between_steps_ns));
+}

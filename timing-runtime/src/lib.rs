@@ -67,9 +67,9 @@ mod report;
 mod store;
 
 pub use model::{
-    AllocationSummary, Allocations, BatchPoint, BatchTiming, CallNode, CallTree, Distribution, PerStep, PhaseBreakdown,
-    PhaseShare, PhaseTime, SlowStep, SpanStats, Spread, StepAllocations, StepTiming, Timeline, TimelineEvent,
-    TimingGranularity, TrainingSummary,
+    AllocationSummary, Allocations, BatchBreakdown, BatchPoint, BatchTiming, CallNode, CallTree, Distribution, PerStep,
+    PhaseBreakdown, PhaseShare, PhaseTime, SlowStep, SpanStats, Spread, StepAllocations, StepTiming, Timeline,
+    TimelineEvent, TimingGranularity, TrainingSummary,
 };
 
 /// Allocations beside the time: install [`Counting`](alloc::Counting) as the global allocator and every

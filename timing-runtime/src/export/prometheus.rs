@@ -60,6 +60,16 @@ impl TrainingSummary {
         let mut out = Exposition(String::with_capacity(4_096 + 2_048 * self.spans.len()));
         out.counter("timing_steps_total", "Optimizer steps completed.", [(None, self.total_steps as f64)]);
         out.counter("timing_batches_total", "Batches of steps completed.", [(None, self.batches as f64)]);
+        let parts = &self.batch_breakdown;
+        out.counter(
+            "timing_batch_seconds_total",
+            "Batch wall time: in the steps its thread ran, between them, and not split (steps on other threads).",
+            [
+                (Some(("part", "steps")), seconds(parts.steps_ns)),
+                (Some(("part", "between_steps")), seconds(parts.between_steps_ns)),
+                (Some(("part", "unsplit")), seconds(parts.unsplit_ns)),
+            ],
+        );
         out.histogram(
             "timing_step_duration_seconds",
             "Wall time of one step.",

@@ -25,6 +25,24 @@ impl Display for TrainingSummary {
                 Thousands(self.batches as u64),
                 Duration(self.batch_ns)
             )?;
+            let parts = &self.batch_breakdown;
+            let unsplit = if parts.unsplit_ns > 0 {
+                format!(
+                    ", not split {:.1}% ({}; steps on other threads)",
+                    parts.unsplit_pct,
+                    Duration(parts.unsplit_ns)
+                )
+            } else {
+                String::new()
+            };
+            writeln!(
+                f,
+                "    of it: steps {:.1}% ({}), between steps {:.1}% ({}){unsplit}",
+                parts.steps_pct,
+                Duration(parts.steps_ns),
+                parts.between_steps_pct,
+                Duration(parts.between_steps_ns),
+            )?;
         }
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let rate = self.steps_per_second.round() as u64;

@@ -13,5 +13,5 @@ pub use alloc::{AllocationSummary, Allocations, PerStep, StepAllocations};
 pub use calltree::{CallNode, CallTree};
 pub use granularity::TimingGranularity;
 pub use step::{BatchPoint, BatchTiming, PhaseTime, SlowStep, StepTiming};
-pub use summary::{Distribution, PhaseBreakdown, PhaseShare, SpanStats, Spread, TrainingSummary};
+pub use summary::{BatchBreakdown, Distribution, PhaseBreakdown, PhaseShare, SpanStats, Spread, TrainingSummary};
 pub use timeline::{Timeline, TimelineEvent};

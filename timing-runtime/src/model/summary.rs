@@ -50,6 +50,9 @@ pub struct TrainingSummary {
     pub batches: usize,
     /// The sum of batch wall times, over all threads.
     pub batch_ns: u64,
+    /// Where the batch time went: steps, and the batches' own work between them.
+    #[serde(default)]
+    pub batch_breakdown: BatchBreakdown,
     /// Statistics per span name, by total time, largest first (granularity `Detailed`).
     pub spans: Vec<SpanStats>,
     /// Threads that recorded, live or exited.
@@ -83,6 +86,46 @@ impl TrainingSummary {
     #[must_use]
     pub fn span(&self, name: &str) -> Option<&SpanStats> {
         self.spans.iter().find(|stats| stats.name == name)
+    }
+}
+
+/// Where the batches' wall time went, adding up to it (and, in percent, to 100): the steps their threads ran,
+/// the batches' own work between those steps (cloning the state, a check before the next step: what a
+/// step's phases never see), and what cannot be split so.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BatchBreakdown {
+    /// The steps the batches' own threads ran during them.
+    pub steps_ns: u64,
+    /// `steps_ns` in percent of the batch time.
+    pub steps_pct: f64,
+    /// The batches' own time between (and around) their steps.
+    pub between_steps_ns: u64,
+    /// `between_steps_ns` in percent of the batch time.
+    pub between_steps_pct: f64,
+    /// Batches whose steps all ran on other threads (a pool's, whose steps are counted there), or that a
+    /// reset cut in two.
+    pub unsplit_ns: u64,
+    /// `unsplit_ns` in percent of the batch time.
+    pub unsplit_pct: f64,
+}
+
+impl BatchBreakdown {
+    /// The breakdown of `batch_ns` of batch time, `steps_ns` of it in steps and `unsplit_ns` not split.
+    #[must_use]
+    #[allow(clippy::cast_precision_loss)]
+    pub fn new(batch_ns: u64, steps_ns: u64, unsplit_ns: u64) -> Self {
+        let unsplit_ns = unsplit_ns.min(batch_ns);
+        let steps_ns = steps_ns.min(batch_ns - unsplit_ns);
+        let between_steps_ns = batch_ns - unsplit_ns - steps_ns;
+        let pct = |ns: u64| if batch_ns == 0 { 0.0 } else { ns as f64 * 100.0 / batch_ns as f64 };
+        BatchBreakdown {
+            steps_ns,
+            steps_pct: pct(steps_ns),
+            between_steps_ns,
+            between_steps_pct: pct(between_steps_ns),
+            unsplit_ns,
+            unsplit_pct: pct(unsplit_ns),
+        }
     }
 }
 

@@ -92,20 +92,11 @@ impl Recorder {
             timing.slow_steps = records.slow_steps(&callsite::names().1);
         }
         if let Some(slot) = &self.slot {
-            {
-                // `start_epoch` began the account in this thread's epoch.
-                let mut account = slot.steps.lock();
-                account.batches = account.batches.saturating_add(1);
-                account.batch_ticks = account.batch_ticks.saturating_add(ticks);
-                for slow in &mut timing.slow_steps {
-                    (slow.batch, slow.thread) = (Some(account.batches), Some(slot.id));
-                }
-                account.keep_slow_steps(&timing.slow_steps);
-            }
             // The batch's point: what the thread's totals gained since the batch began. A batch whose steps
             // all ran on other threads (a pool's) has none: those threads' own batches, if any, are the
             // points, and the batch would count their steps twice. Nor has one that a reset cut in two: the
             // totals it began from are gone, and the steps before the reset are not the new epoch's.
+            let mut own_step_ticks = None;
             if here > 0 && batch.epoch == epoch {
                 // A buffer kept from batch to batch: see `store::batches`.
                 let mut phase_ticks = std::mem::take(&mut self.point_phase_ticks);
@@ -120,12 +111,26 @@ impl Recorder {
                     start: end.saturating_sub(ticks),
                     end,
                     batch_ticks: ticks,
-                    step_ticks: step_ticks.saturating_sub(batch.step_ticks),
+                    step_ticks: step_ticks.saturating_sub(batch.step_ticks).min(ticks),
                     phase_ticks,
                 };
                 batches::record(epoch, &point);
+                own_step_ticks = Some(point.step_ticks);
                 self.point_phase_ticks = point.phase_ticks;
             }
+            // `start_epoch` began the account in this thread's epoch.
+            let mut account = slot.steps.lock();
+            account.batches = account.batches.saturating_add(1);
+            account.batch_ticks = account.batch_ticks.saturating_add(ticks);
+            // The batch's time is its steps' and its own between them, or, for the batches above, not split.
+            match own_step_ticks {
+                Some(steps) => account.batch_step_ticks = account.batch_step_ticks.saturating_add(steps),
+                None => account.unsplit_batch_ticks = account.unsplit_batch_ticks.saturating_add(ticks),
+            }
+            for slow in &mut timing.slow_steps {
+                (slow.batch, slow.thread) = (Some(account.batches), Some(slot.id));
+            }
+            account.keep_slow_steps(&timing.slow_steps);
         }
         if let Some((_, _, Some(older))) = self.last_batch.replace((epoch, timing, records)) {
             self.spare_records = Some(older);

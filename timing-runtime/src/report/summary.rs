@@ -2,8 +2,8 @@
 
 use crate::model::step::rate;
 use crate::model::{
-    AllocationSummary, Allocations, BatchPoint, CallNode, CallTree, PerStep, PhaseBreakdown, PhaseTime, SpanStats,
-    StepAllocations, TimingGranularity, TrainingSummary,
+    AllocationSummary, Allocations, BatchBreakdown, BatchPoint, CallNode, CallTree, PerStep, PhaseBreakdown, PhaseTime,
+    SpanStats, StepAllocations, TimingGranularity, TrainingSummary,
 };
 use crate::record::charge::{self, Close, Costs};
 use crate::record::clock::to_ns;
@@ -151,6 +151,11 @@ impl TrainingSummary {
             phase_breakdown,
             batches: usize::try_from(steps.batches).unwrap_or(usize::MAX),
             batch_ns: to_ns(steps.batch_ticks),
+            batch_breakdown: BatchBreakdown::new(
+                to_ns(steps.batch_ticks),
+                to_ns(steps.batch_step_ticks),
+                to_ns(steps.unsplit_batch_ticks),
+            ),
             spans,
             threads: usize::try_from(aggregate.threads).unwrap_or(usize::MAX),
             granularity,

@@ -17,6 +17,11 @@ pub(crate) struct StepAccount {
     pub phase_ticks: Vec<u64>,
     pub batches: u64,
     pub batch_ticks: u64,
+    /// Of `batch_ticks`, the steps its batches' own threads ran during them.
+    pub batch_step_ticks: u64,
+    /// Of `batch_ticks`, batches whose time cannot be split into steps and the time between them: their
+    /// steps all ran on other threads (a pool's), or a reset cut them in two.
+    pub unsplit_batch_ticks: u64,
     /// Step times.
     pub step_histogram: Histogram,
     /// Ticks per step, by phase id.
@@ -51,6 +56,8 @@ impl StepAccount {
         }
         self.batches = self.batches.saturating_add(other.batches);
         self.batch_ticks = self.batch_ticks.saturating_add(other.batch_ticks);
+        self.batch_step_ticks = self.batch_step_ticks.saturating_add(other.batch_step_ticks);
+        self.unsplit_batch_ticks = self.unsplit_batch_ticks.saturating_add(other.unsplit_batch_ticks);
         self.step_histogram.merge(&other.step_histogram);
         if self.phase_histograms.len() < other.phase_histograms.len() {
             self.phase_histograms.resize(other.phase_histograms.len(), Histogram::default());

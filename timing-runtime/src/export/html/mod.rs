@@ -89,6 +89,19 @@ impl TrainingSummary {
         };
         item("Steps", Thousands(self.total_steps as u64).to_string());
         item("Batches", Thousands(self.batches as u64).to_string());
+        if self.batches > 0 {
+            let parts = &self.batch_breakdown;
+            item(
+                "Batch time",
+                format!(
+                    "{}: steps {:.1}%, between steps {:.1}%{}",
+                    Duration(self.batch_ns),
+                    parts.steps_pct,
+                    parts.between_steps_pct,
+                    if parts.unsplit_ns > 0 { format!(", not split {:.1}%", parts.unsplit_pct) } else { String::new() }
+                ),
+            );
+        }
         item("Threads", self.threads.to_string());
         item("Wall time", Duration(self.wall_ns).to_string());
         item("Step time", format!("{} (all threads)", Duration(self.total_ns)));
@@ -380,6 +393,17 @@ mod tests {
             })
             .collect();
         run
+    }
+
+    #[test]
+    fn the_header_splits_batch_time_into_steps_and_the_time_between_them() {
+        let mut batched = run(&["regions"]);
+        batched.batches = 10;
+        batched.batch_ns = 1_100_000;
+        batched.batch_breakdown = crate::model::BatchBreakdown::new(1_100_000, 1_000_000, 0);
+        let page = batched.to_html("run").expect("a page");
+        assert!(page.contains("<dt>Batch time</dt><dd>1.1ms: steps 90.9%, between steps 9.1%</dd>"), "{page}");
+        assert!(!run(&["regions"]).to_html("run").expect("a page").contains("Batch time"));
     }
 
     #[test]
