@@ -1,10 +1,13 @@
 //! An optimizer behind a server, as real ones run: JSON-RPC `trainBatch` over HTTP and over WebSocket
-//! (axum on tokio), each response carrying the batch's timing, and `GET /metrics` for Prometheus.
+//! (axum on tokio), each response carrying the batch's timing, `getStep` rebuilding a past step from the
+//! nearest keyframe (with the recomputation's timing), and `GET /metrics` for Prometheus.
 //!
 //! ```text
 //! cargo run --release --example server -- --listen 127.0.0.1:7878 [--samples N]
 //! curl -s 127.0.0.1:7878/rpc -d '{"jsonrpc":"2.0","id":1,"method":"trainBatch","params":{"steps":500}}'
 //! {"jsonrpc":"2.0","id":1,"result":{"error":0.0123,"timing":{"steps":500,"compute_ns":812345,...}}}
+//! curl -s 127.0.0.1:7878/rpc -d '{"jsonrpc":"2.0","id":2,"method":"getStep","params":{"step":432}}'
+//! {"jsonrpc":"2.0","id":2,"result":{"error":0.41,"recompute":{"keyframe_step":400,"target_step":432,...}}}
 //! curl -s 127.0.0.1:7878/metrics        # the Prometheus exposition of everything trained so far
 //! curl -s 127.0.0.1:7878/summary        # the same as a TrainingSummary in JSON
 //! ```
@@ -22,10 +25,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use timing_runtime::{BatchTiming, timed};
+use timing_runtime::{BatchTiming, RecomputeTiming, timed};
 
 /// The most steps one request may ask for.
 pub const MAX_STEPS: usize = 1_000_000;
+/// Steps between the keyframes the model keeps, from which `getStep` replays.
+pub const KEYFRAME_EVERY: u64 = 100;
 
 /// A least-squares fit of `y = a·x + b` to noisy samples of `y = 3x - 2`, by gradient descent; `samples`
 /// sets the work of a step.
@@ -34,13 +39,35 @@ pub struct Model {
     b: f64,
     xs: Vec<f64>,
     ys: Vec<f64>,
+    /// Steps trained so far.
+    steps_done: u64,
+    /// `(step, a, b)` every `KEYFRAME_EVERY` steps, from step 0: what the model was after that many steps.
+    keyframes: Vec<(u64, f64, f64)>,
 }
 
 impl Model {
     pub fn new(samples: usize) -> Self {
         let xs: Vec<f64> = (0..samples.max(2)).map(|i| i as f64 / samples.max(2) as f64 * 4.0).collect();
         let ys = xs.iter().enumerate().map(|(i, x)| 3.0 * x - 2.0 + 0.01 * ((i * 37 % 17) as f64 - 8.0)).collect();
-        Model { a: 0.0, b: 0.0, xs, ys }
+        Model { a: 0.0, b: 0.0, xs, ys, steps_done: 0, keyframes: vec![(0, 0.0, 0.0)] }
+    }
+
+    /// The model's error after step `target` of its training, rebuilt from the nearest keyframe before it
+    /// by replaying the steps between, and the recomputation's timing; `None` for a step not trained yet.
+    pub fn at_step(&self, target: u64) -> Option<(f64, RecomputeTiming)> {
+        if target > self.steps_done {
+            return None;
+        }
+        let &(keyframe, a, b) = self.keyframes.iter().rev().find(|(step, ..)| *step <= target)?;
+        let mut replay =
+            Model { a, b, xs: self.xs.clone(), ys: self.ys.clone(), steps_done: keyframe, keyframes: Vec::new() };
+        let (error, timing) = timing_runtime::recompute(keyframe, target, || {
+            (keyframe..target).for_each(|_| {
+                step(&mut replay);
+            });
+            error(&replay)
+        });
+        Some((error, timing))
     }
 }
 
@@ -82,16 +109,31 @@ fn train(model: &mut Model, steps: usize) -> Result<(f64, Option<BatchTiming>), 
         if !error.is_finite() {
             return Err(format!("the model diverged at step {done} of the batch"));
         }
+        model.steps_done += 1;
+        if model.steps_done % KEYFRAME_EVERY == 0 {
+            model.keyframes.push((model.steps_done, model.a, model.b));
+        }
     }
     Ok((error, batch.finish()))
 }
 
-/// What `trainBatch` returns: the model's error after the batch and how the batch's time was spent.
+/// What `trainBatch` returns: the model's error after the batch and how the batch's time was spent; what
+/// `getStep` returns: the model's error after that step and how it was recomputed.
 #[derive(Debug, Deserialize, Serialize, PartialEq)]
 pub struct TrainResult {
     pub error: f64,
-    /// `None` when timing is compiled out or switched off.
+    /// `trainBatch`'s; `None` when timing is compiled out or switched off.
+    #[serde(default)]
     pub timing: Option<BatchTiming>,
+    /// `getStep`'s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recompute: Option<RecomputeTiming>,
+}
+
+/// What a request asks the model to do.
+enum Call {
+    Train(usize),
+    GetStep(u64),
 }
 
 /// A JSON-RPC 2.0 error object.
@@ -122,8 +164,8 @@ impl RpcResponse {
 pub type Shared = Arc<Mutex<Model>>;
 
 /// What a request asks for, checked whole before anything is trained: its id (`None` for a notification,
-/// which gets no answer), and `Ok(steps)` or the response that says what is wrong.
-fn parse_request(body: &str) -> (Option<Value>, Result<usize, RpcResponse>) {
+/// which gets no answer), and the call or the response that says what is wrong.
+fn parse_request(body: &str) -> (Option<Value>, Result<Call, RpcResponse>) {
     let request: Value = match serde_json::from_str(body) {
         Ok(request) => request,
         Err(error) => {
@@ -141,46 +183,57 @@ fn parse_request(body: &str) -> (Option<Value>, Result<usize, RpcResponse>) {
     if request.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return fail(-32600, "invalid request: \"jsonrpc\" must be \"2.0\"".into());
     }
+    let param = |name: &str| request.get("params").and_then(|params| params.get(name)).and_then(Value::as_u64);
     match request.get("method").and_then(Value::as_str) {
-        Some("trainBatch") => {}
-        Some(other) => return fail(-32601, format!("method not found: `{other}` (this server has `trainBatch`)")),
-        None => return fail(-32600, "invalid request: no \"method\"".into()),
-    }
-    let steps = request.get("params").and_then(|params| params.get("steps")).and_then(Value::as_u64);
-    match steps.and_then(|steps| usize::try_from(steps).ok()) {
-        Some(steps) if (1..=MAX_STEPS).contains(&steps) => (reply.clone(), Ok(steps)),
-        _ => fail(-32602, format!("invalid params: \"steps\" must be a whole number from 1 to {MAX_STEPS}")),
+        Some("trainBatch") => match param("steps").and_then(|steps| usize::try_from(steps).ok()) {
+            Some(steps) if (1..=MAX_STEPS).contains(&steps) => (reply.clone(), Ok(Call::Train(steps))),
+            _ => fail(-32602, format!("invalid params: \"steps\" must be a whole number from 1 to {MAX_STEPS}")),
+        },
+        Some("getStep") => match param("step") {
+            Some(step) => (reply.clone(), Ok(Call::GetStep(step))),
+            None => fail(-32602, "invalid params: \"step\" must be a whole number".into()),
+        },
+        Some(other) => {
+            fail(-32601, format!("method not found: `{other}` (this server has `trainBatch` and `getStep`)"))
+        }
+        None => fail(-32600, "invalid request: no \"method\"".into()),
     }
 }
 
 /// Serves one JSON-RPC request: trains the batch it asks for, on a blocking thread, and answers; a
 /// notification (a request without an id) is served and not answered.
 pub async fn handle(model: Shared, body: String) -> Option<RpcResponse> {
-    let (id, steps) = parse_request(&body);
-    let steps = match steps {
-        Ok(steps) => steps,
+    let (id, call) = parse_request(&body);
+    let call = match call {
+        Ok(call) => call,
         Err(response) => return id.map(|_| response),
     };
-    let trained = tokio::task::spawn_blocking(move || {
+    let served = tokio::task::spawn_blocking(move || {
         let mut model = model.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        train(&mut model, steps)
+        match call {
+            Call::Train(steps) => train(&mut model, steps)
+                .map_err(|diverged| (-32603, format!("internal error: {diverged}")))
+                .map(|(error, timing)| {
+                    if let Some(batch) = &timing {
+                        // One structured line per batch, for the server's log: grep '"timing":"batch"'.
+                        eprintln!("{}", batch.json_line());
+                    }
+                    TrainResult { error, timing, recompute: None }
+                }),
+            Call::GetStep(target) => match model.at_step(target) {
+                Some((error, recompute)) => Ok(TrainResult { error, timing: None, recompute: Some(recompute) }),
+                None => Err((
+                    -32602,
+                    format!("invalid params: step {target} is not trained yet ({} steps so far)", model.steps_done),
+                )),
+            },
+        }
     })
     .await;
     let answer_to = id?;
-    Some(match trained {
-        Ok(Err(diverged)) => RpcResponse::failure(answer_to, -32603, format!("internal error: {diverged}")),
-        Ok(Ok((error, timing))) => {
-            if let Some(batch) = &timing {
-                // One structured line per batch, for the server's log: grep '"timing":"batch"'.
-                eprintln!("{}", batch.json_line());
-            }
-            RpcResponse {
-                jsonrpc: "2.0".into(),
-                id: answer_to,
-                result: Some(TrainResult { error, timing }),
-                error: None,
-            }
-        }
+    Some(match served {
+        Ok(Err((code, message))) => RpcResponse::failure(answer_to, code, message),
+        Ok(Ok(result)) => RpcResponse { jsonrpc: "2.0".into(), id: answer_to, result: Some(result), error: None },
         Err(error) => RpcResponse::failure(answer_to, -32603, format!("internal error: training failed: {error}")),
     })
 }

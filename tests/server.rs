@@ -126,3 +126,31 @@ fn json_rpc_over_websocket() {
         socket.close(None).await.expect("closed");
     });
 }
+
+#[test]
+fn get_step_replays_from_the_nearest_keyframe_and_says_how_long_it_took() {
+    let _exclusive = EXCLUSIVE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    timing_runtime::reset();
+    let (address, _runtime) = start();
+    let (_, trained) = call(address, r#"{"jsonrpc":"2.0","id":1,"method":"trainBatch","params":{"steps":250}}"#);
+    let trained = trained.result.expect("trained");
+    let (status, rebuilt) = call(address, r#"{"jsonrpc":"2.0","id":2,"method":"getStep","params":{"step":230}}"#);
+    assert_eq!(status, 200);
+    let rebuilt = rebuilt.result.expect("rebuilt");
+    let recompute = rebuilt.recompute.expect("its timing");
+    assert_eq!((recompute.keyframe_step, recompute.target_step, recompute.steps_recomputed), (200, 230, 30));
+    assert!(recompute.compute_ns > 0 && recompute.per_step_ns > 0.0, "{recompute:?}");
+    assert!(rebuilt.timing.is_none());
+    // Step 230's error, above the error after all 250 (the model was still descending).
+    assert!(rebuilt.error > trained.error, "{} then {}", rebuilt.error, trained.error);
+    // Step 250 itself is a keyframe away from 200 and the trained state: the same error.
+    let (_, last) = call(address, r#"{"jsonrpc":"2.0","id":3,"method":"getStep","params":{"step":250}}"#);
+    assert!((last.result.expect("rebuilt").error - trained.error).abs() < 1e-12);
+    // Replayed steps are not trained steps; the summary counts them apart.
+    let summary: timing_runtime::TrainingSummary = serde_json::from_str(&get(address, "/summary")).expect("JSON");
+    assert_eq!(summary.total_steps, 250);
+    assert_eq!(summary.recomputations.map(|replays| (replays.count, replays.steps_replayed)), Some((2, 80)));
+    // A step not trained yet is a bad parameter.
+    let (_, ahead) = call(address, r#"{"jsonrpc":"2.0","id":4,"method":"getStep","params":{"step":251}}"#);
+    assert_eq!(ahead.error.map(|error| error.code), Some(-32602));
+}

@@ -68,8 +68,8 @@ mod store;
 
 pub use model::{
     AllocationSummary, Allocations, BatchBreakdown, BatchPoint, BatchTiming, CallNode, CallTree, Distribution, PerStep,
-    PhaseBreakdown, PhaseShare, PhaseTime, SlowStep, SpanStats, Spread, StepAllocations, StepTiming, Timeline,
-    TimelineEvent, TimingGranularity, TrainingSummary,
+    PhaseBreakdown, PhaseShare, PhaseTime, RecomputeSummary, RecomputeTiming, SlowStep, SpanStats, Spread,
+    StepAllocations, StepTiming, Timeline, TimelineEvent, TimingGranularity, TrainingSummary,
 };
 
 /// Allocations beside the time: install [`Counting`](alloc::Counting) as the global allocator and every
@@ -367,6 +367,52 @@ impl BatchGuard {
             let _ = &mut self;
             None
         }
+    }
+}
+
+/// Runs `work`, which rebuilds step `target_step` by replaying the steps after `keyframe_step` (an optimizer
+/// that keeps keyframes, asked for a step it did not keep), and returns its result with the
+/// recomputation's timing: "step 5432: recomputed from 5120 (312 steps, 8.2ms)".
+///
+/// The replay is a span named `recompute`, in the call tree with whatever it calls; the `#[timed(step)]`
+/// functions it calls are ordinary spans there, not steps of the run, so that replaying adds nothing to the
+/// run's steps, its phase breakdown or its rate. The summary's `recomputations` counts them apart (count,
+/// steps replayed, time per replayed step). Inside a step, the replay is part of that step's time, as any
+/// call in it is.
+///
+/// ```
+/// use timing_runtime::{recompute, timed};
+///
+/// #[timed(step)]
+/// fn step(x: f64) -> f64 { x * 0.9 }
+///
+/// let keyframe = (5120, 1.0);
+/// let (x, timing) = recompute(keyframe.0, 5432, || (keyframe.0..5432).fold(keyframe.1, |x, _| step(x)));
+/// assert!(x < 1.0);
+/// assert_eq!(timing.steps_recomputed, 312);
+/// # #[cfg(feature = "timing")]
+/// assert_eq!(timing_runtime::summary().total_steps, 0);
+/// ```
+pub fn recompute<R>(keyframe_step: u64, target_step: u64, work: impl FnOnce() -> R) -> (R, RecomputeTiming) {
+    #[cfg(feature = "timing")]
+    {
+        use record::callsite::{Kind, recompute};
+        let start = std::time::Instant::now();
+        let (result, epoch) = {
+            let _span = recompute().enter_as(Kind::Span);
+            record::recorder::replaying(work)
+        };
+        let compute_ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let timing = RecomputeTiming::new(keyframe_step, target_step, compute_ns);
+        store::recomputes::record(epoch, timing.steps_recomputed, compute_ns);
+        (result, timing)
+    }
+    #[cfg(not(feature = "timing"))]
+    {
+        let start = std::time::Instant::now();
+        let result = work();
+        let compute_ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        (result, RecomputeTiming::new(keyframe_step, target_step, compute_ns))
     }
 }
 

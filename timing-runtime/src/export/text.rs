@@ -47,6 +47,18 @@ impl Display for TrainingSummary {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let rate = self.steps_per_second.round() as u64;
         writeln!(f, "  Rate: {} steps/sec (steps over wall time)", Thousands(rate))?;
+        if let Some(recomputations) = &self.recomputations {
+            writeln!(
+                f,
+                "  Recomputations: {} ({} steps replayed in {}, not counted above; per replayed step p50 {}, \
+                 p95 {})",
+                Thousands(recomputations.count),
+                Thousands(recomputations.steps_replayed),
+                Duration(recomputations.compute_ns),
+                Duration(recomputations.per_step.p50_ns),
+                Duration(recomputations.per_step.p95_ns),
+            )?;
+        }
         if let Some(allocations) = &self.allocations {
             #[allow(clippy::cast_precision_loss)]
             let (inside, outside) = (allocations.in_spans, allocations.outside_spans);

@@ -12,6 +12,8 @@ pub(crate) mod timeline;
 pub use alloc::{AllocationSummary, Allocations, PerStep, StepAllocations};
 pub use calltree::{CallNode, CallTree};
 pub use granularity::TimingGranularity;
-pub use step::{BatchPoint, BatchTiming, PhaseTime, SlowStep, StepTiming};
-pub use summary::{BatchBreakdown, Distribution, PhaseBreakdown, PhaseShare, SpanStats, Spread, TrainingSummary};
+pub use step::{BatchPoint, BatchTiming, PhaseTime, RecomputeTiming, SlowStep, StepTiming};
+pub use summary::{
+    BatchBreakdown, Distribution, PhaseBreakdown, PhaseShare, RecomputeSummary, SpanStats, Spread, TrainingSummary,
+};
 pub use timeline::{Timeline, TimelineEvent};

@@ -292,3 +292,31 @@ mod tests {
         assert!(BatchTiming::new(1, 10, Some(vec![step(5, 1, 1)])).slow_steps.is_empty());
     }
 }
+
+/// One recomputation: a step rebuilt on demand by replaying the steps from the nearest keyframe, as an
+/// optimizer that keeps keyframes does for a step it did not keep ("step 5432: recomputed from 5120, 312
+/// steps, 8.2ms"). From [`recompute`](crate::recompute).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecomputeTiming {
+    /// The step the replay started from.
+    pub keyframe_step: u64,
+    /// The step it rebuilt.
+    pub target_step: u64,
+    /// Steps replayed: `target_step - keyframe_step`.
+    pub steps_recomputed: u64,
+    /// Wall time of the replay.
+    pub compute_ns: u64,
+    /// `compute_ns` over `steps_recomputed` (0 for none).
+    pub per_step_ns: f64,
+}
+
+impl RecomputeTiming {
+    /// A recomputation from `keyframe_step` to `target_step` that took `compute_ns`.
+    #[must_use]
+    #[allow(clippy::cast_precision_loss)]
+    pub fn new(keyframe_step: u64, target_step: u64, compute_ns: u64) -> Self {
+        let steps_recomputed = target_step.saturating_sub(keyframe_step);
+        let per_step_ns = if steps_recomputed == 0 { 0.0 } else { compute_ns as f64 / steps_recomputed as f64 };
+        RecomputeTiming { keyframe_step, target_step, steps_recomputed, compute_ns, per_step_ns }
+    }
+}

@@ -53,6 +53,10 @@ pub struct TrainingSummary {
     /// Where the batch time went: steps, and the batches' own work between them.
     #[serde(default)]
     pub batch_breakdown: BatchBreakdown,
+    /// Steps rebuilt on demand by replaying from a keyframe ([`recompute`](crate::recompute)); `None` when
+    /// there were none. Replayed steps are not in `total_steps` nor in the rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recomputations: Option<RecomputeSummary>,
     /// Statistics per span name, by total time, largest first (granularity `Detailed`).
     pub spans: Vec<SpanStats>,
     /// Threads that recorded, live or exited.
@@ -87,6 +91,19 @@ impl TrainingSummary {
     pub fn span(&self, name: &str) -> Option<&SpanStats> {
         self.spans.iter().find(|stats| stats.name == name)
     }
+}
+
+/// The run's recomputations (see [`RecomputeTiming`](crate::RecomputeTiming)).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecomputeSummary {
+    /// Recomputations made.
+    pub count: u64,
+    /// Steps they replayed, in all.
+    pub steps_replayed: u64,
+    /// Their wall time, in all.
+    pub compute_ns: u64,
+    /// Time per replayed step, one value per recomputation.
+    pub per_step: Distribution,
 }
 
 /// Where the batches' wall time went, adding up to it (and, in percent, to 100): the steps their threads ran,

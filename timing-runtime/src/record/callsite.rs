@@ -2,6 +2,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 
 use parking_lot::Mutex;
@@ -112,6 +113,13 @@ impl Callsite {
             return Ids::unpack(ids);
         }
         self.register()
+    }
+
+    /// Its span name id, once it has been called.
+    #[cfg_attr(not(feature = "timing"), allow(dead_code))]
+    pub(crate) fn registered_name(&self) -> Option<u32> {
+        let ids = self.ids.load(Acquire);
+        (ids & REGISTERED != 0).then(|| Ids::unpack(ids).name)
     }
 
     /// The ids as stored: 0, or `Ids` packed with the `REGISTERED` and `FAST` bits.
@@ -284,6 +292,13 @@ pub(crate) fn dynamic(name: &str, kind: Kind) -> &'static Callsite {
     sites
         .entry(key)
         .or_insert_with(|| Box::leak(Box::new(Callsite::new(name, None, kind, "timing_runtime::batch", "", 0))))
+}
+
+/// The span of `recompute`, whose steps are replayed, not steps of the run.
+#[cfg_attr(not(feature = "timing"), allow(dead_code))]
+pub(crate) fn recompute() -> &'static Callsite {
+    static RECOMPUTE: OnceLock<&'static Callsite> = OnceLock::new();
+    RECOMPUTE.get_or_init(|| dynamic("recompute", Kind::Span))
 }
 
 /// The name of span id `id`, as reports show it.

@@ -572,6 +572,31 @@ impl Recorder {
 }
 
 /// Batches completed on this thread, in any epoch: `batch` tells by it whether its batch opened.
+/// Runs `work` with this thread's steps replayed rather than trained: a step called inside it is an ordinary
+/// span (its calls and their phases are recorded as any span's) and no step of the run, so that replaying
+/// does not add to the run's steps nor to its rate. Returns `work`'s result and the epoch it recorded in.
+pub(crate) fn replaying<R>(work: impl FnOnce() -> R) -> (R, u64) {
+    /// Puts the thread back as it was, also when `work` panics: a step was open around the replay, or none.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if !self.0 {
+                with_hot(|hot| {
+                    hot.step_active.set(false);
+                    // What the replay allocated was counted as a step's: it belongs to no step.
+                    if let Some(table) = hot.alloc_table.get() {
+                        table.discard_step();
+                    }
+                });
+            }
+        }
+    }
+    // A step open makes every step called inside it an ordinary span, on the hot path and the slow one.
+    let _restore = Restore(with_hot(|hot| hot.step_active.replace(true)));
+    let result = work();
+    (result, registry::state().1)
+}
+
 pub(crate) fn batches_done() -> u64 {
     with_recorder(|recorder, _| recorder.batches_done).unwrap_or(0)
 }

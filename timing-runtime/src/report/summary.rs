@@ -3,7 +3,7 @@
 use crate::model::step::rate;
 use crate::model::{
     AllocationSummary, Allocations, BatchBreakdown, BatchPoint, CallNode, CallTree, PerStep, PhaseBreakdown, PhaseTime,
-    SpanStats, StepAllocations, TimingGranularity, TrainingSummary,
+    RecomputeSummary, SpanStats, StepAllocations, TimingGranularity, TrainingSummary,
 };
 use crate::record::charge::{self, Close, Costs};
 use crate::record::clock::to_ns;
@@ -156,6 +156,7 @@ impl TrainingSummary {
                 to_ns(steps.batch_step_ticks),
                 to_ns(steps.unsplit_batch_ticks),
             ),
+            recomputations: recomputations(),
             spans,
             threads: usize::try_from(aggregate.threads).unwrap_or(usize::MAX),
             granularity,
@@ -287,9 +288,12 @@ fn calls_in_steps(tree: &MergedTree, step_names: &[u32]) -> [u64; 3] {
     // By name id; ids are sparse (the root's is a sentinel), so a map rather than a table.
     let mut open: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
     let mut calls = [0u64; 3];
-    // (path, depth, inside a step, entering); a path is entered, its children walked, then left.
-    let mut pending: Vec<(usize, usize, bool, bool)> = vec![(0, 0, false, true)];
-    while let Some((id, depth, in_step, entering)) = pending.pop() {
+    // A step's name under `recompute` outside every step is a replayed step: no step of the run.
+    let replay = callsite::recompute().registered_name();
+    // (path, depth, inside a step, inside a replay, entering); a path is entered, its children walked, then
+    // left.
+    let mut pending: Vec<(usize, usize, bool, bool, bool)> = vec![(0, 0, false, false, true)];
+    while let Some((id, depth, in_step, in_replay, entering)) = pending.pop() {
         let name = tree.paths[id].1;
         if !entering {
             if let Some(count) = open.get_mut(&name) {
@@ -309,10 +313,13 @@ fn calls_in_steps(tree: &MergedTree, step_names: &[u32]) -> [u64; 3] {
         }
         if id != 0 {
             *open.entry(name).or_insert(0) += 1;
-            pending.push((id, depth, in_step, false));
+            pending.push((id, depth, in_step, in_replay, false));
         }
-        let below_step = in_step || (id != 0 && step_names.contains(&name));
-        pending.extend(children.of_node(id).iter().map(|child| (*child as usize, depth + 1, below_step, true)));
+        let below_replay = in_replay || (id != 0 && Some(name) == replay);
+        let below_step = in_step || (id != 0 && !below_replay && step_names.contains(&name));
+        pending.extend(
+            children.of_node(id).iter().map(|child| (*child as usize, depth + 1, below_step, below_replay, true)),
+        );
     }
     calls
 }
@@ -374,4 +381,15 @@ pub(crate) fn call_tree(tree: &MergedTree, span_names: &[&'static str]) -> CallT
 #[allow(clippy::cast_precision_loss)]
 fn percent(part: u64, whole: u64) -> f64 {
     part as f64 * 100.0 / whole as f64
+}
+
+/// The recomputations of the current epoch, if any.
+fn recomputations() -> Option<RecomputeSummary> {
+    let recomputes = crate::store::recomputes::read(crate::store::registry::state().1);
+    (recomputes.count > 0).then(|| RecomputeSummary {
+        count: recomputes.count,
+        steps_replayed: recomputes.steps,
+        compute_ns: recomputes.ns,
+        per_step: recomputes.per_step.distribution(|ns| ns),
+    })
 }

@@ -199,6 +199,14 @@ impl AllocTable {
         add(size, bytes);
     }
 
+    /// Forgets what the step in progress counted, keeping it out of every step (owner only).
+    pub fn discard_step(&self) {
+        for [count, bytes] in &self.current {
+            count.store(0, Relaxed);
+            bytes.store(0, Relaxed);
+        }
+    }
+
     /// Ends the step in progress, of phase ids below `phases`: its counts go to the histograms and totals,
     /// and become the latest step's (owner only). Histograms may allocate: the caller keeps that from being
     /// counted.

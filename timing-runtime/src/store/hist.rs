@@ -264,6 +264,11 @@ pub(crate) struct Histogram {
 }
 
 impl Histogram {
+    /// An empty histogram, for a `static`.
+    pub const fn new() -> Self {
+        Histogram { octaves: Vec::new() }
+    }
+
     fn octave(&mut self, index: usize) -> &mut [u64; PER_OCTAVE] {
         if self.octaves.len() <= index {
             self.octaves.resize(index + 1, None);

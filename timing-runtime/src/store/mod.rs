@@ -37,6 +37,7 @@ pub(crate) mod counters;
 pub(crate) mod events;
 pub(crate) mod hist;
 pub(crate) mod paths;
+pub(crate) mod recomputes;
 pub(crate) mod registry;
 pub(crate) mod steps;
 pub(crate) mod tree;
