@@ -44,6 +44,17 @@ fn project() {
 #[timed(phase = "update")]
 fn update() {
     spin(2);
+    Optimizer::apply_the_momentum_of_every_parameter();
+}
+
+struct Optimizer;
+
+impl Optimizer {
+    /// A long name of a method, as real code has: it may wrap after its `::`, never inside a word.
+    #[timed(name = "Optimizer::apply_the_momentum_of_every_parameter")]
+    fn apply_the_momentum_of_every_parameter() {
+        spin(1);
+    }
 }
 
 #[timed(step)]
@@ -257,15 +268,32 @@ fn the_page_opens_clean_and_shows_the_run() {
     let sections = strings(&page.eval("Array.from(document.querySelectorAll('section'), (s) => s.id)"));
     assert_eq!(sections, ["breakdown", "over-the-run", "per-step", "call-tree", "spans", "slow-steps"]);
 
-    // Both charts drawn, each naming every phase; the breakdown table lists them with their shares.
-    for chart in ["over-the-run", "per-step"] {
-        let text = page.eval(&format!("document.querySelector('#{chart} svg.chart')?.textContent ?? ''"));
+    // Both charts drawn, each naming every phase (the one over the run in its legend, below it); the
+    // breakdown table lists them with their shares.
+    for (chart, names) in [("over-the-run", "ul.legend"), ("per-step", "svg.chart")] {
+        let text = page.eval(&format!("document.querySelector('#{chart} {names}')?.textContent ?? ''"));
         let text = text.as_str().unwrap_or_default();
         assert!(!text.is_empty(), "no chart in #{chart}");
         for phase in &phases {
             assert!(text.contains(phase.as_str()), "#{chart} does not name phase {phase}: {text}");
         }
     }
+    // The legend is below the chart, not over its areas; the areas run the whole width of the plot, from
+    // the first batch to the last (the widest horizontal grid line is the plot's width).
+    let layout = page.eval(
+        "(() => { const svg = document.querySelector('#over-the-run svg.chart'); \
+         const legend = document.querySelector('#over-the-run ul.legend').getBoundingClientRect(); \
+         const grid = Array.from(svg.querySelectorAll('line, polyline'), (e) => e.getBBox()).filter((b) => b.height < 1); \
+         const areas = Array.from(svg.querySelectorAll('polygon'), (e) => e.getBBox()); \
+         return { below: legend.top >= svg.getBoundingClientRect().bottom - 0.5, \
+                  plot: Math.max(...grid.map((b) => b.width)), \
+                  covered: Math.max(...areas.map((b) => b.width)), \
+                  left: Math.min(...grid.filter((b) => b.width > 100).map((b) => b.x)), \
+                  from: Math.min(...areas.map((b) => b.x)) }; })()",
+    );
+    assert_eq!(layout["below"], true, "the legend overlaps the chart: {layout}");
+    let (plot, covered) = (layout["plot"].as_f64().unwrap_or(0.0), layout["covered"].as_f64().unwrap_or(0.0));
+    assert!(plot > 100.0 && covered >= plot - 3.0, "the areas leave part of the plot blank: {layout}");
     // A filled area for each phase and one for the time outside phases.
     let areas = page.eval("document.querySelectorAll('#over-the-run svg.chart polygon').length");
     assert_eq!(areas.as_u64(), Some(phases.len() as u64 + 1), "the stacked areas");
@@ -298,6 +326,16 @@ fn the_page_opens_clean_and_shows_the_run() {
     let ascending = calls(&mut page);
     assert!(ascending.windows(2).all(|pair| pair[0] <= pair[1]), "after two clicks: {ascending:?}");
 
+    // A long method name may wrap after its `::`, never inside a word.
+    let wrapping = page.eval(
+        "(() => { const cell = Array.from(document.querySelectorAll('#span-table td.name')).find((td) => td.textContent.startsWith('Optimizer::')); \
+         const style = getComputedStyle(cell); \
+         return { wordBreak: style.wordBreak, overflowWrap: style.overflowWrap, breaks: cell.querySelectorAll('wbr').length, text: cell.textContent }; })()",
+    );
+    assert_eq!(wrapping["text"], "Optimizer::apply_the_momentum_of_every_parameter", "{wrapping}");
+    assert_eq!((wrapping["wordBreak"].as_str(), wrapping["overflowWrap"].as_str()), (Some("normal"), Some("normal")));
+    assert_eq!(wrapping["breaks"], 1, "{wrapping}");
+
     // The stalled step (the 8th of the 6th batch), with the phase that grew.
     let slow = strings(&page.eval(
         "Array.from(document.querySelectorAll('#slow-step-table tbody tr'), \
@@ -314,6 +352,13 @@ fn the_page_opens_clean_and_shows_the_run() {
                   hidden: frame.document.getElementById('unzoom').classList.contains('hide') }; })()",
     );
     assert_eq!(flame["ready"], true, "the flamegraph's script did not run: {flame}");
+    // Its widths are inclusive, and its caption says so, as the note above it does.
+    let caption = page.eval(
+        "document.getElementById('flamegraph').contentWindow.document.getElementById('title')?.textContent ?? ''",
+    );
+    assert!(caption.as_str().is_some_and(|caption| caption.contains("total time")), "caption: {caption}");
+    let note = page.eval("document.querySelector('#call-tree p.note').textContent");
+    assert!(note.as_str().is_some_and(|note| note.starts_with("Widths are total time")), "{note}");
     assert_eq!(flame["hidden"], true, "{flame}");
     let titles = strings(&flame["names"]);
     for span in ["step", "line_search", "<project> & \"co\""] {

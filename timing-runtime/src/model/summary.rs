@@ -332,8 +332,13 @@ impl PhaseBreakdown {
 /// step or not.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SpanStats {
-    /// The span's name.
+    /// The span's name, as every output shows it.
     pub name: String,
+    /// Its function's full path (`apvd_core::analysis::component::Component::new`) where `name` is shorter
+    /// than it (told apart from another function of its name by the shortest end of its module path that
+    /// no other has: `component::Component::new`); `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_name: Option<String>,
     /// Completed calls. Every field but `cancelled` and `cancelled_ns` describes these calls only.
     pub count: u64,
     /// Inclusive time; of a recursive function, its outermost calls only, so never more than wall time.

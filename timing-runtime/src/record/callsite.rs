@@ -236,11 +236,24 @@ impl Names {
         for id in same {
             let shown = match self.written[id].1 {
                 None => continue,
-                Some((module, ..)) if distinct_modules => format!("{module}::{name}"),
+                Some((module, ..)) if distinct_modules => format!("{}::{name}", shortest_unique(module, &modules)),
                 Some((_, file, line)) => format!("{name} ({file}:{line})"),
             };
             self.spans[id] = Box::leak(shown.into_boxed_str());
         }
+    }
+
+    /// Each span's full path, by id: `module::name` for a function named after itself whose shown name is
+    /// shorter (told apart from another of its name by the end of its module path only); `None` otherwise.
+    fn full_paths(&self) -> Vec<Option<String>> {
+        self.written
+            .iter()
+            .zip(&self.spans)
+            .map(|((name, origin), shown)| {
+                let full = format!("{}::{name}", origin.as_ref()?.0);
+                (full != *shown && !shown.ends_with(')')).then_some(full)
+            })
+            .collect()
     }
 
     fn phase_id(&mut self, phase: &'static str) -> u32 {
@@ -409,6 +422,33 @@ fn short_type_name(name: &str) -> String {
     out
 }
 
+/// The last segments of module path `module` that no other of `modules` ends with: `component` of
+/// `apvd_core::analysis::component` beside `apvd_core::shape`, `analysis::component` beside
+/// `apvd_core::shape::component`. The whole path when it is a suffix of another.
+fn shortest_unique<'a>(module: &'a str, modules: &[&str]) -> &'a str {
+    // Where each suffix of whole segments begins, the last segment's first.
+    let mut starts: Vec<usize> = module.match_indices("::").map(|(at, _)| at + 2).collect();
+    starts.reverse();
+    starts.push(0);
+    for start in starts {
+        let suffix = &module[start..];
+        let shared = modules
+            .iter()
+            .filter(|other| **other != module)
+            .any(|other| other.strip_suffix(suffix).is_some_and(|before| before.is_empty() || before.ends_with("::")));
+        if !shared {
+            return suffix;
+        }
+    }
+    module
+}
+
+/// Each span's full path where its shown name is shorter, by span id (see `Names::full_paths`).
+#[cfg_attr(not(feature = "timing"), allow(dead_code))]
+pub(crate) fn full_paths() -> Vec<Option<String>> {
+    NAMES.lock().as_ref().map_or_else(Vec::new, Names::full_paths)
+}
+
 /// The span name ids of the call sites that are steps.
 #[cfg_attr(not(feature = "timing"), allow(dead_code))]
 pub(crate) fn step_names() -> Vec<u32> {
@@ -420,4 +460,24 @@ pub(crate) fn step_names() -> Vec<u32> {
 pub(crate) fn names() -> (Vec<&'static str>, Vec<&'static str>) {
     let names = NAMES.lock();
     names.as_ref().map_or_else(Default::default, |names| (names.spans.clone(), names.phases.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shortest_unique;
+
+    #[test]
+    fn a_module_path_is_cut_to_its_shortest_unique_end() {
+        let modules = ["apvd_core::analysis::component", "apvd_core::shape::component", "apvd_core::scene"];
+        assert_eq!(shortest_unique(modules[0], &modules), "analysis::component");
+        assert_eq!(shortest_unique(modules[1], &modules), "shape::component");
+        assert_eq!(shortest_unique(modules[2], &modules), "scene");
+        // A path that another ends with is shown whole.
+        let nested = ["model", "optimizer::model"];
+        assert_eq!(shortest_unique(nested[0], &nested), "model");
+        assert_eq!(shortest_unique(nested[1], &nested), "optimizer::model");
+        // Segments are whole: `xmodel` does not end with `model`.
+        let prefixed = ["a::model", "b::xmodel"];
+        assert_eq!(shortest_unique(prefixed[0], &prefixed), "model");
+    }
 }

@@ -102,6 +102,7 @@ impl TrainingSummary {
                 share.allocations = Some(per_step(&account, aggregate.allocs.steps));
             }
         }
+        let full_paths = callsite::full_paths();
         let mut spans: Vec<SpanStats> = aggregate
             .tree
             .names
@@ -114,6 +115,7 @@ impl TrainingSummary {
                 let spread = spread.unwrap_or_default();
                 Some(SpanStats {
                     name: (*span_names.get(id)?).to_owned(),
+                    full_name: full_paths.get(id).cloned().flatten(),
                     count: totals.count,
                     total_ns,
                     self_ns: to_ns(totals.self_ticks),

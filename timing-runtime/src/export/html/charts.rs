@@ -46,8 +46,9 @@ const WIDTH: u32 = 960;
 /// that overlap it (a point's spread evenly over its own time): with threads, the whole process in each
 /// slice, whichever thread's batch ended first.
 struct Slice {
-    /// Its middle, in seconds into the run.
-    at: f64,
+    /// Its start and end, in seconds into the run.
+    from: f64,
+    to: f64,
     step_ns: f64,
     /// By the breakdown's phase order.
     phase_ns: Vec<f64>,
@@ -81,7 +82,8 @@ fn slices(points: &[BatchPoint], phases: &[&str]) -> Vec<Slice> {
     let width = ((end - start) / count as f64).max(1.0);
     let mut slices: Vec<Slice> = (0..count)
         .map(|index| Slice {
-            at: (start + width * (index as f64 + 0.5)) / 1e9,
+            from: (start + width * index as f64) / 1e9,
+            to: (start + width * (index as f64 + 1.0)) / 1e9,
             step_ns: 0.0,
             phase_ns: vec![0.0; phases.len()],
             steps_per_second: 0.0,
@@ -151,31 +153,17 @@ pub(super) fn over_the_run(run: &TrainingSummary) -> std::io::Result<Option<Stri
         // covers all but its own band.
         let layers = phases.len() + 1;
         for layer in (0..layers).rev() {
-            let (name, color) = match phases.get(layer) {
-                Some(phase) => ((*phase).to_owned(), phase_color(layer)),
-                None => ("outside phases".to_owned(), OVERHEAD),
-            };
-            let series = slices.iter().map(|slice| (slice.at, slice.top_pct(layer)));
-            chart
-                .draw_series(AreaSeries::new(series, 0.0, color.mix(0.9)).border_style(color))
-                .map_err(&fail)?
-                .label(name)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], color.filled()));
+            let color = if layer < phases.len() { phase_color(layer) } else { OVERHEAD };
+            // Each slice drawn across its whole width, from its start to its end: drawn at its middle, the
+            // areas left the chart blank before the first slice's middle and after the last's.
+            let series =
+                slices.iter().flat_map(|slice| [(slice.from, slice.top_pct(layer)), (slice.to, slice.top_pct(layer))]);
+            // The legend is the page's, below the chart: drawn here, it covered the areas.
+            chart.draw_series(AreaSeries::new(series, 0.0, color.mix(0.9)).border_style(color)).map_err(&fail)?;
         }
-        let rates = slices.iter().map(|slice| (slice.at, slice.steps_per_second));
-        chart
-            .draw_secondary_series(LineSeries::new(rates, BLACK.stroke_width(2)))
-            .map_err(&fail)?
-            .label("steps / s")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 12, y)], BLACK.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font(("sans-serif", 13))
-            .draw()
-            .map_err(&fail)?;
+        let rates =
+            slices.iter().flat_map(|slice| [(slice.from, slice.steps_per_second), (slice.to, slice.steps_per_second)]);
+        chart.draw_secondary_series(LineSeries::new(rates, BLACK.stroke_width(2))).map_err(&fail)?;
         root.present().map_err(&fail)?;
     }
     Ok(Some(svg))
@@ -321,12 +309,16 @@ mod tests {
         let middle = &slices[10];
         assert!((middle.steps_per_second - 200_000.0).abs() < 1.0, "{}", middle.steps_per_second);
         assert!((middle.phase_ns[0] / middle.step_ns - 0.4).abs() < 1e-9);
-        assert!(slices.windows(2).all(|pair| pair[0].at < pair[1].at));
+        assert!(slices.windows(2).all(|pair| pair[0].from < pair[1].from && pair[0].to == pair[1].from));
+        // The slices cover the batches from the first one's start to the last one's end, edge to edge.
+        let (first, last) = (slices.first().map(|slice| slice.from), slices.last().map(|slice| slice.to));
+        assert_eq!(first, Some(0.0));
+        assert!(last.is_some_and(|last| (last - 10.5e-3).abs() < 1e-12), "{last:?}");
     }
 
     #[test]
     fn layers_stack_to_100_and_a_slice_without_step_time_draws_nothing() {
-        let slice = Slice { at: 0.0, step_ns: 1_000.0, phase_ns: vec![500.0, 200.0], steps_per_second: 1.0 };
+        let slice = Slice { from: 0.0, to: 1.0, step_ns: 1_000.0, phase_ns: vec![500.0, 200.0], steps_per_second: 1.0 };
         assert_eq!([0, 1, 2].map(|layer| slice.top_pct(layer)), [50.0, 70.0, 100.0]);
         let empty = Slice { step_ns: 0.0, phase_ns: vec![0.0, 0.0], ..slice };
         assert_eq!([0, 1, 2].map(|layer| empty.top_pct(layer)), [0.0, 0.0, 0.0]);

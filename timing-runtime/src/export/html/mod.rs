@@ -40,7 +40,10 @@ impl TrainingSummary {
         self.breakdown(&mut page);
         section(&mut page, "over-the-run", "Over the run");
         match charts::over_the_run(self)? {
-            Some(svg) => chart(&mut page, "Phase shares and steps per second over the run", &svg),
+            Some(svg) => {
+                chart(&mut page, "Phase shares and steps per second over the run", &svg);
+                self.legend(&mut page);
+            }
             // Saved before summaries kept the series, or every batch ran its steps on other threads.
             None if self.batches > 0 => note(
                 &mut page,
@@ -64,7 +67,8 @@ impl TrainingSummary {
         section(&mut page, "call-tree", "Call tree");
         note(
             &mut page,
-            "Widths are self time. Click a frame to zoom in, Search (or Ctrl-F in the frame) to find a name.",
+            "Widths are total time: a frame is as wide as its own time and its callees' together. Click a frame \
+             to zoom in, Search (or Ctrl-F in the frame) to find a name.",
         );
         flamegraph(&mut page, &self.call_tree);
         page.push_str("</section>\n");
@@ -126,6 +130,17 @@ impl TrainingSummary {
         page.push_str("</dl>\n</header>\n");
     }
 
+    /// The over-the-run chart's legend, below it rather than over its areas: a chip per phase, in the
+    /// breakdown's order and colours, the time outside phases, and the rate's line.
+    fn legend(&self, page: &mut String) {
+        page.push_str("<ul class=\"legend\">");
+        for (index, share) in self.phase_breakdown.phases.iter().enumerate() {
+            let _ = write!(page, "<li>{}{}</li>", chip(&charts::css(charts::phase_color(index))), escape(&share.phase));
+        }
+        let _ = write!(page, "<li>{}outside phases</li>", chip(&charts::css(charts::OVERHEAD)));
+        page.push_str("<li><span class=\"line\"></span>steps / s (right axis)</li></ul>\n");
+    }
+
     fn breakdown(&self, page: &mut String) {
         section(page, "breakdown", "Where the step time went");
         let breakdown = &self.phase_breakdown;
@@ -140,7 +155,7 @@ impl TrainingSummary {
              <th>Median</th><th>p95</th><th>Max</th>",
         );
         if allocations {
-            page.push_str("<th>Allocations per step</th>");
+            page.push_str("<th>Allocations per step</th><th>Bytes per step</th>");
         }
         page.push_str("</tr></thead>\n<tbody>\n");
         for (index, share) in breakdown.phases.iter().enumerate() {
@@ -160,13 +175,16 @@ impl TrainingSummary {
                 Duration(per_step.max_ns),
             );
             if allocations {
-                let count = share.allocations.as_ref().map_or(0.0, |allocations| allocations.count.mean);
-                let _ = write!(page, "<td>{count:.1}</td>");
+                let (count, bytes) = share
+                    .allocations
+                    .as_ref()
+                    .map_or((0.0, 0.0), |allocations| (allocations.count.mean, allocations.bytes.mean));
+                let _ = write!(page, "<td>{count:.1}</td><td>{}</td>", Bytes(bytes));
             }
             page.push_str("</tr>\n");
         }
         let outside = chip(&charts::css(charts::OVERHEAD));
-        let columns = if allocations { 6 } else { 5 };
+        let columns = if allocations { 7 } else { 5 };
         let mut other = |name: &str, pct: f64, ns: u64| {
             let _ = writeln!(
                 page,
@@ -263,7 +281,7 @@ fn span_row(page: &mut String, span: &SpanStats, allocations: bool) {
     let _ = write!(
         page,
         "<tr><td class=\"name\">{}</td><td data-value=\"{}\">{}</td>",
-        escape(&span.name),
+        breakable(&span.name),
         span.count,
         Thousands(span.count)
     );
@@ -289,7 +307,7 @@ fn span_row(page: &mut String, span: &SpanStats, allocations: bool) {
 /// must hold no other SVG.
 #[allow(clippy::cast_precision_loss)]
 fn flamegraph(page: &mut String, tree: &CallTree) {
-    let svg = match tree.flamegraph_svg("Self time by call path") {
+    let svg = match tree.flamegraph_svg("Time by call path (widths: total time, own and callees')") {
         Ok(svg) => svg,
         Err(error) => return note(page, &format!("No call tree to draw: {}.", escape(&error.to_string()))),
     };
@@ -328,6 +346,12 @@ fn chart(page: &mut String, label: &str, svg: &str) {
     let svg = svg.replacen("<svg ", &format!("<svg class=\"chart\" role=\"img\" aria-label=\"{label}\" "), 1);
     page.push_str(&svg);
     page.push('\n');
+}
+
+/// A span's name, escaped, that may wrap only after a path's `::` or before a `<` of type arguments, never
+/// inside an identifier (`Shape::intersec` / `t` was seen with any break allowed).
+fn breakable(name: &str) -> String {
+    escape(name).replace("::", "::<wbr>").replace("&lt;", "<wbr>&lt;")
 }
 
 fn note(page: &mut String, text: &str) {
@@ -404,6 +428,19 @@ mod tests {
         let page = batched.to_html("run").expect("a page");
         assert!(page.contains("<dt>Batch time</dt><dd>1.1ms: steps 90.9%, between steps 9.1%</dd>"), "{page}");
         assert!(!run(&["regions"]).to_html("run").expect("a page").contains("Batch time"));
+    }
+
+    #[test]
+    fn the_phase_table_gives_bytes_per_step_beside_allocations() {
+        let mut counted = run(&["regions", "error"]);
+        let per_step = |mean: f64| crate::model::PerStep { mean, ..crate::model::PerStep::default() };
+        counted.phase_breakdown.phases[0].allocations =
+            Some(crate::model::StepAllocations { count: per_step(38.0), bytes: per_step(6_144.0) });
+        let page = counted.to_html("run").expect("a page");
+        assert!(page.contains("<th>Allocations per step</th><th>Bytes per step</th>"), "{page}");
+        assert!(page.contains("<td>38.0</td><td>6.0 KiB</td>"), "{page}");
+        // Without a counting allocator, neither column.
+        assert!(!run(&["regions"]).to_html("run").expect("a page").contains("per step</th><th>Bytes"));
     }
 
     #[test]
