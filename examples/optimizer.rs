@@ -577,6 +577,7 @@ fn write_outputs(dir: &std::path::Path, run: &timing_runtime::TrainingSummary) -
     std::fs::create_dir_all(dir).map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
     let json = serde_json::to_string_pretty(run).map_err(|error| format!("cannot encode the summary: {error}"))?;
     write("summary.json", &json)?;
+    #[cfg(feature = "json")]
     write("trace.json", &timing_runtime::timeline().to_chrome_trace())?;
     write("calltree.txt", &run.call_tree.to_string())?;
     write("metrics.prom", &run.to_prometheus())?;

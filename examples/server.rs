@@ -214,8 +214,9 @@ pub async fn handle(model: Shared, body: String) -> Option<RpcResponse> {
             Call::Train(steps) => train(&mut model, steps)
                 .map_err(|diverged| (-32603, format!("internal error: {diverged}")))
                 .map(|(error, timing)| {
+                    // One structured line per batch, for the server's log: grep '"timing":"batch"'.
+                    #[cfg(feature = "json")]
                     if let Some(batch) = &timing {
-                        // One structured line per batch, for the server's log: grep '"timing":"batch"'.
                         eprintln!("{}", batch.json_line());
                     }
                     TrainResult { error, timing, recompute: None }

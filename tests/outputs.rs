@@ -1,7 +1,7 @@
 //! Every output (issue 6) comes from the same recorded data and agrees with `summary()`: the Chrome trace,
 //! the call tree and its folded stacks, the flamegraph, JSON, batch log lines and run comparisons.
 
-#![cfg(feature = "timing")]
+#![cfg(all(feature = "timing", feature = "json"))]
 
 mod common;
 

@@ -27,7 +27,7 @@ pub enum Kind {
 }
 
 /// The parsed and validated arguments of one `#[timed(...)]`.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Args {
     pub name: Option<LitStr>,
     pub phase: Option<LitStr>,

@@ -272,16 +272,15 @@ fn kind(args: &Args, krate: &TokenStream) -> TokenStream {
 /// `timed`), otherwise the name the user's Cargo.toml gives `timing-runtime` (it may be renamed), otherwise
 /// `::timing_runtime` (outside Cargo, or in the runtime's own doctests, where it is the crate's own name).
 fn runtime(args: &Args) -> TokenStream {
-    use proc_macro_crate::{FoundCrate, crate_name};
     if let Some(path) = &args.krate {
         return path.to_token_stream();
     }
-    match crate_name("timing-runtime") {
-        Ok(FoundCrate::Name(name)) => {
+    match crate::locate::runtime_name() {
+        Some(name) => {
             let name = Ident::new(&name, Span::call_site());
             quote!(::#name)
         }
-        Ok(FoundCrate::Itself) | Err(_) => quote!(::timing_runtime),
+        None => quote!(::timing_runtime),
     }
 }
 

@@ -5,6 +5,7 @@ mod args;
 mod expand;
 mod impl_block;
 mod item;
+mod locate;
 
 use proc_macro::TokenStream;
 

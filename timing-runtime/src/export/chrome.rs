@@ -34,7 +34,7 @@ struct ChromeArgs {
 impl Timeline {
     /// The timeline in the Chrome Trace Event Format (JSON object form): one complete event (`"ph": "X"`)
     /// per span, with the phase as its category and the step index as an argument. Open the file in
-    /// <https://ui.perfetto.dev> or `chrome://tracing`.
+    /// <https://ui.perfetto.dev> or `chrome://tracing`. Feature `json`.
     ///
     /// ```
     /// use timing_runtime::{Timeline, TimelineEvent};

@@ -3,6 +3,7 @@
 //! bytes and touches nothing recorded, so it works the same with the `timing` feature off (see
 //! `docs/architecture.md`).
 
+#[cfg(feature = "json")]
 mod chrome;
 mod comparison;
 #[cfg(feature = "flamegraph")]

@@ -187,12 +187,13 @@ impl BatchTiming {
     }
 
     /// The batch as one line of JSON tagged `"timing":"batch"`, for servers' structured logs: a log shipper
-    /// finds it with `grep '"timing":"batch"'`.
+    /// finds it with `grep '"timing":"batch"'`. Feature `json`.
     ///
     /// ```
     /// let line = timing_runtime::BatchTiming::new(10, 5_000, None).json_line();
     /// assert!(line.starts_with(r#"{"timing":"batch","steps":10,"compute_ns":5000"#));
     /// ```
+    #[cfg(feature = "json")]
     #[must_use]
     pub fn json_line(&self) -> String {
         #[derive(Serialize)]
