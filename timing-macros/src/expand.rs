@@ -25,7 +25,24 @@ pub fn timed(args: TokenStream, item: TokenStream, enabled: bool) -> TokenStream
         let expanded = args.and_then(|args| impl_block::expand(&args, block, enabled));
         return expanded.unwrap_or_else(|error| with_item(&error, item));
     }
-    let function = TimedFn::parse(item.clone());
+    let mut function = TimedFn::parse(item.clone());
+    // What rustc says of a doc comment on a parameter changes once a macro has passed it on (it arrives as a
+    // `#[doc]` attribute): said here as rustc says it of the comment, and the comment left out.
+    if let Some(error) = function.as_mut().ok().and_then(param_docs) {
+        let mut output = error.to_compile_error();
+        match function {
+            Ok(function) => match args {
+                Ok(args) if enabled => output.extend(expand(&args, function)),
+                Ok(_) => output.extend(reassemble(function)),
+                Err(args_error) => {
+                    output.extend(args_error.to_compile_error());
+                    output.extend(reassemble(function));
+                }
+            },
+            Err(_) => output.extend(item),
+        }
+        return output;
+    }
     match (args, function) {
         (Ok(args), Ok(function)) => match function.attrs.iter().find(|attr| is_timed_attr(attr)) {
             Some(twice) => {
@@ -48,6 +65,30 @@ pub fn timed(args: TokenStream, item: TokenStream, enabled: bool) -> TokenStream
         }
         (Err(error), Ok(_)) | (Ok(_), Err(error)) => with_item(&error, item),
     }
+}
+
+/// The doc comments on the function's parameters, taken off, as one error at each.
+fn param_docs(function: &mut TimedFn) -> Option<syn::Error> {
+    let mut errors: Option<syn::Error> = None;
+    for input in &mut function.sig.inputs {
+        let attrs = match input {
+            syn::FnArg::Receiver(receiver) => &mut receiver.attrs,
+            syn::FnArg::Typed(typed) => &mut typed.attrs,
+        };
+        attrs.retain(|attr| {
+            if !attr.path().is_ident("doc") {
+                return true;
+            }
+            let error =
+                syn::Error::new_spanned(attr, "documentation comments cannot be applied to function parameters");
+            match &mut errors {
+                Some(all) => all.combine(error),
+                None => errors = Some(error),
+            }
+            false
+        });
+    }
+    errors
 }
 
 /// What `#[timed]` cannot time, whatever its arguments and whether the feature is on: a naked function, and
@@ -239,8 +280,11 @@ fn callsite(args: &Args, function: &Ident, krate: &TokenStream) -> TokenStream {
     // Named after the function, it is a span of its own; a `name` given merges what it names.
     let own_name =
         if args.name.is_some() && !args.own_name { TokenStream::new() } else { quote!(.named_after_function()) };
-    let name = args.name.clone().unwrap_or_else(|| LitStr::new(&function.unraw().to_string(), Span::call_site()));
-    let phase = match &args.phase {
+    // Written again as plain literals, at the user's: a raw one (`r#"x"#`) re-emitted as written made
+    // clippy's `needless_raw_string_hashes` fire at the attribute only with timing on.
+    let plain = |lit: &LitStr| LitStr::new(&lit.value(), lit.span());
+    let name = args.name.as_ref().map_or_else(|| LitStr::new(&function.unraw().to_string(), Span::call_site()), plain);
+    let phase = match args.phase.as_ref().map(plain) {
         Some(phase) => quote!(::core::option::Option::Some(#phase)),
         None => quote!(::core::option::Option::None),
     };

@@ -41,3 +41,10 @@ pub fn items_first_and_after(value: u32) -> u32 {
     const TWO: u32 = 2;
     sum + TWO
 }
+
+// Names written as raw strings: clippy's `needless_raw_string_hashes` is about the attribute's literal,
+// which the expansion must not repeat as written (it did, and the lint fired with timing on only).
+#[timed(name = r#"raw name"#, phase = r#"raw phase"#)]
+pub fn raw_names(value: u32) -> u32 {
+    value
+}
