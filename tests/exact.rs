@@ -861,6 +861,40 @@ fn an_async_calls_wall_time_is_never_below_its_busy_time() {
     let stats = summary().span("one_poll").cloned().unwrap();
     assert_eq!(stats.count, 1_000);
     assert!(stats.wall_ns >= stats.total_ns, "wall time below busy time: {stats:#?}");
+    assert!(stats.wall_ns >= stats.max_ns, "wall time below the longest call's busy time: {stats:#?}");
+}
+
+/// Recursion through an `async fn`: each level awaits the next, the deepest yields once.
+#[timed]
+async fn countdown(n: u32) -> u32 {
+    spin(20);
+    if n == 0 {
+        YieldNow(false).await;
+        return 0;
+    }
+    Box::pin(countdown(n - 1)).await + 1
+}
+
+#[test]
+fn a_recursive_async_calls_wall_time_covers_its_busy_time_and_its_longest_call() {
+    use std::task::{Context, Poll};
+    let _exclusive = exclusive();
+    let mut context = Context::from_waker(std::task::Waker::noop());
+    for _ in 0..3 {
+        let mut call = Box::pin(countdown(4));
+        let output = loop {
+            if let Poll::Ready(output) = call.as_mut().poll(&mut context) {
+                break output;
+            }
+        };
+        assert_eq!(output, 4);
+    }
+    let stats = summary().span("countdown").cloned().unwrap();
+    assert_eq!(stats.count, 15);
+    // Busy time counts the outermost calls only; wall time is summed over every completed call.
+    assert!(stats.wall_ns >= stats.total_ns, "wall time below busy time: {stats:#?}");
+    assert!(stats.wall_ns >= stats.max_ns, "wall time below the longest call's busy time: {stats:#?}");
+    assert!(stats.total_ns >= 3 * 5 * 20_000, "{stats:#?}");
 }
 
 #[test]
@@ -883,6 +917,7 @@ fn a_cancelled_future_is_counted_apart_from_the_completed_calls() {
     assert!(stats.mean_ns < 1e6 && stats.min_ns == stats.max_ns && stats.max_ns < 1_000_000, "{stats:#?}");
     assert!(stats.self_ns <= stats.total_ns, "{stats:#?}");
     assert!(stats.wall_ns >= stats.total_ns, "wall time below busy time: {stats:#?}");
+    assert!(stats.wall_ns >= stats.max_ns, "wall time below the longest call's busy time: {stats:#?}");
     assert!(stats.cancelled_ns >= 5_000_000, "{stats:#?}");
 }
 

@@ -53,7 +53,7 @@ pub fn expand(args: &Args, mut block: ItemImpl, enabled: bool) -> syn::Result<To
         }
         let method_args = Args { impl_type: Some(type_name.clone()), ..args.clone() };
         let function = TimedFn::parse(method.to_token_stream())?;
-        *item = ImplItem::Verbatim(crate::expand::expand(&method_args, function));
+        *item = ImplItem::Verbatim(crate::function::expand(&method_args, function));
     }
     Ok(block.into_token_stream())
 }

@@ -3,6 +3,7 @@
 
 mod args;
 mod expand;
+mod function;
 mod impl_block;
 mod item;
 mod locate;
