@@ -160,8 +160,8 @@ fn ms(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1e3
 }
 
-/// One row, in this process: prints `growth_kib live_ms exited_ms after_100_kib` (the last three only for
-/// ours).
+/// One row, in this process: prints `growth_kib exited_growth_kib live_ms exited_ms after_100_kib ...` (from
+/// the third on only for ours).
 fn run(contender: Contender, threads: usize, paths_each: usize) {
     contender.setup();
     // Warm up the contender's global state, so that only per-thread and per-path memory is measured.
@@ -187,14 +187,20 @@ fn run(contender: Contender, threads: usize, paths_each: usize) {
     }
     let growth = resident_kib().saturating_sub(before);
     if contender != Contender::Timed {
+        let before_exit = resident_kib();
         exit.wait();
         workers.into_iter().for_each(|worker| worker.join().unwrap_or_default());
-        println!("{growth} - - - -");
+        let gone = resident_kib().saturating_sub(before_exit);
+        println!("{growth} {gone} - - - -");
         return;
     }
     let (live, live_ms) = timed_summaries();
+    // What the threads' exits add, folding what they recorded: measured from after the summaries above,
+    // whose own memory glibc keeps.
+    let before_exit = resident_kib();
     exit.wait();
     workers.into_iter().for_each(|worker| worker.join().unwrap_or_default());
+    let gone = resident_kib().saturating_sub(before_exit);
     let (exited, exited_ms) = timed_summaries();
     let calls = |run: &timing_runtime::TrainingSummary| run.spans.iter().map(|span| span.count).sum::<u64>();
     // Three walks of three calls a path, the warm-up's four paths included.
@@ -231,7 +237,7 @@ fn run(contender: Contender, threads: usize, paths_each: usize) {
     summaries(500);
     let after_600 = resident_kib();
     println!(
-        "{growth} {live_ms} {exited_ms} {}/{} {render_ms:.1}/{} {page_ms:.1}/{}",
+        "{growth} {gone} {live_ms} {exited_ms} {}/{} {render_ms:.1}/{} {page_ms:.1}/{}",
         after_100.saturating_sub(after_first),
         after_600.saturating_sub(after_100),
         render_bytes / 1024,
@@ -318,11 +324,11 @@ fn main() {
         String::from_utf8_lossy(&output.stdout).split_whitespace().map(str::to_owned).collect()
     };
     println!(
-        "| contender | threads × paths each | RSS growth while recording | per node-thread | `summary()`, threads alive \
+        "| contender | threads × paths each | RSS growth while recording | added by their exits | per node-thread | `summary()`, threads alive \
          (first/median) | after they exit (first/median) | RSS growth over 100 more summaries / 500 after those | \
          `to_prometheus()` of that summary (median) / its size | `to_html()` of it (median) / its size |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for &(threads, paths) in &configs {
         for &contender in &contenders {
             let args = [
@@ -334,18 +340,20 @@ fn main() {
                 paths.to_string(),
             ];
             let fields = child(&args);
-            let [growth, live, exited, after, render, page] =
-                [0, 1, 2, 3, 4, 5].map(|index| fields.get(index).cloned().unwrap_or_default());
+            let [growth, gone, live, exited, after, render, page] =
+                [0, 1, 2, 3, 4, 5, 6].map(|index| fields.get(index).cloned().unwrap_or_default());
             let growth_kib: f64 = growth.parse().unwrap_or(f64::NAN);
+            let gone_kib: f64 = gone.parse().unwrap_or(f64::NAN);
             // Nodes: each distinct path adds at most one node at each of its three depths.
             let per_node = growth_kib * 1024.0 / (threads * paths * 3) as f64;
             let show = |value: &str, unit: &str| {
                 if value == "-" || value.is_empty() { "–".to_owned() } else { format!("{value} {unit}") }
             };
             println!(
-                "| {} | {threads} × {paths} | {:.1} MiB | ≤ {per_node:.0} B | {} | {} | {} | {} | {} |",
+                "| {} | {threads} × {paths} | {:.1} MiB | {:.1} MiB | ≤ {per_node:.0} B | {} | {} | {} | {} | {} |",
                 contender.label(),
                 growth_kib / 1024.0,
+                gone_kib / 1024.0,
                 show(&live, "ms"),
                 show(&exited, "ms"),
                 show(&after, "KiB"),

@@ -32,6 +32,13 @@ impl Aggregate {
     fn merge_slot(&mut self, slot: &ThreadSlot, epoch: u64) {
         if slot.epoch.load(Acquire) == epoch {
             self.tree.add_thread(&slot.tree);
+            self.merge_slot_but_tree(slot, epoch);
+        }
+    }
+
+    /// What `merge_slot` adds but the call tree: the steps, batches and allocations.
+    fn merge_slot_but_tree(&mut self, slot: &ThreadSlot, epoch: u64) {
+        if slot.epoch.load(Acquire) == epoch {
             let mut account = StepAccount { epoch, ..StepAccount::default() };
             slot.step_totals.add_spread_to(&mut account);
             let reading = slot.step_totals.read(&slot.steps);
@@ -208,10 +215,15 @@ pub(crate) fn retire(slot: &Arc<ThreadSlot>) {
     // exiting thread records nothing more, and a reset in between is seen below.
     let epoch = state().1;
     let mut retired = Aggregate::default();
-    retired.merge_slot(slot, epoch);
+    retired.merge_slot_but_tree(slot, epoch);
     let mut registry = REGISTRY.lock();
     if state().1 == epoch {
         registry.retired.merge(&retired);
+        // The tree straight into the exited threads' totals: in work and memory that follow this thread's
+        // own nodes, not the process's paths (see `SharedTree::add_totals_growing`).
+        if slot.epoch.load(Acquire) == epoch {
+            registry.retired.tree.add_exiting_thread(&slot.tree);
+        }
     }
     registry.live.retain(|live| !Arc::ptr_eq(live, slot));
     let events = std::mem::take(&mut *slot.events.lock());

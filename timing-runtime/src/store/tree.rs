@@ -98,10 +98,28 @@ impl SharedTree {
 
     /// Adds each node's counters to `by_path`, indexed by path id, leaving out nodes whose paths it does
     /// not cover (made since it was sized), and to `by_name`, indexed by span name id.
-    pub fn add_totals_to(&self, by_path: &mut [PathTotals], by_name: &mut Vec<Totals>) {
+    pub fn add_totals_to(&self, by_path: &mut Vec<PathTotals>, by_name: &mut Vec<Totals>) {
+        self.add_totals(by_path, false, by_name);
+    }
+
+    /// Adds each node's counters as `add_totals_to` does, growing `by_path` to cover every node's path: for
+    /// an exiting thread, whose nodes go to the exited threads' totals, in work and memory that follow its
+    /// own nodes (sizing the table by every path of the process, at every exit, cost a pool that recycles
+    /// threads hundreds of MiB of per-thread arenas).
+    pub fn add_totals_growing(&self, by_path: &mut Vec<PathTotals>, by_name: &mut Vec<Totals>) {
+        self.add_totals(by_path, true, by_name);
+    }
+
+    fn add_totals(&self, by_path: &mut Vec<PathTotals>, grow: bool, by_name: &mut Vec<Totals>) {
+        let cover = |by_path: &mut Vec<PathTotals>, path: u32| {
+            if grow && by_path.len() <= path as usize {
+                by_path.resize(path as usize + 1, PathTotals::default());
+            }
+        };
         let nodes: Vec<(u32, u32, &'static NodeCounters)> =
             self.nodes.lock().iter().map(|node| (node.path, node.name, node.counters)).collect();
         for (path, name, counters) in nodes {
+            cover(by_path, path);
             let Some(path_totals) = by_path.get_mut(path as usize) else { continue };
             let totals = counters.read();
             path_totals.add(&totals);
@@ -114,6 +132,7 @@ impl SharedTree {
         let async_calls: Vec<(u32, u32, AsyncTotals)> =
             self.async_calls.lock().iter().map(|(path, (name, totals))| (*path, *name, *totals)).collect();
         for (path, name, calls) in async_calls {
+            cover(by_path, path);
             let Some(path_totals) = by_path.get_mut(path as usize) else { continue };
             let totals = Totals {
                 wall: calls.wall,
@@ -330,6 +349,13 @@ impl MergedTree {
             self.refresh_paths();
         }
         shared.add_totals_to(&mut self.totals, &mut self.names);
+        shared.add_durations_to(&mut self.durations);
+    }
+
+    /// Adds an exiting thread's nodes, growing the totals to cover their paths, and its durations; without
+    /// the process's paths, which only a report needs.
+    pub fn add_exiting_thread(&mut self, shared: &SharedTree) {
+        shared.add_totals_growing(&mut self.totals, &mut self.names);
         shared.add_durations_to(&mut self.durations);
     }
 
