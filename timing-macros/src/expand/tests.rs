@@ -487,3 +487,95 @@ fn an_impl_block_gets_each_method_timed_as_type_and_method() {
     assert!(actual.contains("# [timed (name = \"kept\" , __impl = \"Scene\")] fn kept"), "{actual}");
     assert!(!actual.contains("Scene::constant"), "{actual}");
 }
+
+/// A small generator for the property tests: xorshift, seeded, so that a failing case can be replayed.
+struct Random(u64);
+
+impl Random {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Argument lists made of the pieces users write, right and wrong, in any order: every one expands
+/// without a panic, keeps the function, and an error is reported as `compile_error!` at most once per
+/// piece of input.
+#[test]
+fn any_argument_list_expands_without_a_panic_and_keeps_the_function() {
+    const PIECES: &[&str] = &[
+        "name",
+        "phase",
+        "step",
+        "batch",
+        "crate",
+        "per_type",
+        "__impl",
+        "=",
+        ",",
+        ",",
+        "\"x\"",
+        "\"\"",
+        "\"a b\"",
+        "r#\"raw\"#",
+        "1",
+        "1.5",
+        "'c'",
+        "b\"bytes\"",
+        "true",
+        "::",
+        "path::to",
+        "(",
+        ")",
+        "[1]",
+        "{}",
+        "#",
+        "!",
+        "-",
+        "x\"y\"",
+        "\"s\"suffix",
+        "name = \"n\"",
+        "phase = \"p\"",
+        "crate = ::c",
+        "unknown",
+    ];
+    let mut random = Random(0x9e37_79b9_7f4a_7c15);
+    let items = [
+        quote!(
+            fn f(x: u8) -> u8 {
+                x
+            }
+        ),
+        quote!(
+            async fn f() -> u8 {
+                g().await
+            }
+        ),
+        quote!(impl S { fn f(&self) {} }),
+        quote!(
+            fn f<T: Copy>(x: T) -> T {
+                x
+            }
+        ),
+    ];
+    for case in 0..3_000 {
+        let count = random.below(7);
+        let text: Vec<&str> = (0..count).map(|_| PIECES[random.below(PIECES.len())]).collect();
+        let Ok(args) = text.join(" ").parse::<TokenStream>() else { continue };
+        let item = items[case % items.len()].clone();
+        let outcome = std::panic::catch_unwind(|| timed(args.clone(), item, true).to_string());
+        let output = outcome.unwrap_or_else(|_| panic!("#[timed({args})] panicked"));
+        assert!(output.contains("fn f"), "#[timed({args})] lost the function: {output}");
+        let errors = output.matches("compile_error").count();
+        assert!(errors <= count.max(1), "#[timed({args})]: {errors} errors for {count} pieces: {output}");
+        // And with the feature off, the same errors.
+        let off = timed(args.clone(), items[case % items.len()].clone(), false).to_string();
+        assert_eq!(off.matches("compile_error").count(), errors, "#[timed({args})] on and off differ: {off}");
+    }
+}
