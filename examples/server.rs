@@ -31,6 +31,9 @@ use timing_runtime::{BatchTiming, RecomputeTiming, timed};
 pub const MAX_STEPS: usize = 1_000_000;
 /// Steps between the keyframes the model keeps, from which `getStep` replays.
 pub const KEYFRAME_EVERY: u64 = 100;
+/// Keyframes kept at most: past that, every other one is dropped (the oldest kept), so that a server left
+/// on for weeks keeps a bounded history, each older step a longer replay away.
+pub const MAX_KEYFRAMES: usize = 1_024;
 
 /// A least-squares fit of `y = a·x + b` to noisy samples of `y = 3x - 2`, by gradient descent; `samples`
 /// sets the work of a step.
@@ -41,7 +44,8 @@ pub struct Model {
     ys: Vec<f64>,
     /// Steps trained so far.
     steps_done: u64,
-    /// `(step, a, b)` every `KEYFRAME_EVERY` steps, from step 0: what the model was after that many steps.
+    /// `(step, a, b)` every `KEYFRAME_EVERY` steps from step 0 (fewer once there are `MAX_KEYFRAMES`): what
+    /// the model was after that many steps.
     keyframes: Vec<(u64, f64, f64)>,
 }
 
@@ -111,6 +115,13 @@ fn train(model: &mut Model, steps: usize) -> Result<(f64, Option<BatchTiming>), 
         }
         model.steps_done += 1;
         if model.steps_done % KEYFRAME_EVERY == 0 {
+            if model.keyframes.len() == MAX_KEYFRAMES {
+                let mut index = 0;
+                model.keyframes.retain(|_| {
+                    index += 1;
+                    index % 2 == 1
+                });
+            }
             model.keyframes.push((model.steps_done, model.a, model.b));
         }
     }

@@ -1,0 +1,203 @@
+//! A soak test of the server example (issue 27): rounds of a mixed load from client threads on loopback
+//! (batches of 1 to 200 steps, `getStep`, malformed JSON, wrong types, unknown methods, a 100 KB
+//! parameter, an oversized body, half-open connections, `/metrics` and `/summary` scrapes). Every bad
+//! request gets its error, nothing panics, and once warmed up the process's resident memory stays flat:
+//! what a server left on for weeks needs. `SOAK_ROUNDS` makes it longer (`benches/` runs it so).
+
+#![cfg(feature = "timing")]
+
+#[path = "../examples/server.rs"]
+#[allow(dead_code, clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+mod server;
+
+mod common;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use server::{Model, RpcResponse};
+
+fn resident_kib() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    statm.split_whitespace().nth(1).and_then(|pages| pages.parse::<u64>().ok()).unwrap_or(0) * 4
+}
+
+/// xorshift, seeded per client.
+struct Random(u64);
+
+impl Random {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// A body above the server's limit (axum's 2 MiB), sent as one request in fifty.
+const OVERSIZED: &str = "oversized";
+
+/// What one request was, and what it must get.
+enum Expect {
+    Result,
+    Error(i64),
+    Status(u16),
+}
+
+/// One request of the mix: its path, its body and what it must get.
+fn request(random: &mut Random, id: u64) -> (&'static str, String, Expect) {
+    let rpc =
+        |method: &str, params: &str| format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":{params}}}"#);
+    match random.below(100) {
+        0..=64 => ("/rpc", rpc("trainBatch", &format!(r#"{{"steps":{}}}"#, 1 + random.below(200))), Expect::Result),
+        65..=74 => ("/rpc", rpc("getStep", &format!(r#"{{"step":{}}}"#, random.below(100))), Expect::Result),
+        75..=79 => ("/rpc", "{\"jsonrpc\":\"2.0\",\"id\":".to_owned(), Expect::Error(-32700)),
+        80..=84 => ("/rpc", rpc("trainBatch", r#"{"steps":"many"}"#), Expect::Error(-32602)),
+        85..=87 => ("/rpc", rpc("trainEpoch", r#"{"steps":5}"#), Expect::Error(-32601)),
+        88..=89 => {
+            ("/rpc", rpc("trainBatch", &format!(r#"{{"steps":"{}"}}"#, "9".repeat(100_000))), Expect::Error(-32602))
+        }
+        90..=91 => ("/rpc", OVERSIZED.to_owned(), Expect::Status(413)),
+        92..=95 => ("/metrics", String::new(), Expect::Status(200)),
+        _ => ("/summary", String::new(), Expect::Status(200)),
+    }
+}
+
+fn client(address: SocketAddr, seed: u64, requests: u64, latencies: &Mutex<Vec<Duration>>) {
+    let mut agent = common::http_agent(60);
+    let mut random = Random(seed);
+    let oversized = "x".repeat(3 << 20);
+    for index in 0..requests {
+        let (path, body, expect) = request(&mut random, seed * 1_000_000 + index);
+        let url = format!("http://{address}{path}");
+        let started = Instant::now();
+        let response = if body.is_empty() {
+            agent.get(&url).call()
+        } else if body == OVERSIZED {
+            // Made once per client and sent again: the client's own 3 MiB blocks, one a request, moved glibc's
+            // threshold for mapping a block apart and were most of the process's growth.
+            agent.post(&url).send(oversized.as_str())
+        } else {
+            agent.post(&url).send(&body)
+        };
+        if matches!(expect, Expect::Status(413)) {
+            // The server closes a connection whose body it refused, maybe before the body is all sent: the
+            // next request goes on a new connection.
+            agent = common::http_agent(60);
+        }
+        let mut response = match response {
+            Ok(response) => response,
+            Err(_) if matches!(expect, Expect::Status(413)) => continue,
+            Err(error) => panic!("{path}: no answer: {error}"),
+        };
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        match expect {
+            Expect::Status(expected) => assert_eq!(status, expected, "{path}: {text}"),
+            Expect::Result | Expect::Error(_) => {
+                let answer: RpcResponse = serde_json::from_str(&text).unwrap_or_else(|error| panic!("{error}: {text}"));
+                match expect {
+                    Expect::Result => {
+                        assert!(answer.result.is_some(), "{body:.200}: {text:.300}");
+                        if body.contains("trainBatch") {
+                            latencies.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(started.elapsed());
+                        }
+                    }
+                    Expect::Error(code) => {
+                        assert_eq!(answer.error.map(|error| error.code), Some(code), "{body:.200}: {text:.300}");
+                    }
+                    Expect::Status(_) => {}
+                }
+            }
+        }
+    }
+}
+
+/// glibc's threshold for mapping a block apart, fixed at its default: left to move, it rises to the size of
+/// the largest block freed (the 2 MiB of a refused body's buffer), and from then on such blocks come from
+/// the arenas of the threads that made them, which grow round after round (52 to 92 MiB over 16 rounds
+/// here). That is the allocator's behaviour, not the library's; a server that refuses large bodies sets it
+/// so, or uses another allocator. The test runs in a child process started with it.
+const THRESHOLD: (&str, &str) = ("MALLOC_MMAP_THRESHOLD_", "131072");
+
+#[test]
+fn a_server_under_mixed_load_answers_everything_and_its_memory_stays_flat() {
+    if std::env::var_os(THRESHOLD.0).is_none() {
+        let exe = std::env::current_exe().expect("the test knows where it is");
+        let output = std::process::Command::new(exe)
+            .args(["--exact", "a_server_under_mixed_load_answers_everything_and_its_memory_stays_flat", "--nocapture"])
+            .env(THRESHOLD.0, THRESHOLD.1)
+            .output()
+            .expect("the test runs itself");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let figures: Vec<&str> = stderr.lines().filter(|line| !line.starts_with("{\"timing\"")).collect();
+        assert!(output.status.success(), "{}", figures.join("\n"));
+        let shown: Vec<&str> = figures.iter().filter(|line| line.starts_with("resident")).copied().collect();
+        eprintln!("{}", shown.join("\n"));
+        return;
+    }
+    let _exclusive = common::exclusive();
+    let rounds: usize = std::env::var("SOAK_ROUNDS").ok().and_then(|value| value.parse().ok()).unwrap_or(30).max(4);
+    const CLIENTS: u64 = 8;
+    const REQUESTS: u64 = 250;
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("a port");
+    let address = listener.local_addr().expect("its address");
+    let app = server::app(Arc::new(Mutex::new(Model::new(64))));
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    // Some steps first, so that getStep has something to rebuild.
+    client(address, 99, 20, &Mutex::new(Vec::new()));
+    let mut resident = Vec::new();
+    let mut p99 = Vec::new();
+    for round in 0..rounds {
+        // Half-open connections: opened, a few bytes sent, left for the round.
+        let half_open: Vec<TcpStream> = (0..20)
+            .filter_map(|_| TcpStream::connect(address).ok())
+            .map(|mut stream| {
+                let _ = stream.write_all(b"POST /rpc HTTP/1.1\r\nContent-Length: 100\r\n\r\n{");
+                stream
+            })
+            .collect();
+        let latencies = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for client_index in 0..CLIENTS {
+                let latencies = &latencies;
+                scope.spawn(move || client(address, 1 + round as u64 * CLIENTS + client_index, REQUESTS, latencies));
+            }
+        });
+        drop(half_open);
+        let mut latencies = latencies.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        latencies.sort();
+        p99.push(latencies.get(latencies.len() * 99 / 100).copied().unwrap_or_default());
+        resident.push(resident_kib());
+    }
+    eprintln!("resident KiB by round: {resident:?}; p99 of trainBatch by round: {p99:?}");
+    // Warmed up after the first half of the rounds (glibc's arenas settle slowly: the resident set rises
+    // over the first rounds, then levels off, moving a few percent either way from round to round). Over the
+    // second half, no round more than 5% above the first half's highest. The slope of a least-squares line
+    // through the second half is printed, in bytes a request: its rounds' scatter makes it uncertain by
+    // about 12 bytes at the default length, too much to assert on here; `SOAK_ROUNDS=120` narrows it.
+    let half = rounds / 2;
+    let late = &resident[half..];
+    let warm = resident[..half].iter().max().copied().unwrap_or(0);
+    let high = late.iter().max().copied().unwrap_or(0);
+    assert!(high <= warm + warm / 20, "resident memory rose by more than 5% once warm: {resident:?} KiB");
+    let count = late.len() as f64;
+    let mean_x = (count - 1.0) / 2.0;
+    let mean_y = late.iter().sum::<u64>() as f64 / count;
+    let (mut covariance, mut variance) = (0.0, 0.0);
+    for (index, kib) in late.iter().enumerate() {
+        covariance += (index as f64 - mean_x) * (*kib as f64 - mean_y);
+        variance += (index as f64 - mean_x).powi(2);
+    }
+    let bytes_per_request = covariance / variance.max(1.0) * 1024.0 / (CLIENTS * REQUESTS) as f64;
+    eprintln!("resident set over the second half: {bytes_per_request:+.1} bytes a request");
+    // The p99 latency of a batch does not grow (over noise: twice the warmed-up rounds' worst).
+    let warm_p99 = p99[half - 2..half].iter().max().copied().unwrap_or_default();
+    let late_p99 = p99[p99.len() - 2..].iter().min().copied().unwrap_or_default();
+    assert!(late_p99 <= warm_p99 * 2 + Duration::from_millis(5), "p99 grew: {p99:?}");
+    // Every trained step is in the summary.
+    assert!(timing_runtime::summary().total_steps > 0);
+}
