@@ -48,10 +48,10 @@ enum Package {
     Workspace,
 }
 
-/// The package a workspace member's `alias = { workspace = true }` stands for: from the first manifest above
-/// it with a `[workspace.dependencies]` entry of that name.
+/// The package a workspace member's `alias = { workspace = true }` stands for: from the nearest manifest
+/// with a `[workspace]`, its own (a workspace's root package) or one above it.
 fn inherited_package(manifest: &Path, alias: &str) -> Option<String> {
-    let mut dir = manifest.parent()?.parent();
+    let mut dir = manifest.parent();
     while let Some(at) = dir {
         if let Ok(text) = std::fs::read_to_string(at.join("Cargo.toml")) {
             if text.lines().any(|line| line.trim() == "[workspace]" || line.trim().starts_with("[workspace.")) {
