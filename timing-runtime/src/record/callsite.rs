@@ -276,10 +276,11 @@ fn intern(list: &mut Vec<&'static str>, ids: &mut HashMap<&'static str, u32>, na
 /// Call sites made at run time, one per name and kind, for `batch` and `start_batch` (which take their label
 /// as an argument, chosen at run time): leaked once each, so that they are `'static` as the ones `#[timed]`
 /// declares. At most `MAX_LABELS`: a run that makes a label per request would otherwise grow without limit.
-static DYNAMIC: Mutex<Option<HashMap<Label, &'static Callsite>>> = Mutex::new(None);
+/// By label, a call site for each `Kind` (by its discriminant).
+static DYNAMIC: Mutex<Option<HashMap<Box<str>, ByKind>>> = Mutex::new(None);
 
-/// A run-time call site's name and kind.
-type Label = (Box<str>, Kind);
+/// A label's call sites, by `Kind`.
+type ByKind = [Option<&'static Callsite>; 3];
 
 /// Distinct labels kept apart; the batches of any label beyond them share one span, `OTHER_LABELS`.
 pub(crate) const MAX_LABELS: usize = 1_024;
@@ -292,19 +293,20 @@ pub(crate) fn dynamic(name: &str, kind: Kind) -> &'static Callsite {
     let _quiet = allocs::Quiet::new();
     let mut sites = DYNAMIC.lock();
     let sites = sites.get_or_insert_with(HashMap::new);
-    let key = (Box::<str>::from(name), kind);
-    if let Some(site) = sites.get(&key) {
+    // Looked up by the label as given: a known label, at every batch, allocates nothing.
+    if let Some(site) = sites.get(name).and_then(|by_kind| by_kind[kind as usize]) {
         return site;
     }
-    let (key, name) = if sites.len() < MAX_LABELS {
-        let name: &'static str = Box::leak(name.into());
-        (key, name)
-    } else {
-        ((Box::<str>::from(OTHER_LABELS), kind), OTHER_LABELS)
+    // A label known for another kind keeps its name; a new one is kept if there is room.
+    let known = sites.get(name).and_then(|by_kind| by_kind.iter().flatten().next().map(|site| site.name));
+    let name: &'static str = match known {
+        Some(known) => known,
+        None if sites.len() < MAX_LABELS => Box::leak(Box::<str>::from(name)),
+        None => OTHER_LABELS,
     };
-    sites
-        .entry(key)
-        .or_insert_with(|| Box::leak(Box::new(Callsite::new(name, None, kind, "timing_runtime::batch", "", 0))))
+    let by_kind = sites.entry(name.into()).or_default();
+    *by_kind[kind as usize]
+        .get_or_insert_with(|| Box::leak(Box::new(Callsite::new(name, None, kind, "timing_runtime::batch", "", 0))))
 }
 
 /// The span of `recompute`, whose steps are replayed, not steps of the run.
