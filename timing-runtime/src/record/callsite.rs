@@ -305,7 +305,7 @@ pub(crate) fn dynamic(name: &str, kind: Kind) -> &'static Callsite {
         None => OTHER_LABELS,
     };
     let by_kind = sites.entry(name.into()).or_default();
-    *by_kind[kind as usize]
+    by_kind[kind as usize]
         .get_or_insert_with(|| Box::leak(Box::new(Callsite::new(name, None, kind, "timing_runtime::batch", "", 0))))
 }
 
