@@ -238,3 +238,41 @@ fn allocations_outside_every_span_are_counted_apart() {
     .expect("the thread ran");
     assert_eq!(outside, (1, 1_000));
 }
+
+/// One box a level, made before the call below it and freed after: at each level the innermost span changes
+/// twice, and past 64 levels the frames live in storage that moves as the stack grows.
+#[timed]
+fn nested_boxes(level: u32) -> u32 {
+    let own = Box::new(level);
+    let below = if level == 0 { 0 } else { nested_boxes(level - 1) };
+    *own + below
+}
+
+#[timed]
+fn sibling_boxes(n: usize) -> usize {
+    boxes(n) + vectors() + boxes(n)
+}
+
+#[test]
+fn each_allocation_counts_where_it_is_made_however_the_innermost_span_changes() {
+    let _exclusive = exclusive();
+    let (levels, n) = (300u32, 3usize);
+    std::thread::spawn(move || {
+        // Many levels, then siblings that make no allocation between them: each sibling's are its own.
+        assert_eq!(nested_boxes(levels), levels * (levels + 1) / 2);
+        assert_eq!(sibling_boxes(n), 2 * n + 32);
+    })
+    .join()
+    .expect("the thread ran");
+    let run = summary();
+    let of = |name: &str| run.span(name).and_then(|stats| stats.allocations).expect("counted");
+    let boxes_made = u64::from(levels) + 1;
+    assert_eq!(
+        of("nested_boxes"),
+        Allocations { count: boxes_made, bytes: 4 * boxes_made, frees: boxes_made, freed_bytes: 4 * boxes_made }
+    );
+    let n = n as u64;
+    assert_eq!(of("boxes").count, 2 * (n + 1));
+    assert_eq!(of("vectors").count, 2);
+    assert_eq!(of("sibling_boxes"), Allocations::default());
+}

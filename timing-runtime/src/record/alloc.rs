@@ -11,8 +11,8 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
-use crate::record::hot::with_hot;
-use crate::store::allocs;
+use crate::record::hot::{Hot, with_hot};
+use crate::store::allocs::{self, AllocCounters, Place, StepCounts};
 
 /// A global allocator that counts, beside the time, the allocations each timed span, phase and step makes,
 /// and passes every call to the allocator it wraps (`System` unless told otherwise).
@@ -63,7 +63,10 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Counting<A> {
         // SAFETY: the caller's guarantees for `layout`, passed on.
         let block = unsafe { self.inner.alloc(layout) };
         if !block.is_null() {
-            count(Call::Allocation(layout.size() as u64));
+            count(|span, step| {
+                span.add_allocation(layout.size() as u64);
+                allocs::add_to_step(step, layout.size() as u64);
+            });
         }
         block
     }
@@ -72,15 +75,19 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Counting<A> {
         // SAFETY: as `alloc`.
         let block = unsafe { self.inner.alloc_zeroed(layout) };
         if !block.is_null() {
-            count(Call::Allocation(layout.size() as u64));
+            count(|span, step| {
+                span.add_allocation(layout.size() as u64);
+                allocs::add_to_step(step, layout.size() as u64);
+            });
         }
         block
     }
 
     unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
+        // Counted first, so that the wrapped allocator's free is a tail call.
+        count(|span, _| span.add_free(layout.size() as u64));
         // SAFETY: the caller's guarantees for `block` and `layout`, passed on.
         unsafe { self.inner.dealloc(block, layout) };
-        count(Call::Free(layout.size() as u64));
     }
 
     unsafe fn realloc(&self, block: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
@@ -88,50 +95,52 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Counting<A> {
         let moved = unsafe { self.inner.realloc(block, layout, new_size) };
         if !moved.is_null() {
             // One allocation of the new size and one free of the old block.
-            count(Call::Reallocation(new_size as u64, layout.size() as u64));
+            count(|span, step| {
+                span.add_allocation(new_size as u64);
+                span.add_free(layout.size() as u64);
+                allocs::add_to_step(step, new_size as u64);
+            });
         }
         moved
     }
 }
 
-/// What an allocator call was.
-#[derive(Clone, Copy)]
-enum Call {
-    Allocation(u64),
-    Free(u64),
-    /// A reallocation: the new size and the old.
-    Reallocation(u64, u64),
+/// Charges an allocator call to the innermost open span on this thread, or to outside every span, with its
+/// phase of the step in progress (or a sink that is never read): `charge` adds to them. Each caller gives a
+/// closure of its own, so that each has its own copy of this, small enough to inline into the allocator.
+#[inline(always)]
+fn count(charge: impl FnOnce(&AllocCounters, &StepCounts)) {
+    with_hot(|hot| {
+        allocs::with_place(|place| {
+            let found = place.get(hot.depth.get());
+            if let Some((span, step)) = found.or_else(|| find_place(hot, place)) {
+                charge(span, step);
+            }
+        });
+    });
 }
 
-/// Charges an allocator call to the innermost open span on this thread, or to outside every span; an
-/// allocation also to the phase of the step in progress. Frees count in no step figure.
-#[inline(always)]
-fn count(call: Call) {
-    allocs::note_counting();
-    if allocs::is_quiet() {
-        return;
+/// Finds where the innermost frame counts, and remembers it for the allocations after this one; `None` when
+/// nothing counts (the runtime at work, no table).
+#[cold]
+#[inline(never)]
+fn find_place(hot: &Hot, place: &Place) -> Option<(&'static AllocCounters, &'static StepCounts)> {
+    if place.is_quiet() {
+        return None;
     }
-    with_hot(|hot| {
-        let Some(table) = hot.alloc_table.get() else { return };
-        let counters = match hot.innermost() {
-            None => table.outside(),
-            Some((name, phase)) => {
-                if let (true, Call::Allocation(bytes) | Call::Reallocation(bytes, _)) = (hot.step_active.get(), call) {
-                    table.add_to_step(phase, bytes);
-                }
-                match table.for_name(name) {
-                    Some(counters) => counters,
-                    None => return,
-                }
-            }
-        };
-        match call {
-            Call::Allocation(bytes) => counters.add_allocation(bytes),
-            Call::Free(bytes) => counters.add_free(bytes),
-            Call::Reallocation(bytes, freed) => {
-                counters.add_allocation(bytes);
-                counters.add_free(freed);
-            }
+    let Some(table) = hot.alloc_table.get() else {
+        allocs::note_counting();
+        return None;
+    };
+    let depth = hot.depth.get();
+    let Some(frame) = hot.frame_cells(depth as usize) else { return Some((table.outside(), table.no_step())) };
+    let (span, step) = match hot.innermost() {
+        None => (table.outside(), table.no_step()),
+        Some((name, phase)) => {
+            let step = if hot.step_active.get() { table.in_step(phase) } else { table.no_step() };
+            (table.for_name_or_lost(name), step)
         }
-    });
+    };
+    place.set(depth, frame.start_cell(), span, step);
+    Some((span, step))
 }

@@ -37,7 +37,7 @@ impl Recorder {
             self.large_step_phase_ticks(hot, ticks, self_ticks, step_phase, phases);
         }
         let Some(slot) = &self.slot else {
-            hot.step_active.set(false);
+            hot.set_step_active(false);
             return;
         };
         let totals = slot.step_totals;
@@ -51,7 +51,7 @@ impl Recorder {
             }
         } else {
             // Rare enough (over 256 phase names) to count the spread at once rather than hold it back.
-            hot.step_active.set(false);
+            hot.set_step_active(false);
             let phase_ticks = Cell::from_mut(self.step_phases.as_mut_slice()).as_slice_of_cells();
             totals.add_large_step(ticks, end, phase_ticks, &slot.steps);
             hot.steps_done.set(hot.steps_done.get().wrapping_add(1));

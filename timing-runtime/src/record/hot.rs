@@ -92,6 +92,11 @@ impl FrameCells {
         }
     }
 
+    /// Where the frame keeps the tick it opened at.
+    pub fn start_cell(&self) -> &Cell<u64> {
+        &self.start
+    }
+
     pub fn get(&self) -> Frame {
         Frame {
             start: self.start.get(),
@@ -181,6 +186,7 @@ pub(crate) struct Hot {
     /// seventh argument (on the stack, and a few more instructions a span for every step).
     pub step_end: Cell<u64>,
     /// Where a counting allocator counts this thread's allocations: the slot's table, when one is installed.
+    /// Set through `set_alloc_table`.
     pub alloc_table: Cell<Option<&'static AllocTable>>,
 }
 
@@ -240,9 +246,24 @@ impl Hot {
         }
     }
 
+    /// Sets where a counting allocator counts this thread's allocations.
+    pub fn set_alloc_table(&self, table: Option<&'static AllocTable>) {
+        self.alloc_table.set(table);
+        allocs::forget_place();
+    }
+
+    /// Marks a step open or not; allocations from now on count in its phases or not. Returns what it was.
+    #[inline(always)]
+    pub fn set_step_active(&self, active: bool) -> bool {
+        allocs::forget_place();
+        self.step_active.replace(active)
+    }
+
     /// Points the frames beyond the inline ones at `frames`, which must stay where they are, unchanged in
     /// length, until the next call (the recorder calls it whenever it moves or frees them).
     pub fn set_deep_frames(&self, frames: &[FrameCells]) {
+        // The counting allocator may hold where a frame among the old ones keeps its start.
+        allocs::forget_place();
         self.deep.start.set(NonNull::from(frames).cast());
         self.deep.len.set(frames.len());
     }
@@ -338,7 +359,7 @@ impl Hot {
         }
         self.zero_phase_ticks(phases);
         let frame = self.try_push::<false>(packed, flags::STEP, now)?;
-        self.step_active.set(true);
+        self.set_step_active(true);
         Some(frame)
     }
 
@@ -503,7 +524,7 @@ impl Hot {
     /// histograms, and the step before's ticks to the step histogram. The step's phase ticks are left in
     /// `step_phases`.
     pub fn finish_step(&self, totals: &StepTotals, ticks: u64, self_ticks: u64, step_phase: u32, phases: usize) {
-        self.step_active.set(false);
+        self.set_step_active(false);
         // Phase 0 ("no phase") is not reported, so the step's own time may go there as well as anywhere.
         add(&self.phase_ticks[step_phase as usize % FAST_PHASES], self_ticks);
         let step_phases = self.step_phases.get(..phases).unwrap_or_default();

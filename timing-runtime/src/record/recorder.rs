@@ -164,7 +164,7 @@ impl Drop for Recorder {
             // Before the frames it points at are freed.
             hot.set_deep_frames(&[]);
             // Before the slot's table goes back to the pool.
-            hot.alloc_table.set(None);
+            hot.set_alloc_table(None);
             hot.count_held();
             hot.step_totals.set(None);
             match &self.slot {
@@ -244,7 +244,7 @@ impl Recorder {
         hot.tsc.set(clock::tsc_ready());
         let records = self.batch.active && self.batch.records.is_some();
         hot.step_totals.set(self.slot.as_ref().filter(|_| !records).map(|slot| slot.step_totals));
-        hot.alloc_table.set(self.slot.as_ref().and_then(|slot| slot.allocs()));
+        hot.set_alloc_table(self.slot.as_ref().and_then(|slot| slot.allocs()));
     }
 
     pub(super) fn ensure_epoch(&mut self, epoch: u64) {
@@ -365,7 +365,7 @@ impl Recorder {
     }
 
     pub(super) fn start_step(&mut self, hot: &Hot) {
-        hot.step_active.set(true);
+        hot.set_step_active(true);
         hot.zero_phase_ticks(callsite::phase_count());
         self.phase_overflow.iter_mut().for_each(|phase| *phase = 0);
     }
@@ -582,7 +582,7 @@ pub(crate) fn replaying<R>(work: impl FnOnce() -> R) -> (R, u64) {
         fn drop(&mut self) {
             if !self.0 {
                 with_hot(|hot| {
-                    hot.step_active.set(false);
+                    hot.set_step_active(false);
                     // What the replay allocated was counted as a step's: it belongs to no step.
                     if let Some(table) = hot.alloc_table.get() {
                         table.discard_step();
@@ -592,7 +592,7 @@ pub(crate) fn replaying<R>(work: impl FnOnce() -> R) -> (R, u64) {
         }
     }
     // A step open makes every step called inside it an ordinary span, on the hot path and the slow one.
-    let _restore = Restore(with_hot(|hot| hot.step_active.replace(true)));
+    let _restore = Restore(with_hot(|hot| hot.set_step_active(true)));
     let result = work();
     (result, registry::state().1)
 }

@@ -8,6 +8,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 
 use parking_lot::Mutex;
@@ -35,16 +36,96 @@ pub(crate) fn note_counting() {
     }
 }
 
-thread_local! {
+/// Where the counting allocator charges a thread's allocations, found once for each innermost span rather
+/// than at every allocation: that span's counters and those of its phase in the step in progress (or the
+/// table's `no_step` outside steps), for the frame at `depth` that opened at tick `start`. A frame's start
+/// tells it from every frame before it at that depth, as every open reads the clock anew, so the place stays
+/// right without the hot path touching it; whatever changes the place without a new frame (a step starting
+/// or ending, another table, the frames moving, the runtime at work) forgets it, and the next allocation
+/// finds it again. An allocation then costs two comparisons and four additions over the allocator's own
+/// work, where looking up a name's and a phase's counters each time cost it twice as many instructions.
+pub(crate) struct Place {
     /// Above 0 while the runtime works on this thread (its slow path, a report, interning a name, a step's
     /// end): what it allocates then is its own, never counted against the user's spans.
-    static QUIET: Cell<u32> = const { Cell::new(0) };
+    quiet: Cell<u32>,
+    depth: Cell<u32>,
+    start: Cell<u64>,
+    /// Where the frame keeps the tick it opened at; read only while `depth` is the frame's.
+    opened: Cell<NonNull<Cell<u64>>>,
+    span: Cell<&'static AllocCounters>,
+    step: Cell<&'static StepCounts>,
 }
 
-/// Whether the runtime is at work on this thread.
+/// What a place holds before it is first found: never written, as a `depth` no frame has comes with it.
+static NOWHERE: AllocCounters = AllocCounters::new();
+static NO_STEP: StepCounts = [AtomicU64::new(0), AtomicU64::new(0)];
+
+thread_local! {
+    static PLACE: Place = const { Place::new() };
+}
+
+impl Place {
+    /// A depth no thread's stack reaches.
+    const FORGOTTEN: u32 = u32::MAX;
+
+    const fn new() -> Self {
+        Place {
+            quiet: Cell::new(0),
+            depth: Cell::new(Self::FORGOTTEN),
+            start: Cell::new(0),
+            opened: Cell::new(NonNull::dangling()),
+            span: Cell::new(&NOWHERE),
+            step: Cell::new(&NO_STEP),
+        }
+    }
+
+    /// The counters found for the innermost frame, at `depth`, if they were found for that frame.
+    #[inline(always)]
+    pub fn get(&self, depth: u32) -> Option<(&'static AllocCounters, &'static StepCounts)> {
+        if self.depth.get() != depth {
+            return None;
+        }
+        #[allow(unsafe_code)]
+        // SAFETY: `opened` is where the frame at `depth` keeps its start, set with `depth` by `set`: a cell of
+        // this thread's hot state (which lives as long as the thread), or of the frames beyond it in the
+        // recorder's storage, whose moves forget this place (`forget` before the move, in `set_deep_frames`).
+        // So while `depth` is not `FORGOTTEN` the cell is alive, and it is this thread's alone.
+        let opened = unsafe { self.opened.get().as_ref() }.get();
+        (opened == self.start.get()).then(|| (self.span.get(), self.step.get()))
+    }
+
+    /// Remembers the counters of the frame at `depth`, whose start is in `opened`, which must stay there
+    /// until the place is forgotten.
+    pub fn set(&self, depth: u32, opened: &Cell<u64>, span: &'static AllocCounters, step: &'static StepCounts) {
+        self.depth.set(depth);
+        self.start.set(opened.get());
+        self.opened.set(NonNull::from(opened));
+        self.span.set(span);
+        self.step.set(step);
+    }
+
+    /// Makes the next allocation find its place again.
+    #[inline(always)]
+    fn forget(&self) {
+        self.depth.set(Self::FORGOTTEN);
+    }
+
+    /// Whether the runtime is at work on this thread.
+    pub fn is_quiet(&self) -> bool {
+        self.quiet.get() != 0
+    }
+}
+
+/// Runs `f` with this thread's place.
 #[inline(always)]
-pub(crate) fn is_quiet() -> bool {
-    QUIET.with(Cell::get) != 0
+pub(crate) fn with_place<R>(f: impl FnOnce(&Place) -> R) -> R {
+    PLACE.with(f)
+}
+
+/// Makes this thread's next allocation find where it counts again.
+#[inline(always)]
+pub(crate) fn forget_place() {
+    PLACE.with(Place::forget);
 }
 
 /// Runs `f` with this thread's allocations left uncounted: the runtime's own.
@@ -59,7 +140,10 @@ pub(crate) struct Quiet(());
 impl Quiet {
     #[inline(always)]
     pub fn new() -> Self {
-        QUIET.with(|quiet| quiet.set(quiet.get().wrapping_add(1)));
+        PLACE.with(|place| {
+            place.quiet.set(place.quiet.get().wrapping_add(1));
+            place.forget();
+        });
         Quiet(())
     }
 }
@@ -67,7 +151,10 @@ impl Quiet {
 impl Drop for Quiet {
     #[inline(always)]
     fn drop(&mut self) {
-        QUIET.with(|quiet| quiet.set(quiet.get().wrapping_sub(1)));
+        PLACE.with(|place| {
+            place.quiet.set(place.quiet.get().wrapping_sub(1));
+            place.forget();
+        });
     }
 }
 
@@ -91,6 +178,17 @@ pub(crate) struct AllocCounters {
 }
 
 type Block = [AllocCounters; NAMES_PER_BLOCK];
+
+/// One phase's allocations and bytes in the step in progress.
+pub(crate) type StepCounts = [AtomicU64; 2];
+
+/// Counts an allocation of `bytes` in a phase of the step in progress (owner only).
+#[inline(always)]
+pub(crate) fn add_to_step(counts: &StepCounts, bytes: u64) {
+    let [count, size] = counts;
+    add(count, 1);
+    add(size, bytes);
+}
 
 impl AllocCounters {
     const fn new() -> Self {
@@ -152,8 +250,12 @@ pub(crate) struct AllocTable {
     step_totals: [AtomicU64; 2],
     /// Allocations and bytes of the step in progress by phase id (owner only), and of the latest step,
     /// which its record reads.
-    current: [[AtomicU64; 2]; FAST_PHASES],
-    latest: [[AtomicU64; 2]; FAST_PHASES],
+    current: [StepCounts; FAST_PHASES],
+    latest: [StepCounts; FAST_PHASES],
+    /// Where allocations outside steps count in no step (written, never read).
+    no_step: StepCounts,
+    /// Where a span's allocations count when its name's block could not be had (written, never read).
+    lost: AllocCounters,
 }
 
 /// Tables given back by slots that are gone, for new threads.
@@ -186,17 +288,21 @@ impl AllocTable {
             step_totals: [AtomicU64::new(0), AtomicU64::new(0)],
             current: [const { [AtomicU64::new(0), AtomicU64::new(0)] }; FAST_PHASES],
             latest: [const { [AtomicU64::new(0), AtomicU64::new(0)] }; FAST_PHASES],
+            no_step: [AtomicU64::new(0), AtomicU64::new(0)],
+            lost: AllocCounters::new(),
         }
     }
 
-    /// Counts an allocation of `bytes` in phase id `phase` of the step in progress (owner only); a phase id
-    /// beyond the table counts in the step's own (phase 0), in its figures as a whole but in no phase's.
-    #[inline(always)]
-    pub fn add_to_step(&self, phase: u32, bytes: u64) {
+    /// Where allocations in phase id `phase` of the step in progress count (owner only); a phase id beyond
+    /// the table counts in the step's own (phase 0), in its figures as a whole but in no phase's.
+    pub fn in_step(&self, phase: u32) -> &StepCounts {
         let phase = if (phase as usize) < FAST_PHASES { phase as usize } else { 0 };
-        let [count, size] = &self.current[phase % FAST_PHASES];
-        add(count, 1);
-        add(size, bytes);
+        &self.current[phase % FAST_PHASES]
+    }
+
+    /// Where allocations outside every step count: nowhere.
+    pub fn no_step(&self) -> &StepCounts {
+        &self.no_step
     }
 
     /// Forgets what the step in progress counted, keeping it out of every step (owner only).
@@ -283,6 +389,11 @@ impl AllocTable {
     /// Where allocations with no span open count.
     pub fn outside(&self) -> &AllocCounters {
         &self.outside
+    }
+
+    /// Where span name `name` counts, or a sink when its block could not be had (no memory).
+    pub fn for_name_or_lost(&self, name: u32) -> &AllocCounters {
+        self.for_name(name).unwrap_or(&self.lost)
     }
 
     /// Zeroes everything (owner only, or once nothing writes), keeping the blocks.
