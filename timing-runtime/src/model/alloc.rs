@@ -2,6 +2,7 @@
 //! and per step. Every field that holds these is an `Option`, `None` when no counting allocator is
 //! installed.
 
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
 /// Allocations, reallocations and frees, as a counting allocator saw them. A reallocation counts as one
@@ -15,7 +16,8 @@ use serde::{Deserialize, Serialize};
 /// total.add(&Allocations { count: 1, bytes: 8, frees: 0, freed_bytes: 0 });
 /// assert_eq!((total.count, total.bytes, total.net_bytes()), (3, 104, 72));
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct Allocations {
     /// Allocations, reallocations included.
     pub count: u64,
@@ -51,7 +53,8 @@ impl Allocations {
 
 /// How a count per step spreads over the steps: its mean (exact), and its median, 95th percentile and
 /// largest value (exact below 128, within 1% above, as the time percentiles are).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct PerStep {
     /// The mean over the steps.
     pub mean: f64,
@@ -64,7 +67,8 @@ pub struct PerStep {
 }
 
 /// Allocations per step, and the bytes they asked for, in one phase or in the whole step.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct StepAllocations {
     /// Allocations (reallocations included) per step.
     pub count: PerStep,
@@ -73,7 +77,8 @@ pub struct StepAllocations {
 }
 
 /// The run's heap activity, with a counting allocator installed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct AllocationSummary {
     /// Inside some timed span (the innermost open one is charged; `SpanStats::allocations` has them).
     pub in_spans: Allocations,

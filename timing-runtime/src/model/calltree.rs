@@ -1,18 +1,21 @@
 //! The call tree of a run: per call path, how often, how long, and what share of its caller.
 
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
 /// Timed calls by call path, merged across threads, in depth-first order with the costliest child first.
 /// A recursive call is folded into the active call of the same name, so the tree stays as small as the
 /// distinct call paths. Prints as indented text; [`folded`](Self::folded) gives flamegraph input.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct CallTree {
     /// The nodes; a node's parent comes before it.
     pub nodes: Vec<CallNode>,
 }
 
 /// One call path.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct CallNode {
     /// The span name of the last call on the path.
     pub name: String,

@@ -1,5 +1,6 @@
 //! How much the runtime records: from nothing to every span.
 
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
 /// How much is recorded; set with [`set_granularity`](crate::set_granularity). Each level records what the
@@ -13,8 +14,9 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(granularity(), TimingGranularity::Step);
 /// # set_granularity(TimingGranularity::Detailed);
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum TimingGranularity {
     /// Nothing is recorded; a timed call costs one relaxed load.
     None,

@@ -2,10 +2,12 @@
 
 use std::borrow::Cow;
 
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
 /// The time one step spent in one phase.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct PhaseTime {
     /// The phase, as written in `#[timed(phase = "...")]`.
     pub phase: Cow<'static, str>,
@@ -13,10 +15,10 @@ pub struct PhaseTime {
     pub ns: u64,
     /// Allocations (reallocations included) the step made in this phase, with a counting allocator
     /// installed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub allocations: Option<u64>,
     /// Bytes those allocations asked for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub allocated_bytes: Option<u64>,
 }
 
@@ -31,19 +33,20 @@ pub struct PhaseTime {
 /// assert_eq!(step.phase_ns("regions"), 0);
 /// assert_eq!(step.overhead_ns(), 400);
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct StepTiming {
     /// Wall time of the step call.
     pub total_ns: u64,
     /// Time per phase, for the phases the step spent time in (granularity `Detailed`).
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub phases: Vec<PhaseTime>,
     /// Allocations (reallocations included) the step made, its phases and its own code, with a counting
     /// allocator installed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub allocations: Option<u64>,
     /// Bytes those allocations asked for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub allocated_bytes: Option<u64>,
 }
 
@@ -71,11 +74,12 @@ impl StepTiming {
 /// assert_eq!(batch.steps_per_second, 2_000.0);
 /// assert_eq!(BatchTiming::new(3, 0, None).steps_per_second(), 0.0);
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct BatchTiming {
     /// The batch's name: its function's, or the label given to [`batch`](crate::batch) or
     /// [`start_batch`](crate::start_batch); `None` in a record made by hand.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub label: Option<String>,
     /// Steps completed during the batch call: on the batch's thread, and on other threads inside its
     /// [`BatchHandle::in_scope`](crate::BatchHandle::in_scope) (those that finish before the batch does).
@@ -88,12 +92,13 @@ pub struct BatchTiming {
     /// `steps` over `compute_ns`, in steps per second.
     pub steps_per_second: f64,
     /// Steps slower than the batch's mean step time plus three standard deviations (needs step records).
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub slow_steps: Vec<SlowStep>,
 }
 
 /// A step much slower than the others of its batch, and the phase that grew the most in it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct SlowStep {
     /// The step's index in its batch, from 0.
     pub step: usize,
@@ -108,10 +113,10 @@ pub struct SlowStep {
     pub excess_ns: f64,
     /// Its batch: the batches its thread had completed since the latest reset, this one included (from
     /// 1); `None` in a record made by hand.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub batch: Option<u64>,
     /// Its thread, numbered from 1 in the order threads first recorded (as timelines number them).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub thread: Option<u64>,
 }
 
@@ -128,7 +133,8 @@ pub struct SlowStep {
 /// let point = BatchPoint { steps: 4, start_ns: 0, end_ns: 2_000, step_ns: 1_000, phases: vec![regions], ..BatchPoint::default() };
 /// assert_eq!((point.steps_per_second(), point.phase_pct("regions"), point.overhead_pct()), (2e6, 60.0, 40.0));
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct BatchPoint {
     /// The batches it stands for, consecutive in the order they ended.
     pub batches: u64,
@@ -297,7 +303,8 @@ mod tests {
 /// One recomputation: a step rebuilt on demand by replaying the steps from the nearest keyframe, as an
 /// optimizer that keeps keyframes does for a step it did not keep ("step 5432: recomputed from 5120, 312
 /// steps, 8.2ms"). From [`recompute`](crate::recompute).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct RecomputeTiming {
     /// The step the replay started from.
     pub keyframe_step: u64,

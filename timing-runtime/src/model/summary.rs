@@ -1,5 +1,6 @@
 //! The run summary: steps, rate, the phase breakdown and per-span statistics, merged across threads.
 
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
 use crate::model::alloc::{AllocationSummary, Allocations, StepAllocations};
@@ -28,10 +29,11 @@ use crate::model::step::{BatchPoint, SlowStep};
 /// # }
 /// println!("{run}");
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct TrainingSummary {
     /// The version of `timing-runtime` that made this summary; empty in summaries saved before it was kept.
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub version: String,
     /// Steps completed.
     pub total_steps: usize,
@@ -42,7 +44,7 @@ pub struct TrainingSummary {
     pub steps_per_second: f64,
     /// Wall time from the first step's start to the latest step's end, over all threads; with threads
     /// stepping at once, less than `total_ns`, which sums the steps of all threads.
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub wall_ns: u64,
     /// Where the step time went, by phase.
     pub phase_breakdown: PhaseBreakdown,
@@ -51,11 +53,11 @@ pub struct TrainingSummary {
     /// The sum of batch wall times, over all threads.
     pub batch_ns: u64,
     /// Where the batch time went: steps, and the batches' own work between them.
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub batch_breakdown: BatchBreakdown,
     /// Steps rebuilt on demand by replaying from a keyframe ([`recompute`](crate::recompute)); `None` when
     /// there were none. Replayed steps are not in `total_steps` nor in the rate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub recomputations: Option<RecomputeSummary>,
     /// Statistics per span name, by total time, largest first (granularity `Detailed`).
     pub spans: Vec<SpanStats>,
@@ -66,12 +68,12 @@ pub struct TrainingSummary {
     /// The spread of step times (granularity `Batch` or finer).
     pub step_distribution: Distribution,
     /// Step times, bucket by bucket.
-    #[serde(default, skip_serializing_if = "Spread::is_empty")]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Spread::is_empty"))]
     pub step_spread: Spread,
     /// The slowest steps that stood out of their batch (mean + 3σ), slowest first, at most 32.
     pub slow_steps: Vec<SlowStep>,
     /// The run's batches in the order they ended, at most 256 points (neighbours merged beyond that).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Vec::is_empty"))]
     pub batch_points: Vec<BatchPoint>,
     /// Timed calls by call path (granularity `Detailed`).
     pub call_tree: CallTree,
@@ -81,7 +83,7 @@ pub struct TrainingSummary {
     /// Whether that cost is left out of self and phase times (it then counts as overhead).
     pub instrumentation_subtracted: bool,
     /// Heap activity, when `timing_runtime::alloc::Counting` is the global allocator; `None` otherwise.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub allocations: Option<AllocationSummary>,
 }
 
@@ -94,7 +96,8 @@ impl TrainingSummary {
 }
 
 /// The run's recomputations (see [`RecomputeTiming`](crate::RecomputeTiming)).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct RecomputeSummary {
     /// Recomputations made.
     pub count: u64,
@@ -109,7 +112,8 @@ pub struct RecomputeSummary {
 /// Where the batches' wall time went, adding up to it (and, in percent, to 100): the steps their threads ran,
 /// the batches' own work between those steps (cloning the state, a check before the next step: what a
 /// step's phases never see), and what cannot be split so.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct BatchBreakdown {
     /// The steps the batches' own threads ran during them.
     pub steps_ns: u64,
@@ -159,7 +163,8 @@ impl BatchBreakdown {
 /// assert_eq!(breakdown.pct("regions"), 0.0);
 /// assert!((breakdown.overhead_pct - 10.0).abs() < 1e-9);
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct PhaseBreakdown {
     /// Each phase that took time, largest share first.
     pub phases: Vec<PhaseShare>,
@@ -168,23 +173,24 @@ pub struct PhaseBreakdown {
     /// Percentage of step time outside every phase.
     pub overhead_pct: f64,
     /// Nanoseconds of step time in the user's code outside every phase.
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub unphased_ns: u64,
     /// Percentage of step time in the user's code outside every phase.
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub unphased_pct: f64,
     /// Nanoseconds of step time that the timed calls inside steps cost in instrumentation: their count times
     /// the calibrated cost per call, when that cost is subtracted (otherwise it stays in the phases, and this
     /// is 0).
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub instrumentation_ns: u64,
     /// Percentage of step time that the instrumentation cost.
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub instrumentation_pct: f64,
 }
 
 /// One phase's part of the step time.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct PhaseShare {
     /// The phase, as written in `#[timed(phase = "...")]`.
     pub phase: String,
@@ -195,16 +201,17 @@ pub struct PhaseShare {
     /// The spread of this phase's time per step, over all steps.
     pub per_step: Distribution,
     /// This phase's time per step, bucket by bucket.
-    #[serde(default, skip_serializing_if = "Spread::is_empty")]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Spread::is_empty"))]
     pub spread: Spread,
     /// Allocations per step in this phase, with a counting allocator installed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub allocations: Option<StepAllocations>,
 }
 
 /// The spread of a set of durations: percentiles from a log-linear histogram (each within 0.8% of the exact
 /// value) of fixed size, whatever the number of values.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct Distribution {
     /// Mean.
     pub mean_ns: f64,
@@ -233,8 +240,9 @@ pub struct Distribution {
 /// let spread = Spread { buckets: vec![(100, 3), (1_000, 2), (10_000, 1)] };
 /// assert_eq!((spread.count(), spread.count_at_most(1_000), spread.sum()), (6, 5, 12_300));
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
 pub struct Spread {
     /// `(value, count)` of each non-empty bucket, by increasing value.
     pub buckets: Vec<(u64, u64)>,
@@ -330,14 +338,15 @@ impl PhaseBreakdown {
 
 /// The statistics of one span name over all its call paths and threads, for every timed call, inside a
 /// step or not.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct SpanStats {
     /// The span's name, as every output shows it.
     pub name: String,
     /// Its function's full path (`apvd_core::analysis::component::Component::new`) where `name` is shorter
     /// than it (told apart from another function of its name by the shortest end of its module path that
     /// no other has: `component::Component::new`); `None` otherwise.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub full_name: Option<String>,
     /// Completed calls. Every field but `cancelled` and `cancelled_ns` describes these calls only.
     pub count: u64,
@@ -358,7 +367,7 @@ pub struct SpanStats {
     pub cancelled: u64,
     /// For `async fn`: the time of the polls of the futures dropped before they completed (in the phase
     /// breakdown, as it was spent, but in no other field here).
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub cancelled_ns: u64,
     /// Median call time.
     pub p50_ns: u64,
@@ -371,11 +380,11 @@ pub struct SpanStats {
     /// Standard deviation of call time.
     pub stddev_ns: f64,
     /// Call times, bucket by bucket.
-    #[serde(default, skip_serializing_if = "Spread::is_empty")]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Spread::is_empty"))]
     pub spread: Spread,
     /// Heap activity while this span was the innermost open one on its thread (its callees' own spans
     /// count theirs), with a counting allocator installed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub allocations: Option<Allocations>,
 }
 

@@ -1,10 +1,12 @@
 //! The recorded timeline and its export to the Chrome Trace Event Format.
 
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
 /// Spans as they happened, from [`timeline`](crate::timeline()) after
 /// [`set_timeline`](crate::set_timeline) switched capture on.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct Timeline {
     /// Events of all threads, by start time.
     pub events: Vec<TimelineEvent>,
@@ -13,7 +15,8 @@ pub struct Timeline {
 }
 
 /// One closed span.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct TimelineEvent {
     /// The recording thread, numbered from 1 in the order threads first recorded.
     pub thread: u64,

@@ -18,6 +18,7 @@
 //!   process, not the next process, so a change is called real only beyond the run-to-run noise of this
 //!   kind of machine (`SINGLE_RUN_NOISE_PCT`), and the report says that smaller changes cannot be told.
 
+#[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
 use super::stats;
@@ -42,20 +43,21 @@ pub const CONFIDENCE: f64 = 0.95;
 
 /// The change from one run to another, per phase (nanoseconds per step) and per span (total time), with a
 /// verdict for each from the runs' recorded distributions.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct Comparison {
     /// The noise level the verdicts were made with, in percent: between single runs, the run-to-run noise
     /// assumed; between several runs a side, the smallest change called real.
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub noise_pct: f64,
     /// Runs compared on each side.
-    #[serde(default = "one")]
+    #[cfg_attr(feature = "serde", serde(default = "one"))]
     pub runs_before: usize,
     /// Runs compared on each side.
-    #[serde(default = "one")]
+    #[cfg_attr(feature = "serde", serde(default = "one"))]
     pub runs_after: usize,
     /// The runs were compared in pairs (the i-th before with the i-th after).
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub paired: bool,
     /// Mean step time.
     pub step: Change,
@@ -67,16 +69,18 @@ pub struct Comparison {
     /// does; see [`Comparison::with_process_wall`]): start-up, the instrumentation's calibration and the
     /// report included, and the only row that a build with timing off has too. Its interval is 95% on its
     /// own.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub process: Option<Change>,
 }
 
+#[cfg(feature = "serde")]
 fn one() -> usize {
     1
 }
 
 /// One quantity in two runs (or two sets of runs: then the means of the runs' figures).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct Change {
     /// What changed: a phase or span name, or "step".
     pub name: String,
@@ -89,15 +93,16 @@ pub struct Change {
     /// of the runs' figures (see `Comparison::of_runs`), 95% for the whole table. `None` when a run has no
     /// recorded distribution or figure for it (it did not run it, or the summary was saved by a version
     /// before 0.1.0's histograms).
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub median_change_pct: Option<(f64, f64, f64)>,
     /// Whether the change is real.
-    #[serde(default)]
+    #[cfg_attr(feature = "serde", serde(default))]
     pub verdict: Verdict,
 }
 
 /// What a comparison concludes about one quantity.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub enum Verdict {
     /// Faster beyond the noise level, with 95% confidence.
     Faster,
