@@ -171,16 +171,32 @@ const THRESHOLD: (&str, &str) = ("MALLOC_MMAP_THRESHOLD_", "131072");
 fn a_server_under_mixed_load_answers_everything_and_its_memory_stays_flat() {
     if std::env::var_os(THRESHOLD.0).is_none() {
         let exe = std::env::current_exe().expect("the test knows where it is");
-        let output = std::process::Command::new(exe)
+        let mut child = std::process::Command::new(exe)
             .args(["--exact", "a_server_under_mixed_load_answers_everything_and_its_memory_stays_flat", "--nocapture"])
             .env(THRESHOLD.0, THRESHOLD.1)
-            .output()
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .expect("the test runs itself");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let figures: Vec<&str> = stderr.lines().filter(|line| !line.starts_with("{\"timing\"")).collect();
-        assert!(output.status.success(), "{}", figures.join("\n"));
-        let shown: Vec<&str> = figures.iter().filter(|line| line.starts_with("resident")).copied().collect();
-        eprintln!("{}", shown.join("\n"));
+        // Read as it comes, keeping the figures and the last lines: the server logs a line a batch, which a
+        // long run makes by the gigabyte.
+        let mut figures = Vec::new();
+        let mut tail = std::collections::VecDeque::new();
+        let stderr = std::io::BufReader::new(child.stderr.take().expect("piped"));
+        for line in std::io::BufRead::lines(stderr).map_while(Result::ok) {
+            if line.starts_with("resident") {
+                figures.push(line);
+            } else if !line.starts_with("{\"timing\"") {
+                tail.push_back(line);
+                if tail.len() > 200 {
+                    tail.pop_front();
+                }
+            }
+        }
+        let status = child.wait().expect("the child ran");
+        let tail: Vec<String> = tail.into();
+        assert!(status.success(), "{}\n{}", figures.join("\n"), tail.join("\n"));
+        eprintln!("{}", figures.join("\n"));
         return;
     }
     let _exclusive = common::exclusive();

@@ -52,6 +52,12 @@
 //! # Switching it off
 //! The cargo feature `timing` is on by default. Without it `#[timed]` returns the function exactly as
 //! written and every function here is an inline no-op returning an empty value.
+//!
+//! # Features
+//! Only `timing` is on by default, so that a build that wants `#[timed]` and [`summary`] compiles little.
+//! `serde` derives `Serialize` and `Deserialize` for every report type; `json` adds it and the JSON
+//! outputs (`BatchTiming::json_line`, `Timeline::to_chrome_trace`); `flamegraph`, `html` and `push` add the
+//! flamegraph, the page and the Pushgateway client.
 
 #![deny(missing_docs, unsafe_code)]
 
