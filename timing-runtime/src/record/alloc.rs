@@ -2,16 +2,18 @@
 //! free to the innermost timed span open on the calling thread (so to its phase and step, by the rule time
 //! follows), or to "outside every span".
 //!
-//! What it adds to each call of the wrapped allocator: two thread-local reads (the hot state and the
-//! thread's table), the innermost frame's name and phase, and relaxed loads and stores to counters only this
-//! thread writes. No lock, no atomic read-modify-write, nothing shared between threads but one flag that is
-//! read. It never allocates through the global allocator (the one thing that could recurse): the table's
+//! What it adds to each call of the wrapped allocator: a check that the innermost frame is still the one
+//! whose counters the thread's `Place` holds (its depth, span name and phase), and relaxed loads and stores
+//! to counters only this thread writes; the counters are looked up when the innermost frame changes. No
+//! lock, no atomic read-modify-write, nothing shared between threads but one flag that is read. It never allocates through the global allocator (the one thing that could recurse): the table's
 //! blocks come from `System`. The runtime's own allocations (the slow path, reports, histograms at a step's
 //! end) are made with the thread marked quiet and are not counted.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
-use crate::record::hot::{Hot, with_hot};
+use std::ptr::NonNull;
+
+use crate::record::hot::{FrameCells, Hot, with_hot};
 use crate::store::allocs::{self, AllocCounters, Place, StepCounts};
 
 /// A global allocator that counts, beside the time, the allocations each timed span, phase and step makes,
@@ -112,7 +114,15 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Counting<A> {
 fn count(charge: impl FnOnce(&AllocCounters, &StepCounts)) {
     with_hot(|hot| {
         allocs::with_place(|place| {
-            let found = place.get(hot.depth.get());
+            let found = place.get(hot.depth.get(), |frame| {
+                #[allow(unsafe_code)]
+                // SAFETY: `frame` is what `find_place` gave `Place::set`: a `FrameCells` of this thread's hot
+                // state (alive as long as the thread), or of the recorder's frames beyond it, which move or are
+                // freed only inside `with_recorder`, where the thread is quiet (`Quiet` forgets the place as it
+                // begins and ends), after `forget_place` (`reserve_frame`, `set_deep_frames`). `get` calls this
+                // only while the place is not forgotten, so the frame is alive, and it is this thread's alone.
+                unsafe { frame.cast::<FrameCells>().as_ref() }.key()
+            });
             if let Some((span, step)) = found.or_else(|| find_place(hot, place)) {
                 charge(span, step);
             }
@@ -125,13 +135,13 @@ fn count(charge: impl FnOnce(&AllocCounters, &StepCounts)) {
 #[cold]
 #[inline(never)]
 fn find_place(hot: &Hot, place: &Place) -> Option<(&'static AllocCounters, &'static StepCounts)> {
+    // Before the quiet return: the runtime's own allocations as a thread registers tell it that a counting
+    // allocator is installed, so that the thread gets a table at once.
+    allocs::note_counting();
     if place.is_quiet() {
         return None;
     }
-    let Some(table) = hot.alloc_table.get() else {
-        allocs::note_counting();
-        return None;
-    };
+    let table = hot.alloc_table.get()?;
     let depth = hot.depth.get();
     let Some(frame) = hot.frame_cells(depth as usize) else { return Some((table.outside(), table.no_step())) };
     let (span, step) = match hot.innermost() {
@@ -141,6 +151,6 @@ fn find_place(hot: &Hot, place: &Place) -> Option<(&'static AllocCounters, &'sta
             (table.for_name_or_lost(name), step)
         }
     };
-    place.set(depth, frame.start_cell(), span, step);
+    place.set(depth, NonNull::from(frame).cast(), frame.key(), span, step);
     Some((span, step))
 }

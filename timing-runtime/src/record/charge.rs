@@ -75,8 +75,9 @@ struct Measurements {
 
 impl Measurements {
     /// The median of each figure over the measurements, the lower of the two middle ones when their number
-    /// is even: a disturbance (the machine busy, the process not yet at speed) only ever adds to a
-    /// measurement, so of a first measurement and its check, the lower is in force. (The upper one, as it
+    /// is even: a disturbance (the machine busy, the process not yet at speed) mostly adds to a measurement
+    /// (one too low is raised to the floor, `at_least_the_floor`), so of a first measurement and its check,
+    /// the lower is in force. (The upper one, as it
     /// was, kept a disturbed first measurement until a second check: 6 of 48 processes of the real-shaped
     /// workload reported 1.4 to 1.7 times what timing cost them.)
     fn median(&self) -> Option<Costs> {

@@ -92,9 +92,10 @@ impl FrameCells {
         }
     }
 
-    /// Where the frame keeps the tick it opened at.
-    pub fn start_cell(&self) -> &Cell<u64> {
-        &self.start
+    /// The span name and phase ids, as one word: all the counting allocator's counters depend on.
+    #[inline(always)]
+    pub fn key(&self) -> u64 {
+        u64::from(self.name.get()) | u64::from(self.phase.get()) << 32
     }
 
     pub fn get(&self) -> Frame {

@@ -286,6 +286,8 @@ impl Recorder {
             let needed = (depth + 1).checked_sub(FAST_DEPTH)?;
             // Doubled, so that a stack a thousand deep moves its frames a few times, not at every level.
             let more = needed.max(self.deep.len() * 2).max(FAST_DEPTH) - self.deep.len();
+            // The counting allocator may hold one of the frames about to move (and is about to be called).
+            allocs::forget_place();
             self.deep.try_reserve_exact(more).ok()?;
             self.deep.extend(std::iter::repeat_with(FrameCells::new).take(more));
             hot.set_deep_frames(&self.deep);

@@ -38,20 +38,22 @@ pub(crate) fn note_counting() {
 
 /// Where the counting allocator charges a thread's allocations, found once for each innermost span rather
 /// than at every allocation: that span's counters and those of its phase in the step in progress (or the
-/// table's `no_step` outside steps), for the frame at `depth` that opened at tick `start`. A frame's start
-/// tells it from every frame before it at that depth, as every open reads the clock anew, so the place stays
-/// right without the hot path touching it; whatever changes the place without a new frame (a step starting
-/// or ending, another table, the frames moving, the runtime at work) forgets it, and the next allocation
-/// finds it again. An allocation then costs two comparisons and four additions over the allocator's own
-/// work, where looking up a name's and a phase's counters each time cost it twice as many instructions.
+/// table's `no_step` outside steps), for the frame at `depth` with the span name and phase ids in `key`.
+/// Those are all the counters depend on, besides whether a step is open and which table the thread has; so
+/// while the innermost frame has that depth and key, the place is right, whichever frame it is and whatever
+/// the clock, without the hot path touching it. Whatever changes the place otherwise (a step starting or
+/// ending, another table, the frames moving, the runtime at work) forgets it, and the next allocation finds
+/// it again. An allocation then costs a few comparisons and four additions over the allocator's own work,
+/// where looking up a name's and a phase's counters each time cost it twice as many instructions.
 pub(crate) struct Place {
     /// Above 0 while the runtime works on this thread (its slow path, a report, interning a name, a step's
     /// end): what it allocates then is its own, never counted against the user's spans.
     quiet: Cell<u32>,
     depth: Cell<u32>,
-    start: Cell<u64>,
-    /// Where the frame keeps the tick it opened at; read only while `depth` is the frame's.
-    opened: Cell<NonNull<Cell<u64>>>,
+    key: Cell<u64>,
+    /// The frame at `depth`, of a type this layer does not know (the recorder's); read only while `depth`
+    /// is the innermost frame's.
+    frame: Cell<NonNull<()>>,
     span: Cell<&'static AllocCounters>,
     step: Cell<&'static StepCounts>,
 }
@@ -72,34 +74,40 @@ impl Place {
         Place {
             quiet: Cell::new(0),
             depth: Cell::new(Self::FORGOTTEN),
-            start: Cell::new(0),
-            opened: Cell::new(NonNull::dangling()),
+            key: Cell::new(0),
+            frame: Cell::new(NonNull::dangling()),
             span: Cell::new(&NOWHERE),
             step: Cell::new(&NO_STEP),
         }
     }
 
-    /// The counters found for the innermost frame, at `depth`, if they were found for that frame.
+    /// The counters found for the innermost frame, at `depth`, if they were found for a frame with the key
+    /// that `key_of` reads from it (it is given the frame that was at `depth` then, which is still alive).
     #[inline(always)]
-    pub fn get(&self, depth: u32) -> Option<(&'static AllocCounters, &'static StepCounts)> {
+    pub fn get(
+        &self,
+        depth: u32,
+        key_of: impl FnOnce(NonNull<()>) -> u64,
+    ) -> Option<(&'static AllocCounters, &'static StepCounts)> {
         if self.depth.get() != depth {
             return None;
         }
-        #[allow(unsafe_code)]
-        // SAFETY: `opened` is where the frame at `depth` keeps its start, set with `depth` by `set`: a cell of
-        // this thread's hot state (which lives as long as the thread), or of the frames beyond it in the
-        // recorder's storage, whose moves forget this place (`forget` before the move, in `set_deep_frames`).
-        // So while `depth` is not `FORGOTTEN` the cell is alive, and it is this thread's alone.
-        let opened = unsafe { self.opened.get().as_ref() }.get();
-        (opened == self.start.get()).then(|| (self.span.get(), self.step.get()))
+        (key_of(self.frame.get()) == self.key.get()).then(|| (self.span.get(), self.step.get()))
     }
 
-    /// Remembers the counters of the frame at `depth`, whose start is in `opened`, which must stay there
-    /// until the place is forgotten.
-    pub fn set(&self, depth: u32, opened: &Cell<u64>, span: &'static AllocCounters, step: &'static StepCounts) {
+    /// Remembers the counters of `frame`, at `depth` with `key`, which must stay where it is until the place
+    /// is forgotten.
+    pub fn set(
+        &self,
+        depth: u32,
+        frame: NonNull<()>,
+        key: u64,
+        span: &'static AllocCounters,
+        step: &'static StepCounts,
+    ) {
         self.depth.set(depth);
-        self.start.set(opened.get());
-        self.opened.set(NonNull::from(opened));
+        self.key.set(key);
+        self.frame.set(frame);
         self.span.set(span);
         self.step.set(step);
     }
@@ -116,10 +124,17 @@ impl Place {
     }
 }
 
-/// Runs `f` with this thread's place.
+/// Runs `f` with this thread's place. Through the place's address, as `with_hot` reaches the hot state:
+/// `LocalKey::with` around the allocator's check is too large to inline, which left a call in every
+/// allocation and free.
 #[inline(always)]
 pub(crate) fn with_place<R>(f: impl FnOnce(&Place) -> R) -> R {
-    PLACE.with(f)
+    let place = PLACE.with(std::ptr::from_ref);
+    #[allow(unsafe_code)]
+    // SAFETY: `PLACE` has no destructor, so its storage is valid for as long as the thread runs (thread-local
+    // destructors included), and `Place` is not `Sync`, so the reference cannot reach another thread; it
+    // lives only as long as `f`.
+    f(unsafe { &*place })
 }
 
 /// Makes this thread's next allocation find where it counts again.
