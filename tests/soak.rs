@@ -182,8 +182,13 @@ fn a_server_under_mixed_load_answers_everything_and_its_memory_stays_flat() {
         // long run makes by the gigabyte.
         let mut figures = Vec::new();
         let mut tail = std::collections::VecDeque::new();
-        let stderr = std::io::BufReader::new(child.stderr.take().expect("piped"));
-        for line in std::io::BufRead::lines(stderr).map_while(Result::ok) {
+        let mut stderr = std::io::BufReader::new(child.stderr.take().expect("piped"));
+        let mut bytes = Vec::new();
+        // Bytes, not `lines()`: one line that is not UTF-8 would end `lines()`, and a child whose pipe is no
+        // longer read blocks in its next write, with the server's threads behind it.
+        while std::io::BufRead::read_until(&mut stderr, b'\n', &mut bytes).is_ok_and(|read| read > 0) {
+            let line = String::from_utf8_lossy(&bytes).trim_end().to_owned();
+            bytes.clear();
             if line.starts_with("resident") {
                 figures.push(line);
             } else if !line.starts_with("{\"timing\"") {
