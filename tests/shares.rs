@@ -155,14 +155,17 @@ fn phase_shares_agree_with_the_unannotated_split() {
         println!("{ONE_TRY} {difference} {shares}");
         return;
     }
-    // Up to three tries, each in a new process: the runtime measures its own costs once per process, at
+    // Up to five tries, each in a new process: the runtime measures its own costs once per process, at
     // the first timed call, and a try whose calibration fell on a moment the machine's other work slowed
     // (the least of nine rounds filters interruptions, not a slower core) charges the wrong costs for its
     // whole life; another process measures again. An account that charges the wrong costs is off by the
     // same points every time (charging every call the common close's cost: 1.3-1.4).
     let exe = std::env::current_exe().expect("the test knows where it is");
     let mut tries = Vec::new();
-    for _ in 0..3 {
+    // Five, not three: on 2026-12-07 three tries in a row came out with the short phase 0.9 to 1.5 points
+    // low, once in CI and once of eight runs here, a state of the machine that lasted seconds (the runs
+    // before and after passed at the first try); the cause is not known.
+    for _ in 0..5 {
         let output = std::process::Command::new(&exe)
             .args(["--exact", "phase_shares_agree_with_the_unannotated_split", "--nocapture", "--test-threads=1"])
             .env(ONE_TRY, "1")
