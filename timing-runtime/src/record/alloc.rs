@@ -121,21 +121,13 @@ fn count(charge: impl FnOnce(&AllocCounters, &StepCounts)) {
                 // freed only inside `with_recorder`, where the thread is quiet (`Quiet` forgets the place as it
                 // begins and ends), after `forget_place` (`reserve_frame`, `set_deep_frames`). `get` calls this
                 // only while the place is not forgotten, so the frame is alive, and it is this thread's alone.
-                place_key(hot, unsafe { frame.cast::<FrameCells>().as_ref() })
+                unsafe { frame.cast::<FrameCells>().as_ref() }.key()
             });
             if let Some((span, step)) = found.or_else(|| find_place(hot, place)) {
                 charge(span, step);
             }
         });
     });
-}
-
-/// What the counters of `frame` depend on, besides the table (which forgets the place when it changes): its
-/// span name and phase, and whether a step is open (read here rather than the hot path forgetting the place
-/// at every step's start and end).
-#[inline(always)]
-fn place_key(hot: &Hot, frame: &FrameCells) -> u64 {
-    frame.key() ^ u64::from(hot.step_active.get()) << 63
 }
 
 /// Finds where the innermost frame counts, and remembers it for the allocations after this one; `None` when
@@ -159,6 +151,6 @@ fn find_place(hot: &Hot, place: &Place) -> Option<(&'static AllocCounters, &'sta
             (table.for_name_or_lost(name), step)
         }
     };
-    place.set(depth, NonNull::from(frame).cast(), place_key(hot, frame), span, step);
+    place.set(depth, NonNull::from(frame).cast(), frame.key(), span, step);
     Some((span, step))
 }

@@ -253,10 +253,10 @@ impl Hot {
         allocs::forget_place();
     }
 
-    /// Marks a step open or not. Returns what it was. (The counting allocator reads the flag with the
-    /// innermost frame's key, so that the hot path does nothing more here for it.)
+    /// Marks a step open or not; allocations from now on count in its phases or not. Returns what it was.
     #[inline(always)]
     pub fn set_step_active(&self, active: bool) -> bool {
+        allocs::forget_place();
         self.step_active.replace(active)
     }
 

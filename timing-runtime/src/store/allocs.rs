@@ -38,11 +38,12 @@ pub(crate) fn note_counting() {
 
 /// Where the counting allocator charges a thread's allocations, found once for each innermost span rather
 /// than at every allocation: that span's counters and those of its phase in the step in progress (or the
-/// table's `no_step` outside steps), for the frame at `depth` with `key` (its span name and phase ids, and
-/// whether a step is open). Those are all the counters depend on, besides which table the thread has; so
+/// table's `no_step` outside steps), for the frame at `depth` with the span name and phase ids in `key`.
+/// Those are all the counters depend on, besides whether a step is open and which table the thread has; so
 /// while the innermost frame has that depth and key, the place is right, whichever frame it is and whatever
-/// the clock, without the hot path touching it. Whatever changes the place otherwise (another table, the
-/// frames moving, the runtime at work) forgets it, and the next allocation finds it again. An allocation then costs a few comparisons and four additions over the allocator's own work,
+/// the clock, without the hot path touching it. Whatever changes the place otherwise (a step starting or
+/// ending, another table, the frames moving, the runtime at work) forgets it, and the next allocation finds
+/// it again. An allocation then costs a few comparisons and four additions over the allocator's own work,
 /// where looking up a name's and a phase's counters each time cost it twice as many instructions.
 pub(crate) struct Place {
     /// Above 0 while the runtime works on this thread (its slow path, a report, interning a name, a step's
