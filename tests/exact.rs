@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
-use common::{exclusive, near, spin};
+use common::{exclusive, near, spin, wall_since};
 use timing_runtime::{reset, summary, timed};
 
 /// Counts allocations of the threads that ask for it, to show that recording a span allocates nothing.
@@ -96,7 +96,7 @@ fn deep_recursion_is_counted_once_and_reported_without_recursion() {
         .spawn(|| {
             let start = Instant::now();
             let levels = deep(19_999);
-            (levels, u64::try_from(start.elapsed().as_nanos()).unwrap())
+            (levels, wall_since(start))
         })
         .unwrap()
         .join()
@@ -548,7 +548,7 @@ fn mutual_recursion_counts_each_inclusive_time_once() {
     let _exclusive = exclusive();
     let start = Instant::now();
     parse_expr(9);
-    let wall = u64::try_from(start.elapsed().as_nanos()).unwrap();
+    let wall = wall_since(start);
     let run = summary();
     for name in ["expr", "term"] {
         let stats = run.span(name).unwrap();
@@ -1001,7 +1001,7 @@ fn threads_stepping_at_once_report_wall_time_and_one_rate() {
         .collect();
     let began = Instant::now();
     workers.into_iter().for_each(|worker| worker.join().unwrap());
-    let elapsed_ns = u64::try_from(began.elapsed().as_nanos()).unwrap();
+    let elapsed_ns = wall_since(began);
     let run = summary();
     assert_eq!((run.total_steps, run.threads), (THREADS * STEPS, THREADS));
     // The wall time is within the time the threads ran, and the steps' sum over threads is more (2 cores,

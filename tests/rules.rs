@@ -7,7 +7,7 @@ mod common;
 use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
-use common::{exclusive, near, spin};
+use common::{exclusive, near, spin, wall_since};
 use timing_runtime::{TimingGranularity, last_batch, reset, set_granularity, summary, timed};
 
 #[timed(phase = "gradient")]
@@ -119,7 +119,7 @@ fn total_time_is_the_sum_of_step_times_and_the_rate_is_over_wall_time() {
     let _exclusive = exclusive();
     let start = Instant::now();
     train_batch(10);
-    let wall = u64::try_from(start.elapsed().as_nanos()).unwrap();
+    let wall = wall_since(start);
     let run = summary();
     let batch = last_batch().expect("a batch was completed on this thread");
     let steps = batch.step_timings.as_ref().expect("step records at Detailed");
@@ -160,7 +160,7 @@ fn a_recursive_span_counts_its_outermost_call_only() {
     let _exclusive = exclusive();
     let start = Instant::now();
     recurse(50);
-    let wall = u64::try_from(start.elapsed().as_nanos()).unwrap();
+    let wall = wall_since(start);
     let run = summary();
     let stats = run.span("descend").expect("recorded under its given name");
     assert_eq!(stats.count, 50);
