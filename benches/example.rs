@@ -2,15 +2,19 @@
 //! and what counting allocations adds, per allocation, beside what the program's own report says its
 //! instrumentation cost. Builds two programs, the optimizer example and the real-shaped workload
 //! (`benches/memo.rs`: recursive memoized calls and ~15,000 allocations a step), three times each: with the
-//! `timing` feature off, on, and on with the counting allocator (feature `allocations`); runs each for two
-//! step counts (so that start-up, the instrumentation's calibration and the report cancel out), alternating
-//! the builds so that a slower stretch of the machine falls on all, and divides the differences in run time
-//! by the timed calls (and allocations) the longer runs made more, as the summaries count them. The cost per
-//! call is given against two `rdtsc` reads, measured in this process: the floor for any exact span. The
-//! report's instrumentation (what its breakdown gives, long run less short) is set beside the measured
-//! difference of the on and off builds round by round, each round's runs made one after the other.
+//! `timing` feature off, on, and on with the counting allocator (feature `allocations`). Each round runs the
+//! three builds one after the other (which goes first turns), each for two step counts, pinned to one core
+//! with `taskset` when there is one. On these VMs a whole process runs fast or slow, so the builds are
+//! compared by the median over the rounds of their pair ratios (on over off, counting over on, of runs made
+//! next to each other), not by the difference of their median times; the ratios applied to the off build's
+//! median time give each build's extra time at each step count, and the long run's less the short's is what
+//! the extra steps cost, start-up (the clock's and the costs' calibration) and the report cancelling out.
+//! Divided by the timed calls (and allocations) the extra steps made, as the summaries count them, that is
+//! the cost per call, given against two `rdtsc` reads measured in this process: the floor for any exact
+//! span. The report's instrumentation for the extra steps (its breakdown's, long run less short, median
+//! over the rounds) is set beside it.
 //!
-//! `-- --rounds N` (default 9) and `-- --steps N` (default 20,000: the short run; the long run is twice it).
+//! `-- --rounds N` (default 15) and `-- --steps N` (default 20,000: the short run; the long run is twice it).
 
 mod contenders;
 
@@ -30,7 +34,7 @@ fn main() {
             .and_then(|value| value.parse().ok())
             .unwrap_or(default)
     };
-    let (rounds, steps) = (value("--rounds", 9), value("--steps", 20_000));
+    let (rounds, steps) = (value("--rounds", 15), value("--steps", 20_000));
     if let Err(message) = run(rounds, steps) {
         eprintln!("{message}");
         std::process::exit(1);
@@ -75,7 +79,14 @@ fn run(rounds: u64, steps: u64) -> Result<(), String> {
 
 /// What a run of `steps` steps of a build printed as its summary.
 fn summary(binary: &Path, steps: u64) -> Result<serde_json::Value, String> {
-    let output = Command::new(binary)
+    let mut command = if pinned() {
+        let mut taskset = Command::new("taskset");
+        taskset.args(["-c", "1"]).arg(binary);
+        taskset
+    } else {
+        Command::new(binary)
+    };
+    let output = command
         .args(["--json", "--steps", &steps.to_string()])
         .output()
         .map_err(|error| format!("cannot run {}: {error}", binary.display()))?;
@@ -97,6 +108,25 @@ fn reported_ns(summary: &serde_json::Value) -> f64 {
     summary["phase_breakdown"]["instrumentation_ns"].as_f64().unwrap_or(0.0)
 }
 
+/// Run times of one build at the short and the long step count, one entry a round.
+#[derive(Default)]
+struct Times {
+    short: Vec<f64>,
+    long: Vec<f64>,
+}
+
+impl Times {
+    /// The median over the rounds of this build's time over `base`'s in the same round, at the short and
+    /// the long step count: pair ratios, so that a slow stretch of the machine (or a slow process state,
+    /// which on these VMs lasts a whole process) falls on both sides of most pairs.
+    fn ratios_to(&self, base: &Times) -> (f64, f64) {
+        let ratio = |mine: &[f64], theirs: &[f64]| {
+            median(&mut mine.iter().zip(theirs).map(|(mine, theirs)| mine / theirs).collect::<Vec<_>>())
+        };
+        (ratio(&self.short, &base.short), ratio(&self.long, &base.long))
+    }
+}
+
 fn measure(program: &Program, rounds: u64, floor: f64) -> Result<(), String> {
     let (steps, [off, on, counting]) = (program.steps, &program.binaries);
     // Timed calls and allocations (in spans and outside) of a run.
@@ -111,60 +141,66 @@ fn measure(program: &Program, rounds: u64, floor: f64) -> Result<(), String> {
     let ((short_calls, short_allocations), (long_calls, long_allocations)) = (counts(steps)?, counts(2 * steps)?);
     let (more_calls, more_allocations) = (long_calls - short_calls, long_allocations - short_allocations);
     let binaries = [off, on, counting];
-    let mut times: [Vec<f64>; 3] = Default::default();
-    // Per round: what the on build's report said its instrumentation cost, and the on build's time less
-    // the off build's next to it, both for the steps the long run made more.
-    let (mut reported, mut measured) = (Vec::new(), Vec::new());
+    let mut times: [Times; 3] = Default::default();
+    // What the on build's report said its instrumentation cost, the long run less the short one, by round.
+    let mut reported = Vec::new();
     for round in 0..rounds {
-        let mut this_round = [0.0; 3];
+        let mut reports = [0.0; 2];
         // Which build goes first turns, so that none always follows another.
         for offset in 0..binaries.len() {
             let which = (round as usize + offset) % binaries.len();
             let binary = binaries[which];
             let (long, long_summary) = timed_run(binary, 2 * steps)?;
             let (short, short_summary) = timed_run(binary, steps)?;
-            this_round[which] = long - short;
-            times[which].push(long - short);
+            times[which].long.push(long);
+            times[which].short.push(short);
             if which == 1 {
-                reported.push(reported_ns(&long_summary) - reported_ns(&short_summary));
+                reports = [reported_ns(&short_summary), reported_ns(&long_summary)];
             }
         }
-        measured.push((this_round[1] - this_round[0]) * 1e9);
+        reported.push(reports[1] - reports[0]);
     }
-    let [off, on, counting] = times.map(|mut times| median(&mut times));
+    let [off_times, on_times, counting_times] = &times;
+    let (off_short, off_long) = (median(&mut off_times.short.clone()), median(&mut off_times.long.clone()));
+    let ((on_short, on_long), (counting_short, counting_long)) =
+        (on_times.ratios_to(off_times), counting_times.ratios_to(on_times));
+    // What the extra steps cost more with timing on: each step count's median pair ratio applied to the off
+    // build's median time, long less short, so that start-up (the clock's and the costs' calibration) and
+    // the report, paid once a run, cancel out.
+    let measured = ((on_long - 1.0) * off_long - (on_short - 1.0) * off_short) * 1e9;
+    let counted = ((counting_long - 1.0) * on_long * off_long - (counting_short - 1.0) * on_short * off_short) * 1e9;
     #[allow(clippy::cast_precision_loss)]
-    let per_call_ns = (on - off) * 1e9 / more_calls as f64;
-    #[allow(clippy::cast_precision_loss)]
-    let per_allocation_ns = (counting - on) * 1e9 / more_allocations as f64;
-    println!("{}, {steps} more steps, medians of {rounds} rounds of runs:", program.name);
-    println!("  timing off:                      {:.1} ms", off * 1e3);
-    println!("  timing on:                       {:.1} ms ({:.3}x)", on * 1e3, on / off);
-    println!("  timing on, allocations counted:  {:.1} ms ({:.3}x)", counting * 1e3, counting / off);
-    println!("  timed calls made: {more_calls}; allocations made: {more_allocations}");
+    let (per_call_ns, per_allocation_ns) = (measured / more_calls as f64, counted / more_allocations as f64);
+    let reported = median(&mut reported);
+    println!(
+        "{}, {steps} and {} steps, {rounds} rounds of runs, pinned{}; medians of ratios of runs in one round:",
+        program.name,
+        2 * steps,
+        if pinned() { " to one core" } else { ": no taskset, NOT pinned" }
+    );
+    println!("  timing off:                      {:.1} ms for {} steps", off_long * 1e3, 2 * steps);
+    println!("  timing on:                       {on_long:.3}x off ({on_short:.3}x for {steps} steps)");
+    println!("  timing on, allocations counted:  {counting_long:.3}x on ({counting_short:.3}x for {steps} steps)");
+    println!("  timed calls the extra steps made: {more_calls}; allocations: {more_allocations}");
     let against_floor = per_call_ns / floor;
     println!("  cost per timed call: {per_call_ns:.1} ns = {against_floor:.2}x two rdtsc reads ({floor:.1} ns)");
-    println!("  cost of counting, per allocation: {per_allocation_ns:.1} ns");
-    // The report's own figure against the measured one, round by round (each round's builds ran next to
-    // each other), and as medians.
-    let ratios: Vec<f64> = reported.iter().zip(&measured).map(|(reported, measured)| reported / measured).collect();
-    let (reported, measured) = (median(&mut reported.clone()), median(&mut measured.clone()));
+    println!("  cost of counting, per allocation and its free: {per_allocation_ns:.1} ns");
     #[allow(clippy::cast_precision_loss)]
-    let (reported_per_call, measured_per_call) = (reported / more_calls as f64, measured / more_calls as f64);
+    let reported_per_call = reported / more_calls as f64;
     println!(
-        "  instrumentation the report gives: {:.1} ms ({reported_per_call:.1} ns a call); measured on - off: {:.1} ms \
-         ({measured_per_call:.1} ns a call)",
+        "  instrumentation the report gives for the extra steps: {:.1} ms ({reported_per_call:.1} ns a call); \
+         measured: {:.1} ms; reported / measured: {:.2}",
         reported / 1e6,
-        measured / 1e6
-    );
-    let mut sorted = ratios.clone();
-    sorted.sort_by(f64::total_cmp);
-    println!(
-        "  reported / measured, by round: median {:.2}, from {:.2} to {:.2}",
-        median(&mut ratios.clone()),
-        sorted.first().copied().unwrap_or(f64::NAN),
-        sorted.last().copied().unwrap_or(f64::NAN)
+        measured / 1e6,
+        reported / measured
     );
     Ok(())
+}
+
+/// Whether runs are pinned to one core (`taskset` is there).
+fn pinned() -> bool {
+    static PINNED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PINNED.get_or_init(|| Command::new("taskset").args(["-c", "1", "true"]).status().is_ok_and(|s| s.success()))
 }
 
 /// The programs the bench builds.
