@@ -364,7 +364,7 @@ struct Options {
 }
 
 const USAGE: &str = "usage: optimizer [--steps N] [--batch N] [--circles N] [--threads N] [--json] [--out DIR] \
-                     [--push URL [--instance NAME]] [--double PHASE] [--compare BEFORE.json AFTER.json]";
+                     [--push URL [--instance NAME]] [--double PHASE] [--budget PCT] [--compare BEFORE.json AFTER.json]";
 
 fn parse_options() -> Result<Options, String> {
     let mut options = Options {
@@ -410,6 +410,11 @@ fn parse_options() -> Result<Options, String> {
                 let before = args.next().ok_or("--compare needs two summary.json files")?;
                 let after = args.next().ok_or("--compare needs two summary.json files")?;
                 options.compare = Some((before, after));
+            }
+            "--budget" => {
+                let budget = args.next().ok_or("--budget needs a percentage, such as 1%")?;
+                let budget = timing_runtime::Budget::parse(&budget).map_err(|error| format!("--budget: {error}"))?;
+                timing_runtime::set_budget(budget).map_err(|error| format!("--budget: {error}"))?;
             }
             "--help" | "-h" => return Err(USAGE.into()),
             other => return Err(format!("unknown option `{other}` (try --help)")),

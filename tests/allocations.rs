@@ -276,3 +276,57 @@ fn each_allocation_counts_where_it_is_made_however_the_innermost_span_changes() 
     assert_eq!(of("vectors").count, 2);
     assert_eq!(of("sibling_boxes"), Allocations::default());
 }
+
+/// Two boxes a call, in a function that is sampled under a budget.
+#[timed]
+fn sampled_boxes(level: u32) -> u32 {
+    let (a, b) = (Box::new(level), Box::new(level));
+    let below = if level == 0 { 0 } else { sampled_boxes(level - 1) };
+    *a + *b - level + below
+}
+
+/// A box a call, and no timed call: a leaf, which without a counting allocator would go untimed without a
+/// frame.
+#[timed]
+fn leaf_box(value: u32) -> u32 {
+    *std::hint::black_box(Box::new(value))
+}
+
+#[timed(phase = "sampled")]
+fn sampled_calls() -> u32 {
+    let one = Box::new(1u32);
+    (0..50).map(|level| sampled_boxes(2) + leaf_box(level)).sum::<u32>() + *one
+}
+
+#[timed(step)]
+fn sampled_step() -> u32 {
+    sampled_calls()
+}
+
+#[test]
+fn under_a_budget_an_untimed_call_allocates_in_its_own_span() {
+    let _exclusive = exclusive();
+    // So small that no run keeps to it: nearly every call of `sampled_boxes` is counted, not timed.
+    timing_runtime::set_budget(timing_runtime::Budget::percent(0.001).with_seed(4)).expect("a budget");
+    std::thread::spawn(|| {
+        for _ in 0..4_000 {
+            std::hint::black_box(sampled_step());
+        }
+    })
+    .join()
+    .expect("the thread ran");
+    timing_runtime::set_budget(timing_runtime::Budget::EXACT).expect("exact");
+    let run = summary();
+    let boxes = run.span("sampled_boxes").expect("recorded");
+    let estimate = boxes.estimate.expect("sampled");
+    // The outermost call of each recursion is timed (a third of the calls); the inner ones mostly not.
+    assert!(estimate.timed * 2 < boxes.count, "{boxes:?}");
+    // 4,000 steps of 50 calls of 3 levels, two boxes a level, each where it was made.
+    let calls = 4_000 * 50 * 3;
+    assert_eq!(boxes.count, calls);
+    assert_eq!(boxes.allocations.expect("counted").count, 2 * calls);
+    let leaf = run.span("leaf_box").expect("recorded");
+    assert!(leaf.estimate.is_some_and(|estimate| estimate.timed * 4 < leaf.count), "{leaf:?}");
+    assert_eq!(leaf.allocations.expect("counted").count, 4_000 * 50);
+    assert_eq!(run.span("sampled_calls").and_then(|stats| stats.allocations).expect("counted").count, 4_000);
+}

@@ -73,9 +73,10 @@ mod report;
 mod store;
 
 pub use model::{
-    AllocationSummary, Allocations, BatchBreakdown, BatchPoint, BatchTiming, CallNode, CallTree, Distribution, PerStep,
-    PhaseBreakdown, PhaseShare, PhaseTime, RecomputeSummary, RecomputeTiming, SlowStep, SpanStats, Spread,
-    StepAllocations, StepTiming, Timeline, TimelineEvent, TimingGranularity, TrainingSummary,
+    AllocationSummary, Allocations, BatchBreakdown, BatchPoint, BatchTiming, Budget, BudgetError, BudgetReport,
+    CallNode, CallTree, Distribution, Estimate, PerStep, PhaseBreakdown, PhaseShare, PhaseTime, RecomputeSummary,
+    RecomputeTiming, SampledSpan, SlowStep, SpanStats, Spread, StepAllocations, StepTiming, Timeline, TimelineEvent,
+    TimingGranularity, TrainingSummary,
 };
 
 /// Allocations beside the time: install [`Counting`](alloc::Counting) as the global allocator and every
@@ -130,7 +131,7 @@ pub mod __private {
     #[doc(hidden)]
     pub fn disturb_calibration(ticks: u64) {
         crate::record::charge::measure_once(|| crate::record::charge::Costs {
-            outside: [ticks; 4],
+            outside: [ticks; 5],
             inside: 0,
             floor: 0,
         });
@@ -243,6 +244,42 @@ pub fn set_subtract_instrumentation(on: bool) {
     record::charge::set_subtract(on);
     #[cfg(not(feature = "timing"))]
     let _ = on;
+}
+
+/// Sets an overhead budget for the instrumentation, from the next timed call on, on every thread: under
+/// [`Budget::percent`], steps, batches and calls that open a phase stay exact, and the other calls of each
+/// span name are timed 1 in N on each thread, N adapted so that the instrumentation stays within the budget;
+/// every call is still counted, and a call not timed is estimated from its call path's timed ones (the
+/// summary's [`SpanStats::estimate`] says how far off that may be). Phase times stay exact: a call not
+/// timed has its caller's phase, and the time its estimate gives it is taken from its caller.
+/// [`Budget::EXACT`], the default, times every call. The environment variable `TIMING_BUDGET` sets one for
+/// a program that does not call this.
+///
+/// ```
+/// use timing_runtime::{Budget, set_budget};
+/// set_budget(Budget::percent(1.0))?;
+/// # set_budget(Budget::EXACT)?;
+/// # Ok::<(), timing_runtime::BudgetError>(())
+/// ```
+///
+/// # Errors
+/// [`BudgetError::OutOfRange`] for a percentage not above 0 and at most 100; the budget in force is kept.
+#[inline]
+pub fn set_budget(budget: Budget) -> Result<(), BudgetError> {
+    #[cfg(feature = "timing")]
+    return record::budget::set(budget);
+    #[cfg(not(feature = "timing"))]
+    budget.checked().map(|_| ())
+}
+
+/// The overhead budget in force; [`Budget::EXACT`] when the `timing` feature is off.
+#[inline]
+#[must_use]
+pub fn budget() -> Budget {
+    #[cfg(feature = "timing")]
+    return record::budget::current();
+    #[cfg(not(feature = "timing"))]
+    Budget::EXACT
 }
 
 /// Forgets everything recorded so far, on every thread. A step in progress on another thread when this is

@@ -91,6 +91,25 @@ impl Display for TrainingSummary {
                     self.instrumentation_ns_per_call
                 )?;
             }
+            if let Some(budget) = &self.budget {
+                let kept = if budget.kept { "kept" } else { "NOT kept: counting the untimed calls alone costs more" };
+                writeln!(
+                    f,
+                    "    Budget {}% ({kept}); instrumentation {:.2}% of step time",
+                    budget.percent, budget.instrumentation_pct
+                )?;
+                if !budget.sampled.is_empty() {
+                    let sampled: Vec<String> = budget
+                        .sampled
+                        .iter()
+                        .take(TOP_SPANS)
+                        .map(|span| format!("{} 1 in {:.1}", span.name, span.rate))
+                        .collect();
+                    let more = budget.sampled.len().saturating_sub(TOP_SPANS);
+                    let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+                    writeln!(f, "    Timed (the rest counted, their time estimated, ~): {}{more}", sampled.join(", "))?;
+                }
+            }
             writeln!(f)?;
             let allocations = self.allocations.is_some();
             let extra = if allocations { format!("  {:>9}  {:>9}", "allocs", "bytes") } else { String::new() };
@@ -128,12 +147,17 @@ impl Display for TrainingSummary {
                 let allocations = stats
                     .allocations
                     .map_or_else(String::new, |allocations| format!("  {:>12} allocs", Thousands(allocations.count)));
+                let (self_ns, total_ns) = match stats.estimate {
+                    Some(estimate) => (
+                        format!("~{} ±{}", Duration(stats.self_ns), Duration(estimate.self_ns_margin)),
+                        format!("~{} ±{}", Duration(stats.total_ns), Duration(estimate.total_ns_margin)),
+                    ),
+                    None => (Duration(stats.self_ns).to_string(), Duration(stats.total_ns).to_string()),
+                };
                 writeln!(
                     f,
-                    "    {:<width$}  {:>9} self  {:>9} total  {:>12} calls  p95 {:>7}{allocations}",
+                    "    {:<width$}  {self_ns:>9} self  {total_ns:>9} total  {:>12} calls  p95 {:>7}{allocations}",
                     stats.name,
-                    Duration(stats.self_ns),
-                    Duration(stats.total_ns),
                     Thousands(stats.count),
                     Duration(stats.p95_ns).to_string(),
                 )?;

@@ -3,6 +3,7 @@
 //! prints these types (see `docs/architecture.md`).
 
 pub(crate) mod alloc;
+pub(crate) mod budget;
 pub(crate) mod calltree;
 pub(crate) mod granularity;
 pub(crate) mod step;
@@ -10,6 +11,7 @@ pub(crate) mod summary;
 pub(crate) mod timeline;
 
 pub use alloc::{AllocationSummary, Allocations, PerStep, StepAllocations};
+pub use budget::{Budget, BudgetError, BudgetReport, Estimate, SampledSpan};
 pub use calltree::{CallNode, CallTree};
 pub use granularity::TimingGranularity;
 pub use step::{BatchPoint, BatchTiming, PhaseTime, RecomputeTiming, SlowStep, StepTiming};

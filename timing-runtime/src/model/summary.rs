@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::alloc::{AllocationSummary, Allocations, StepAllocations};
+use crate::model::budget::{BudgetReport, Estimate};
 use crate::model::calltree::CallTree;
 use crate::model::granularity::TimingGranularity;
 use crate::model::step::{BatchPoint, SlowStep};
@@ -85,6 +86,9 @@ pub struct TrainingSummary {
     /// Heap activity, when `timing_runtime::alloc::Counting` is the global allocator; `None` otherwise.
     #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub allocations: Option<AllocationSummary>,
+    /// The overhead budget in force when the summary was made, and what it sampled; `None` without one.
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub budget: Option<BudgetReport>,
 }
 
 impl TrainingSummary {
@@ -386,6 +390,10 @@ pub struct SpanStats {
     /// count theirs), with a counting allocator installed.
     #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub allocations: Option<Allocations>,
+    /// Under an overhead budget, when some calls were counted but not timed: how many were timed, and how
+    /// far the times may be from the exact ones. `None`: every call was timed, and the times are exact.
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub estimate: Option<Estimate>,
 }
 
 #[allow(clippy::cast_precision_loss)]

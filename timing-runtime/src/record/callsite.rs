@@ -68,6 +68,11 @@ pub(crate) fn phase_count() -> usize {
     PHASE_COUNT.load(Acquire)
 }
 
+/// How many span name ids there are: every span name id in use is below it.
+pub(crate) fn name_count() -> usize {
+    NAMES.lock().as_ref().map_or(0, |names| names.spans.len())
+}
+
 /// A call site's interned ids. Phase id 0 means "no phase of its own"; span name id 0 is never given out,
 /// so that a zeroed cache key of the hot path matches no call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -23,15 +23,17 @@ pub(crate) enum Close {
     Deep = 2,
     /// Closed by the slow path.
     Slow = 3,
+    /// Counted but not timed, under an overhead budget: no clock read, so no floor either.
+    Untimed = 4,
 }
 
 impl Close {
-    pub const ALL: [Close; 4] = [Close::Fast, Close::Recursive, Close::Deep, Close::Slow];
+    pub const ALL: [Close; 5] = [Close::Fast, Close::Recursive, Close::Deep, Close::Slow, Close::Untimed];
 }
 
 /// Ticks a closed span adds to its caller's self time, by `Close`; 0 until measured, or when subtraction is
 /// off.
-static CHARGED: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+static CHARGED: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
 /// Ticks of a timed call's own instrumentation inside its clock reads (from the end of its opening read to
 /// its closing read, with nothing in between): left out of its own self time, so that a tiny function called
 /// often does not carry into its phase the latency of the clock reads around it. 0 until measured, or when
@@ -48,7 +50,7 @@ const KEPT: usize = 15;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Costs {
     /// What a call adds to its caller's self time, by `Close`.
-    pub outside: [u64; 4],
+    pub outside: [u64; 5],
     /// What a call adds to its own time (see `INSIDE`).
     pub inside: u64,
     /// Two clock reads, one after the other: no timed call costs less.
@@ -59,7 +61,8 @@ impl Costs {
     /// The costs with each way of closing raised to the floor where the measurement fell below it (a clock
     /// read cut short by nothing can make a call cheaper than two reads: such a measurement was disturbed).
     fn at_least_the_floor(mut self) -> Costs {
-        for outside in &mut self.outside {
+        // An untimed call reads no clock: the floor is not its.
+        for outside in &mut self.outside[..Close::Untimed as usize] {
             *outside = (*outside).max(self.floor.saturating_sub(self.inside));
         }
         self
@@ -89,7 +92,7 @@ impl Measurements {
             values.sort_unstable();
             values[(values.len() - 1) / 2]
         };
-        let outside = [0, 1, 2, 3].map(|kind| median(&|costs: &Costs| costs.outside[kind]));
+        let outside = [0, 1, 2, 3, 4].map(|kind| median(&|costs: &Costs| costs.outside[kind]));
         let costs = Costs { outside, inside: median(&|costs| costs.inside), floor: median(&|costs| costs.floor) };
         Some(costs.at_least_the_floor())
     }
@@ -199,7 +202,7 @@ mod tests {
 
     #[test]
     fn the_costs_in_force_are_medians_never_below_the_floor() {
-        let costs = |fast, inside, floor| Costs { outside: [fast, fast + 5, fast + 10, fast * 10], inside, floor };
+        let costs = |fast, inside, floor| Costs { outside: [fast, fast + 5, fast + 10, fast * 10, 2], inside, floor };
         // A first measurement far below the floor (disturbed): raised to it.
         let mut measured = Measurements { costs: vec![costs(4, 10, 60)], last: None, checking: false };
         assert_eq!(measured.median().map(|costs| costs.outside[0] + costs.inside), Some(60));
@@ -209,5 +212,7 @@ mod tests {
         let median = measured.median().expect("measured");
         assert_eq!((median.outside[0], median.inside, median.floor), (55, 20, 60));
         assert_eq!(median.outside[3], 550);
+        // Not raised: an untimed call reads no clock.
+        assert_eq!(median.outside[4], 2);
     }
 }

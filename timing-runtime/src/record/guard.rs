@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use crate::model::TimingGranularity;
 use crate::record::callsite::{Callsite, Kind};
 use crate::record::clock;
-use crate::record::hot::{Hot, with_hot};
+use crate::record::hot::{Hot, UNTIMED_GUARD, with_hot};
 use crate::record::recorder::{Closed, PollSums, with_recorder};
 use crate::store::registry;
 use crate::store::tree::{self, AsyncTotals};
@@ -35,14 +35,17 @@ impl Guard {
     /// settings.
     pub(crate) fn close_detailed(mut self) {
         let depth = std::mem::take(&mut self.depth);
-        if depth != 0 {
+        if depth & UNTIMED_GUARD != 0 {
+            // Opened by `enter_sampled_detailed`: under the state it was opened in.
+            close_untimed_under(depth & !UNTIMED_GUARD, || detailed_state() | registry::SAMPLING);
+        } else if depth != 0 {
             close_under(depth, self.stamp, detailed_state);
         }
     }
 
-    /// The tick its span opened at, while it is open on this thread.
+    /// The tick its span opened at, while it is open on this thread; `None` for an untimed one.
     pub(crate) fn start(&self) -> Option<u64> {
-        if self.depth == 0 {
+        if self.depth == 0 || self.depth & UNTIMED_GUARD != 0 {
             return None;
         }
         let start = with_hot(|hot| hot.frame_cells(self.depth as usize).map(|frame| frame.get().start))?;
@@ -73,7 +76,27 @@ impl Drop for Guard {
 /// Closes an ordinary span or a step: on the hot path when it can, otherwise on the slow one.
 #[inline(never)]
 fn close_span(depth: u32, stamp: u32) {
+    // One test of a register the common close has anyway: an untimed frame must not read the clock.
+    if depth & UNTIMED_GUARD != 0 {
+        return close_untimed(depth & !UNTIMED_GUARD);
+    }
     close_under(depth, stamp, registry::raw_state);
+}
+
+/// Closes a call that was counted but not timed, under an overhead budget.
+#[inline(never)]
+fn close_untimed(depth: u32) {
+    close_untimed_under(depth, registry::raw_state);
+}
+
+/// Closes an untimed call as `close_untimed` does, under the state `state` reads; on the slow path (which
+/// reads the clock, to close any frame left open above it) only when the hot path cannot.
+#[inline(always)]
+fn close_untimed_under(depth: u32, state: impl Fn() -> u64) {
+    let state = state();
+    if !with_hot(|hot| hot.try_exit_untimed(depth, state)) {
+        close_slow(depth, 0, clock::now(), None);
+    }
 }
 
 /// Closes as `close_span` does, with the global state read by `state`. Generic, so that each caller has
@@ -114,16 +137,17 @@ fn close_with(hot: &Hot, depth: u32, stamp: u32, now: u64, read_state: impl Fn()
 #[inline(never)]
 fn close_slow_plain(depth: u32, stamp: u32, now: u64, read_state: impl Fn() -> u64 + Copy) {
     let state = read_state();
-    // A call beyond the inline stack closes without the recorder, as any call does on the hot path.
-    if with_hot(|hot| hot.try_exit_deep(depth, stamp, now, state)) {
+    // A call beyond the inline stack, or one timed under a budget or that made untimed calls (tried second,
+    // as only calls under a budget are), closes without the recorder, as any call does on the hot path.
+    if with_hot(|hot| hot.try_exit_deep(depth, stamp, now, state) || hot.try_exit_estimated(depth, stamp, now, state)) {
         return;
     }
     close_slow(depth, stamp, now, None);
 }
 
-/// The state as it is, at granularity `Detailed` and without timeline capture.
+/// The state as it is, at granularity `Detailed` and without timeline capture or sampling.
 fn detailed_state() -> u64 {
-    (registry::raw_state() & !registry::TIMELINE) | TimingGranularity::Detailed.to_bits()
+    (registry::raw_state() & !(registry::TIMELINE | registry::SAMPLING)) | TimingGranularity::Detailed.to_bits()
 }
 
 #[cold]
@@ -163,7 +187,25 @@ impl Callsite {
     /// Every ordinary span at granularity `Detailed`: on the hot path when it can.
     #[inline(never)]
     fn open_span(&'static self, state: u64) -> Guard {
+        // One test of the state already loaded: under a budget, the call may go untimed.
+        if state & registry::SAMPLING != 0 {
+            return self.open_sampled(state);
+        }
         self.open_hot(state, Hot::try_enter, Self::open_span_monotonic, Self::open_span_detour)
+    }
+
+    /// An ordinary span under an overhead budget: timed or only counted, as its name's countdown says.
+    #[inline(never)]
+    fn open_sampled(&'static self, state: u64) -> Guard {
+        if with_hot(|hot| hot.tsc.get()) {
+            let enter = |hot: &Hot, packed, state| hot.try_enter_sampled(packed, state, clock::tsc_now);
+            return self.open_with(state, enter, Self::open_span_detour);
+        }
+        self.open_with(
+            state,
+            |hot, packed, state| hot.try_enter_sampled(packed, state, clock::now),
+            Self::open_span_detour,
+        )
     }
 
     /// A step at granularity `Detailed`: on the hot path when it can, as it closes.
@@ -240,6 +282,13 @@ impl Callsite {
     /// `Guard::close_detailed`.
     pub(crate) fn enter_detailed(&'static self) -> Guard {
         self.open_span(detailed_state())
+    }
+
+    /// Opens a span as `enter_detailed` does, but under a budget whatever the settings: for the calibration
+    /// of what an untimed call costs, through the very path such calls take. Close it with
+    /// `Guard::close_detailed`.
+    pub(crate) fn enter_sampled_detailed(&'static self) -> Guard {
+        self.open_span(detailed_state() | registry::SAMPLING)
     }
 
     /// Opens one poll of an `async fn` of this call site.

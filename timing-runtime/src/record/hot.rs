@@ -16,6 +16,7 @@
 use std::cell::Cell;
 use std::ptr::NonNull;
 
+use crate::record::budget::Sampler;
 use crate::record::callsite::{self, FAST, FAST_NAMES, FAST_PHASES};
 use crate::record::charge::{self, Close};
 use crate::store::allocs::{self, AllocTable};
@@ -50,7 +51,18 @@ pub(crate) mod flags {
     pub const UNCOUNTED: u32 = 1 << 6;
     /// Its name or phase id is beyond the fast tables.
     pub const LARGE_ID: u32 = 1 << 7;
+    /// Counted, not timed (under an overhead budget): its start is 0 and its time its node's estimate.
+    pub const UNTIMED: u32 = 1 << 8;
+    /// Timed under an overhead budget: its close also moves its node's estimate.
+    pub const SAMPLED: u32 = 1 << 9;
+    /// Some of its time went to calls counted at an estimate, which may add up to more than it took: its
+    /// self time is taken as a signed difference, so that such calls cost it nothing on average (clamped at
+    /// zero, each call that ran shorter than its estimate left its caller too much).
+    pub const ESTIMATED: u32 = 1 << 10;
 }
+
+/// Set in a guard's depth when its frame is untimed, so that closing it reads no clock.
+pub(crate) const UNTIMED_GUARD: u32 = 1 << 31;
 
 /// An open span.
 #[derive(Clone, Copy)]
@@ -189,6 +201,8 @@ pub(crate) struct Hot {
     /// Where a counting allocator counts this thread's allocations: the slot's table, when one is installed.
     /// Set through `set_alloc_table`.
     pub alloc_table: Cell<Option<&'static AllocTable>>,
+    /// Which calls are timed, under an overhead budget (set by the recorder with the key).
+    pub sampler: Cell<Option<&'static Sampler>>,
 }
 
 thread_local! {
@@ -244,6 +258,7 @@ impl Hot {
             steps_done: Cell::new(0),
             step_end: Cell::new(0),
             alloc_table: Cell::new(None),
+            sampler: Cell::new(None),
         }
     }
 
@@ -350,6 +365,13 @@ impl Hot {
         Some((now.saturating_sub(frame.start).saturating_sub(frame.children), frame.children))
     }
 
+    /// The ticks so far of the innermost open span, at `now`; `None` outside every span.
+    pub fn open_elapsed(&self, now: u64) -> Option<u64> {
+        let depth = self.depth.get() as usize;
+        let frame = self.frame_cells(depth).filter(|_| depth > 0)?.get();
+        Some(now.saturating_sub(frame.start))
+    }
+
     /// Opens the outermost step of the thread as `try_enter` opens a span: its phase tables start at zero.
     #[inline(always)]
     pub fn try_enter_step(&self, packed: u64, state: u64, now: impl FnOnce() -> u64) -> Option<(u32, u32)> {
@@ -429,6 +451,135 @@ impl Hot {
         Some((depth, start as u32))
     }
 
+    /// Opens an ordinary span under an overhead budget as `try_enter` opens one: a call with a phase of its
+    /// own timed (and counted as exact), any other timed when its name's countdown is out (and marked, so
+    /// that its close moves the estimate), otherwise counted untimed (`try_untimed`).
+    #[inline(always)]
+    pub fn try_enter_sampled(&self, packed: u64, state: u64, now: impl FnOnce() -> u64) -> Option<(u32, u32)> {
+        if packed & FAST == 0 || state != self.key.get() {
+            return None;
+        }
+        let sampler = self.sampler.get()?;
+        #[allow(clippy::cast_possible_truncation)]
+        let (name, own_phase) = (packed as u32, (packed >> 32) as u32 & (FAST_PHASES as u32 - 1));
+        if own_phase != 0 {
+            sampler.count_exact();
+            return self.try_push::<false>(packed, 0, now);
+        }
+        if sampler.untimed(name) {
+            if let Some(frame) = self.try_untimed(packed) {
+                return Some(frame);
+            }
+        }
+        self.try_push::<false>(packed, flags::SAMPLED, now)
+    }
+
+    /// Counts a call that is not timed, at its path's estimate: on the spot, with no frame, for a leaf (no
+    /// timed call of the path has made timed calls) when no counting allocator needs to know where the call
+    /// allocates, returning the depth 0 of a guard with nothing to close; otherwise as a frame without a
+    /// clock reading, closed by `try_exit_untimed`, its depth with `UNTIMED_GUARD` set. Only where its edge
+    /// is cached and its path has an estimate (a timed call of the path came first).
+    #[inline(always)]
+    pub fn try_untimed(&self, packed: u64) -> Option<(u32, u32)> {
+        let depth = self.depth.get() as usize;
+        let (parent, frame) = self.frame_pair::<false>(depth)?;
+        #[allow(clippy::cast_possible_truncation)]
+        let name = packed as u32;
+        let key = edge_key(parent.node.get(), name);
+        let edge = &self.cache[cache_index(key)];
+        let counters = edge.counters.get();
+        let estimate = counters.estimate();
+        let (ticks, self_ticks) = (estimate.ticks, estimate.self_ticks);
+        if edge.key.get() != key || ticks == 0 {
+            return None;
+        }
+        let open = &self.open[name as usize % FAST_NAMES];
+        let outer = open.get();
+        // The outermost call of a recursion is timed: the estimate is of the inner ones.
+        if estimate.recursive && outer == 0 {
+            return None;
+        }
+        if estimate.leaf && self.alloc_table.get().is_none() {
+            // All ones for a call of its own, none for a recursive one.
+            let own = u64::from(outer != 0).wrapping_sub(1);
+            counters.add_untimed(ticks & own, self_ticks);
+            // Its caller gives up what its phase gains: the phase's time stays what was spent in it.
+            parent.add_child(self_ticks, charge::charged_ticks(Close::Untimed));
+            parent.flags.set(parent.flags.get() | flags::ESTIMATED);
+            add(&self.phase_ticks[parent.phase.get() as usize % FAST_PHASES], self_ticks);
+            return Some((0, 0));
+        }
+        open.set(outer.wrapping_add(1));
+        frame.counters.set(counters);
+        frame.children.set(0);
+        frame.node.set(edge.node.get());
+        frame.name.set(name);
+        frame.phase.set(parent.phase.get());
+        frame.flags.set(flags::UNTIMED | if outer != 0 { flags::FOLDED } else { 0 });
+        frame.start.set(0);
+        // Below `FAST_DEPTH`, as `frame_pair` found room.
+        #[allow(clippy::cast_possible_truncation)]
+        let depth = (depth as u32).wrapping_add(1);
+        self.depth.set(depth);
+        Some((depth | UNTIMED_GUARD, 0))
+    }
+
+    /// Closes the untimed frame at `depth` if it is on top and `state` is the key: counts the call as taking
+    /// its path's estimated self time and what the calls it made took (timed, or estimated alike), which its
+    /// caller takes as a timed call's ticks (with the untimed call's own cost) and its phase as self time.
+    /// Built from the calls it made rather than from the path's estimate of a whole call, so that each
+    /// estimated self time is taken from its caller exactly once: a phase's time stays what was spent in it
+    /// (a recursion's inner calls, which share one path, take very different times by depth).
+    #[inline(always)]
+    pub fn try_exit_untimed(&self, depth: u32, state: u64) -> bool {
+        if self.depth.get() != depth || state != self.key.get() {
+            return false;
+        }
+        let Some((parent, frame)) = self.frame_pair::<false>((depth as usize).wrapping_sub(1)) else {
+            return false;
+        };
+        let frame_flags = frame.flags.get() & !flags::ESTIMATED;
+        if frame_flags & !flags::FOLDED != flags::UNTIMED {
+            return false;
+        }
+        self.depth.set(depth - 1);
+        let counters = frame.counters.get();
+        let self_ticks = counters.estimate().self_ticks;
+        let ticks = frame.children.get().wrapping_add(self_ticks);
+        // All ones for a call of its own, none for a recursive one.
+        let own = u64::from(frame_flags & flags::FOLDED).wrapping_sub(1);
+        // Its inclusive time as a timed call's would be, with the instrumentation inside its clock reads.
+        counters.add_untimed(ticks.wrapping_add(charge::inside_ticks()) & own, self_ticks);
+        parent.add_child(ticks, charge::charged_ticks(Close::Untimed));
+        parent.flags.set(parent.flags.get() | flags::ESTIMATED);
+        add(&self.phase_ticks[frame.phase.get() as usize % FAST_PHASES], self_ticks);
+        let open = &self.open[frame.name.get() as usize % FAST_NAMES];
+        open.set(open.get().wrapping_sub(1));
+        true
+    }
+
+    /// Closes, as `try_exit` closes a span, one timed under an overhead budget (and moves its node's
+    /// estimate towards it, adapting the thread's rates when they are due) or one that made calls counted at
+    /// an estimate (its self time a signed difference, see `flags::ESTIMATED`). Out of line: a call timed 1 in
+    /// N, and the callers of untimed calls, come here.
+    #[inline(never)]
+    pub fn try_exit_estimated(&self, depth: u32, stamp: u32, now: u64, state: u64) -> bool {
+        let Some((frame, elapsed, self_ticks)) =
+            self.pop::<true, false, true>(depth, stamp, now, state, flags::SAMPLED)
+        else {
+            return false;
+        };
+        add(&self.phase_ticks[frame.phase.get() as usize % FAST_PHASES], self_ticks);
+        if frame.flags.get() & flags::SAMPLED != 0 {
+            let (parent, folded) = (frame.children.get() != 0, frame.flags.get() & flags::FOLDED != 0);
+            frame.counters.get().update_estimate(elapsed, self_ticks, parent, folded);
+            if let Some(sampler) = self.sampler.get() {
+                sampler.adapt_if_due(now, self.steps_done.get());
+            }
+        }
+        true
+    }
+
     /// Closes the frame at `depth` whose start tick has low bits `stamp`, if it is on top of the stack and
     /// needs nothing special, and the global `state` is still the one the hot path runs under (no reset,
     /// no frame with a large phase id open below); says whether it did. A recursive call (inside an open call
@@ -449,7 +600,7 @@ impl Hot {
 
     #[inline(always)]
     fn close_frame<const DEEP: bool>(&self, depth: u32, stamp: u32, now: u64, state: u64) -> bool {
-        let Some((frame, _, self_ticks)) = self.pop::<true, DEEP>(depth, stamp, now, state, 0) else {
+        let Some((frame, _, self_ticks)) = self.pop::<true, DEEP, false>(depth, stamp, now, state, 0) else {
             return false;
         };
         add(&self.phase_ticks[frame.phase.get() as usize % FAST_PHASES], self_ticks);
@@ -465,7 +616,8 @@ impl Hot {
         if phases > FAST_PHASES {
             return false;
         }
-        let Some((frame, elapsed, self_ticks)) = self.pop::<false, false>(depth, stamp, now, state, flags::STEP) else {
+        let Some((frame, elapsed, self_ticks)) = self.pop::<false, false, false>(depth, stamp, now, state, flags::STEP)
+        else {
             return false;
         };
         self.step_end.set(now);
@@ -475,9 +627,10 @@ impl Hot {
 
     /// Takes the frame at `depth` off the stack and counts its call, if it is on top, has start tick low bits
     /// `stamp` and exactly `frame_flags` (or those with `FOLDED`, a recursive call, if `FOLD`), and `state` is
-    /// the key; returns it, its ticks and its self ticks. Beyond the inline frames only if `DEEP`.
+    /// the key; returns it, its ticks and its self ticks. Beyond the inline frames only if `DEEP`. If `EST`,
+    /// its flags may be any of `frame_flags` with `ESTIMATED`, and its self ticks are a signed difference.
     #[inline(always)]
-    fn pop<const FOLD: bool, const DEEP: bool>(
+    fn pop<const FOLD: bool, const DEEP: bool, const EST: bool>(
         &self,
         depth: u32,
         stamp: u32,
@@ -491,8 +644,9 @@ impl Hot {
         let (parent, frame) = self.frame_pair::<DEEP>((depth as usize).wrapping_sub(1))?;
         let start = frame.start.get();
         let unfolded = if FOLD { frame.flags.get() & !flags::FOLDED } else { frame.flags.get() };
+        let unexpected = if EST { unfolded & !(frame_flags | flags::ESTIMATED) != 0 } else { unfolded != frame_flags };
         #[allow(clippy::cast_possible_truncation)]
-        if start as u32 != stamp || unfolded != frame_flags {
+        if start as u32 != stamp || unexpected {
             return None;
         }
         // Counted here, before anything changes, so that an octave not yet allocated sends this close to the
@@ -508,7 +662,8 @@ impl Hot {
         let folded = if FOLD { frame.flags.get() & flags::FOLDED } else { 0 };
         let elapsed = now.saturating_sub(start);
         let counters = frame.counters.get();
-        let self_ticks = elapsed.saturating_sub(frame.children.get().wrapping_add(charge::inside_ticks()));
+        let spent = frame.children.get().wrapping_add(charge::inside_ticks());
+        let self_ticks = if EST { elapsed.wrapping_sub(spent) } else { elapsed.saturating_sub(spent) };
         // All ones for a call of its own, none for a recursive one.
         let own = u64::from(folded).wrapping_sub(1);
         counters.add_span(elapsed & own, elapsed, self_ticks);

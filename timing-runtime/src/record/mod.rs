@@ -3,10 +3,11 @@
 //! polls, the calibration of the instrumentation's own cost, and the counting allocator. Writes into `store`; imports `model` and
 //! `store` only (see `docs/architecture.md`).
 //!
-//! Within the folder, files import downwards: `clock`, `charge` and `callsite` first, then `hot`, then
+//! Within the folder, files import downwards: `clock`, `charge` and `callsite` first, then `budget`, then `hot`, then
 //! `alloc`, `calibrate`, `records`, `recorder` and `finish`, then `guard` and `future`, which the generated code calls.
 
 pub(crate) mod alloc;
+pub(crate) mod budget;
 pub(crate) mod calibrate;
 pub(crate) mod callsite;
 pub(crate) mod charge;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::model::{BatchTiming, TimingGranularity};
+use crate::record::budget::{self, Sampler};
 use crate::record::callsite::{self, Callsite, FAST_NAMES, FAST_PHASES, Ids, Kind};
 use crate::record::charge::{self, Close};
 use crate::record::hot::{FAST_DEPTH, Frame, FrameCells, Hot, POISON, flags, with_hot};
@@ -151,6 +152,8 @@ pub(super) struct Recorder {
     pub(super) point_phase_ticks: Vec<u64>,
     /// Timeline events not yet handed over.
     pub(super) pending: Vec<Event>,
+    /// Which calls are timed, taken at the first call under an overhead budget and kept for the thread.
+    pub(super) sampler: Option<&'static Sampler>,
 }
 
 impl Drop for Recorder {
@@ -165,6 +168,8 @@ impl Drop for Recorder {
             hot.set_deep_frames(&[]);
             // Before the slot's table goes back to the pool.
             hot.set_alloc_table(None);
+            // Before the sampler goes back to the pool.
+            hot.sampler.set(None);
             hot.count_held();
             hot.step_totals.set(None);
             match &self.slot {
@@ -172,6 +177,9 @@ impl Drop for Recorder {
                 _ => hot.discard_held_step(),
             }
         });
+        if let Some(sampler) = self.sampler.take() {
+            budget::give_back(sampler);
+        }
         if calibrate::is_calibrating() {
             return;
         }
@@ -211,6 +219,7 @@ thread_local! {
             spare_phase_ticks: Vec::new(),
             point_phase_ticks: Vec::new(),
             pending: Vec::new(),
+            sampler: None,
         })
     };
 }
@@ -237,9 +246,23 @@ pub(super) fn with_recorder<R>(f: impl FnOnce(&mut Recorder, &Hot) -> R) -> Opti
 
 impl Recorder {
     /// The key under which the hot path may run on this thread now, and where it may count steps.
-    pub(super) fn refresh_key(&self, hot: &Hot) {
+    pub(super) fn refresh_key(&mut self, hot: &Hot) {
         let usable = self.slot.is_some() && self.large_phases == 0;
-        hot.key.set(if usable { registry::fast_key(self.epoch) } else { POISON });
+        // The calibration measures the paths calls take, whatever the budget: sampled only while it measures
+        // an untimed call.
+        let sampling = match calibrate::is_calibrating() {
+            true if calibrate::calibrating_untimed() => registry::SAMPLING,
+            true => 0,
+            false => registry::raw_state() & registry::SAMPLING,
+        };
+        if sampling != 0 && self.sampler.is_none() {
+            self.sampler = Some(budget::take());
+        }
+        if let Some(sampler) = self.sampler {
+            sampler.refresh(self.epoch);
+        }
+        hot.sampler.set(self.sampler);
+        hot.key.set(if usable { registry::fast_key(self.epoch, sampling) } else { POISON });
         // Final by now: the clock started before the thread's slot was made, and with it the choice of TSC.
         hot.tsc.set(clock::tsc_ready());
         let records = self.batch.active && self.batch.records.is_some();
@@ -267,6 +290,7 @@ impl Recorder {
             }
             None => {
                 clock::init();
+                budget::read_environment();
                 calibrate::ensure();
                 self.slot = Some(registry::register(epoch));
             }
@@ -498,10 +522,20 @@ impl Recorder {
         };
         #[allow(clippy::cast_possible_truncation)]
         hot.depth.set(depth as u32 - 1);
+        if frame.flags & flags::UNTIMED != 0 {
+            return self.close_untimed(hot, &frame, depth);
+        }
         let elapsed = now.saturating_sub(frame.start);
-        let self_ticks = elapsed.saturating_sub(frame.children.wrapping_add(charge::inside_ticks()));
+        let spent = frame.children.wrapping_add(charge::inside_ticks());
+        // Signed where calls counted at an estimate may add up to more than the frame took (not for a step,
+        // whose self time is its unphased time).
+        let signed = frame.flags & (flags::ESTIMATED | flags::STEP) == flags::ESTIMATED;
+        let self_ticks = if signed { elapsed.wrapping_sub(spent) } else { elapsed.saturating_sub(spent) };
         if let Some(parent) = depth.checked_sub(1).filter(|parent| *parent > 0) {
             self.edit_frame(hot, parent, |frame| frame.add_child(elapsed, charge::charged_ticks(Close::Slow)));
+        }
+        if frame.flags & flags::SAMPLED != 0 {
+            frame.counters.update_estimate(elapsed, self_ticks, frame.children != 0, frame.flags & flags::FOLDED != 0);
         }
         if frame.flags & flags::COARSE == 0 {
             self.close_call(hot, frame.name);
@@ -545,6 +579,24 @@ impl Recorder {
             self.finish_batch(hot, elapsed, now, frame.name);
         }
         Closed { elapsed, self_ticks, outermost: frame.flags & flags::FOLDED == 0 }
+    }
+
+    /// Closes an untimed frame taken off the stack at `depth` as the hot path does (`Hot::try_exit_untimed`).
+    fn close_untimed(&mut self, hot: &Hot, frame: &Frame, depth: usize) -> Closed {
+        let self_ticks = frame.counters.estimate().self_ticks;
+        let elapsed = frame.children.wrapping_add(self_ticks);
+        let outermost = frame.flags & flags::FOLDED == 0;
+        if let Some(parent) = depth.checked_sub(1).filter(|parent| *parent > 0) {
+            self.edit_frame(hot, parent, |frame| {
+                frame.add_child(elapsed, charge::charged_ticks(Close::Untimed));
+                frame.flags |= flags::ESTIMATED;
+            });
+        }
+        self.close_call(hot, frame.name);
+        let inclusive = elapsed.wrapping_add(charge::inside_ticks());
+        frame.counters.add_untimed(if outermost { inclusive } else { 0 }, self_ticks);
+        self.add_phase(hot, frame.phase, self_ticks);
+        Closed { elapsed, self_ticks, outermost }
     }
 
     /// Adds to the `async fn` totals of `node`'s path.

@@ -4,6 +4,8 @@
 //! `docs/architecture.md`).
 
 pub(crate) mod compare;
+#[cfg(feature = "timing")]
+mod estimate;
 mod stats;
 #[cfg(feature = "timing")]
 pub(crate) mod summary;

@@ -2,9 +2,11 @@
 
 use crate::model::step::rate;
 use crate::model::{
-    AllocationSummary, Allocations, BatchBreakdown, BatchPoint, CallNode, CallTree, PerStep, PhaseBreakdown, PhaseTime,
-    RecomputeSummary, SpanStats, StepAllocations, TimingGranularity, TrainingSummary,
+    AllocationSummary, Allocations, BatchBreakdown, BatchPoint, BudgetReport, CallNode, CallTree, Estimate, PerStep,
+    PhaseBreakdown, PhaseTime, RecomputeSummary, SampledSpan, SpanStats, StepAllocations, TimingGranularity,
+    TrainingSummary,
 };
+use crate::record::budget;
 use crate::record::charge::{self, Close, Costs};
 use crate::record::clock::to_ns;
 use crate::record::hot::FAST_DEPTH;
@@ -13,6 +15,8 @@ use crate::store::allocs::{self, AllocAccount, PerStepAccount};
 use crate::store::batches::PointTicks;
 use crate::store::registry::{self, Aggregate};
 use crate::store::tree::MergedTree;
+
+use super::estimate::{Variances, margin_ticks};
 
 /// Everything recorded since the last reset, all threads merged, at granularity `granularity`.
 pub(crate) fn summary(granularity: TimingGranularity) -> TrainingSummary {
@@ -86,6 +90,9 @@ impl TrainingSummary {
         };
         let instrumentation_ns = to_ns(instrumentation_ticks);
         let mut phase_breakdown = PhaseBreakdown::from_ns(total_ns, phases).with_instrumentation(instrumentation_ns);
+        let deviations: Vec<f64> =
+            aggregate.tree.durations.iter().map(|durations| durations.distribution(|ticks| ticks).stddev_ns).collect();
+        let variances = Variances::of(&aggregate.tree, &deviations, &budget::weights());
         for share in &mut phase_breakdown.phases {
             let id = phase_names.iter().position(|name| *name == share.phase);
             if let Some(histogram) = id.and_then(|id| steps.phase_histograms.get(id)) {
@@ -138,10 +145,19 @@ impl TrainingSummary {
                         .unwrap_or_default(),
                     allocations: allocs::counting()
                         .then(|| aggregate.allocs.by_name.get(id).copied().unwrap_or_else(Allocations::default)),
+                    estimate: (totals.untimed > 0).then(|| {
+                        let margin = margin_ticks(variances.by_name.get(id).copied().unwrap_or(0.0));
+                        Estimate {
+                            timed: totals.count.saturating_sub(totals.untimed),
+                            total_ns_margin: to_ns(margin),
+                            self_ns_margin: to_ns(margin),
+                        }
+                    }),
                 })
             })
             .collect();
         spans.sort_by(|a, b| b.total_ns.cmp(&a.total_ns).then_with(|| a.name.cmp(&b.name)));
+        let budget = budget_report(&spans, instrumentation_ns, total_ns);
         let batch_points = batch_points(&aggregate.batch_points, steps.span, phase_names);
         let mut step_distribution = steps.step_histogram.distribution(to_ns);
         step_distribution.mean_ns = mean(total_ns, steps.steps);
@@ -176,9 +192,29 @@ impl TrainingSummary {
             },
             instrumentation_subtracted: charge::subtracting(),
             allocations: allocation_summary(&aggregate.allocs),
+            budget,
             version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
+}
+
+/// What the summary says of the budget in force, if any: what the instrumentation took of the steps, and
+/// the span names some of whose calls were not timed, most sampled first.
+fn budget_report(spans: &[SpanStats], instrumentation_ns: u64, total_ns: u64) -> Option<BudgetReport> {
+    let percent = budget::current().percent?;
+    #[allow(clippy::cast_precision_loss)]
+    let instrumentation_pct = if total_ns == 0 { 0.0 } else { 100.0 * instrumentation_ns as f64 / total_ns as f64 };
+    let mut sampled: Vec<SampledSpan> = spans
+        .iter()
+        .filter_map(|span| {
+            let estimate = span.estimate?;
+            #[allow(clippy::cast_precision_loss)]
+            let rate = span.count as f64 / estimate.timed.max(1) as f64;
+            Some(SampledSpan { name: span.name.clone(), calls: span.count, timed: estimate.timed, rate })
+        })
+        .collect();
+    sampled.sort_by(|a, b| b.rate.total_cmp(&a.rate).then_with(|| a.name.cmp(&b.name)));
+    Some(BudgetReport { percent, instrumentation_pct, kept: budget::kept() && instrumentation_pct <= percent, sampled })
 }
 
 /// The batch series in nanoseconds from the run's start (the first step's or batch's), with phase names.
@@ -219,8 +255,8 @@ fn batch_points(points: &[PointTicks], steps: Option<(u64, u64)>, phase_names: &
 /// steps themselves among them): each call inside a step charged its caller the cost of the way it closed,
 /// and left its own cost inside its clock reads out of its own time, as did each step; with the timeline on
 /// (`timeline`), every call closes on the slow path.
-fn instrumentation_ticks(costs: &Costs, calls: [u64; 3], steps: u64, timeline: bool) -> (u64, u64) {
-    let [fast, recursive, deep] = calls;
+fn instrumentation_ticks(costs: &Costs, calls: [u64; 4], steps: u64, timeline: bool) -> (u64, u64) {
+    let [fast, recursive, deep, untimed] = calls;
     let outside = if timeline {
         fast.saturating_add(recursive).saturating_add(deep).saturating_mul(costs.outside[Close::Slow as usize])
     } else {
@@ -228,8 +264,10 @@ fn instrumentation_ticks(costs: &Costs, calls: [u64; 3], steps: u64, timeline: b
             .iter()
             .fold(0u64, |sum, (calls, close)| sum.saturating_add(calls.saturating_mul(costs.outside[*close as usize])))
     };
-    let all = fast.saturating_add(recursive).saturating_add(deep).saturating_add(steps);
-    (outside.saturating_add(all.saturating_mul(costs.inside)), all)
+    let timed = fast.saturating_add(recursive).saturating_add(deep).saturating_add(steps);
+    let untimed_ticks = untimed.saturating_mul(costs.outside[Close::Untimed as usize]);
+    let ticks = outside.saturating_add(timed.saturating_mul(costs.inside)).saturating_add(untimed_ticks);
+    (ticks, timed.saturating_add(untimed))
 }
 
 /// The children of each path of a merged tree, as ranges of one array (a parent's id is below its
@@ -278,10 +316,10 @@ impl Children {
 /// counted), by the way they closed on the hot path: ordinary, recursive (below an open call of their name)
 /// and deep (beyond the inline frames), as `[fast, recursive, deep]`. Walked depth first with an explicit
 /// stack and a count of the open calls of each name, so that no depth of tree can overflow ours.
-fn calls_in_steps(tree: &MergedTree, step_names: &[u32]) -> [u64; 3] {
+fn calls_in_steps(tree: &MergedTree, step_names: &[u32]) -> [u64; 4] {
     let count = tree.paths.len().min(tree.totals.len());
     if count == 0 {
-        return [0; 3];
+        return [0; 4];
     }
     let children = Children::of(count, |id| {
         let parent = tree.paths[id].0 as usize;
@@ -289,7 +327,7 @@ fn calls_in_steps(tree: &MergedTree, step_names: &[u32]) -> [u64; 3] {
     });
     // By name id; ids are sparse (the root's is a sentinel), so a map rather than a table.
     let mut open: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
-    let mut calls = [0u64; 3];
+    let mut calls = [0u64; 4];
     // A step's name under `recompute` outside every step is a replayed step: no step of the run.
     let replay = callsite::recompute().registered_name();
     // (path, depth, inside a step, inside a replay, entering); a path is entered, its children walked, then
@@ -311,7 +349,9 @@ fn calls_in_steps(tree: &MergedTree, step_names: &[u32]) -> [u64; 3] {
             } else {
                 0
             };
-            calls[kind] = calls[kind].saturating_add(tree.totals[id].count);
+            let totals = &tree.totals[id];
+            calls[kind] = calls[kind].saturating_add(totals.count.saturating_sub(totals.untimed));
+            calls[3] = calls[3].saturating_add(totals.untimed);
         }
         if id != 0 {
             *open.entry(name).or_insert(0) += 1;

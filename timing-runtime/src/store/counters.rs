@@ -41,6 +41,45 @@ pub(crate) struct NodeCounters {
     /// Where call durations go: the histogram of the node's span name on the owning thread, always one
     /// that lives for the process (set when the counters are taken).
     durations: AtomicPtr<AtomicHistogram>,
+    /// Under an overhead budget: what a call of this node takes, as its timed calls tell it (a moving
+    /// average of their ticks in the low 32 bits, of their self ticks in the next 30; 0 before the first),
+    /// which each call not timed is counted as, and in the top bits whether they were recursive and whether
+    /// they made timed calls.
+    estimate: AtomicU64,
+    /// Calls counted but not timed (among `count`).
+    untimed: AtomicU64,
+}
+
+/// The weight of the latest timed call in a node's estimate: 1/2^`ESTIMATE_SHIFT`, so that the estimate
+/// follows a call that got slower or faster within a few timed calls, and is the mean of the last ten or
+/// so, not one call's.
+const ESTIMATE_SHIFT: u32 = 3;
+/// The estimate's self ticks, above its ticks.
+const SELF_MASK: u64 = (1 << 30) - 1;
+/// Set in the estimate once a timed call of the node was inside a call of its name.
+const RECURSIVE: u64 = 1 << 62;
+/// Set in the estimate once a timed call of the node has made timed calls: its untimed calls need frames.
+const NOT_LEAF: u64 = 1 << 63;
+
+/// The ticks of a signed difference kept in a `u64` (two's complement), as a signed number.
+#[allow(clippy::cast_possible_wrap)]
+const fn signed(ticks: u64) -> i64 {
+    ticks as i64
+}
+
+/// A signed number of ticks as the `u64` sums keep it (two's complement).
+#[allow(clippy::cast_sign_loss)]
+const fn unsigned(ticks: i64) -> u64 {
+    ticks as u64
+}
+
+/// A node's estimate, as `NodeCounters::estimate` reads it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Estimated {
+    pub ticks: u64,
+    pub self_ticks: u64,
+    pub leaf: bool,
+    pub recursive: bool,
 }
 
 /// Where the durations of `UNUSED` would go; never written, as `UNUSED` is never closed.
@@ -93,7 +132,74 @@ impl NodeCounters {
             min: AtomicU64::new(NO_MIN),
             max: AtomicU64::new(0),
             durations: AtomicPtr::new(std::ptr::from_ref(&NO_DURATIONS).cast_mut()),
+            estimate: AtomicU64::new(0),
+            untimed: AtomicU64::new(0),
         }
+    }
+
+    /// What each call of this node that is not timed counts as: `(ticks, self ticks)`, `(0, 0)` before the
+    /// first timed call has set them; whether no timed call of the node has made a timed call of its own (a
+    /// leaf, whose untimed calls need no frame); and whether some were recursive (inside a call of their
+    /// name), in which case the estimate is of those only.
+    #[inline(always)]
+    pub fn estimate(&self) -> Estimated {
+        let estimate = self.estimate.load(Relaxed);
+        // The self ticks are signed, in 30 bits: sign-extended from there.
+        let self_ticks = signed(((estimate >> 32) & SELF_MASK) << 34) >> 34;
+        Estimated {
+            ticks: estimate & u64::from(u32::MAX),
+            self_ticks: unsigned(self_ticks),
+            leaf: estimate & NOT_LEAF == 0,
+            recursive: estimate & RECURSIVE != 0,
+        }
+    }
+
+    /// Whether a timed call has set the estimate.
+    #[inline(always)]
+    pub fn has_estimate(&self) -> bool {
+        self.estimate.load(Relaxed) & u64::from(u32::MAX) != 0
+    }
+
+    /// Moves the estimate towards a timed call of `ticks`, `self_ticks` of them its own (a signed difference,
+    /// as a `u64`: see `flags::ESTIMATED`), which made timed calls if `parent`, and was inside a call of its
+    /// name if `folded` (owner only). Once a node has had a recursive call, its estimate is of its recursive
+    /// calls only: the outermost ones take the whole recursion's time, are timed whatever the budget (see
+    /// `Hot::try_untimed`) and would weigh the estimate of the inner ones up. Self ticks stay signed: a
+    /// call's may be below zero when its untimed calls' estimates took more than they did, and clamping them
+    /// weighed the estimate up (by 60% for a recursion whose depths differ). Ticks saturate at `u32::MAX`
+    /// (over a second), self ticks at ±2^29: a call that slow is never worth not timing.
+    pub fn update_estimate(&self, ticks: u64, self_ticks: u64, parent: bool, folded: bool) {
+        let old = self.estimate.load(Relaxed);
+        let known = self.estimate();
+        if known.recursive && !folded {
+            return;
+        }
+        // The first estimate, or the first of the recursive calls.
+        let first = !self.has_estimate() || (folded && !known.recursive);
+        let toward = |old: u64, new: u64, most: u64| {
+            let new = new.min(most);
+            if first { new } else { (old - (old >> ESTIMATE_SHIFT)) + (new >> ESTIMATE_SHIFT) }
+        };
+        // At least 1 tick, so that a set estimate is never read as none.
+        let ticks = toward(known.ticks, ticks, u64::from(u32::MAX)).max(1);
+        let limit = 1i64 << 29;
+        let new_self = signed(self_ticks).clamp(-limit, limit - 1);
+        let old_self = signed(known.self_ticks);
+        let self_ticks = if first { new_self } else { old_self + ((new_self - old_self) >> ESTIMATE_SHIFT) };
+        let self_ticks = unsigned(self_ticks) & SELF_MASK;
+        let flags =
+            (old & (NOT_LEAF | RECURSIVE)) | if parent { NOT_LEAF } else { 0 } | if folded { RECURSIVE } else { 0 };
+        self.estimate.store(ticks | self_ticks << 32 | flags, Relaxed);
+    }
+
+    /// Counts a call that was not timed, as `inclusive` new ticks of inclusive time (0 inside a call of its
+    /// name) and `self_ticks` of self time (owner only).
+    #[inline(always)]
+    pub fn add_untimed(&self, inclusive: u64, self_ticks: u64) {
+        self.count.store(self.count.load(Relaxed).wrapping_add(1), Relaxed);
+        self.untimed.store(self.untimed.load(Relaxed).wrapping_add(1), Relaxed);
+        self.total.store(self.total.load(Relaxed).wrapping_add(inclusive), Relaxed);
+        self.self_ticks.store(self.self_ticks.load(Relaxed).wrapping_add(self_ticks), Relaxed);
     }
 
     /// Counts a completed call of `ticks`, `inclusive` of them new to the inclusive time (0 inside a call of
@@ -124,7 +230,8 @@ impl NodeCounters {
         if outermost {
             bump(&self.total, ticks);
         }
-        bump(&self.self_ticks, self_ticks);
+        // Wrapping: a self time may be a signed difference (see `flags::ESTIMATED`).
+        self.self_ticks.store(self.self_ticks.load(Relaxed).wrapping_add(self_ticks), Relaxed);
     }
 
     /// Counts one completed call that took `ticks`, all but its duration (its time is added by `add_time`).
@@ -141,7 +248,7 @@ impl NodeCounters {
     }
 
     pub fn clear(&self) {
-        for counter in [&self.count, &self.total, &self.self_ticks, &self.max] {
+        for counter in [&self.count, &self.total, &self.self_ticks, &self.max, &self.estimate, &self.untimed] {
             counter.store(0, Relaxed);
         }
         self.min.store(NO_MIN, Relaxed);
@@ -152,10 +259,15 @@ impl NodeCounters {
         Totals {
             count,
             total: self.total.load(Relaxed),
-            self_ticks: self.self_ticks.load(Relaxed),
+            // A sum of signed self times (see `flags::ESTIMATED`) below zero is none.
+            self_ticks: {
+                let self_ticks = self.self_ticks.load(Relaxed);
+                if signed(self_ticks) < 0 { 0 } else { self_ticks }
+            },
             // `min` may not be written yet when a report reads the first call's count.
             min: if count == 0 { 0 } else { min.min(max) },
             max,
+            untimed: self.untimed.load(Relaxed),
             ..Totals::default()
         }
     }
@@ -174,6 +286,8 @@ pub(crate) struct Totals {
     /// For `async fn`: calls dropped before they completed, and the ticks of their polls (in no other sum).
     pub cancelled: u64,
     pub cancelled_ticks: u64,
+    /// Calls counted but not timed, under an overhead budget (among `count`; their times are estimates).
+    pub untimed: u64,
 }
 
 impl Totals {
@@ -194,5 +308,6 @@ impl Totals {
         self.wall = self.wall.saturating_add(other.wall);
         self.cancelled = self.cancelled.saturating_add(other.cancelled);
         self.cancelled_ticks = self.cancelled_ticks.saturating_add(other.cancelled_ticks);
+        self.untimed = self.untimed.saturating_add(other.untimed);
     }
 }

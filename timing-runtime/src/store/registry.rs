@@ -161,9 +161,11 @@ static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(|| {
 static STATE: AtomicU64 = AtomicU64::new(TimingGranularity::Detailed.to_bits());
 /// Set in `STATE` while timeline capture is on.
 pub(crate) const TIMELINE: u64 = 1 << 2;
-const EPOCH_SHIFT: u32 = 3;
+/// Set in `STATE` while an overhead budget is set: ordinary spans may then be sampled.
+pub(crate) const SAMPLING: u64 = 1 << 3;
+const EPOCH_SHIFT: u32 = 4;
 
-/// The raw state: granularity in the low 2 bits, the timeline flag, then the epoch.
+/// The raw state: granularity in the low 2 bits, the timeline and sampling flags, then the epoch.
 #[inline(always)]
 pub(crate) fn raw_state() -> u64 {
     STATE.load(Relaxed)
@@ -174,9 +176,10 @@ pub(crate) const fn epoch_of(state: u64) -> u64 {
     state >> EPOCH_SHIFT
 }
 
-/// The state under which a thread in `epoch` records on the hot path: granularity `Detailed`, no timeline.
-pub(crate) const fn fast_key(epoch: u64) -> u64 {
-    epoch << EPOCH_SHIFT | TimingGranularity::Detailed.to_bits()
+/// The state under which a thread in `epoch` records on the hot path: granularity `Detailed`, no timeline,
+/// and the `sampling` flag as given.
+pub(crate) const fn fast_key(epoch: u64, sampling: u64) -> u64 {
+    epoch << EPOCH_SHIFT | TimingGranularity::Detailed.to_bits() | sampling & SAMPLING
 }
 
 #[inline(always)]
@@ -187,6 +190,10 @@ pub(crate) fn state() -> (TimingGranularity, u64) {
 
 pub(crate) fn set_granularity(granularity: TimingGranularity) {
     let _ = STATE.fetch_update(Relaxed, Relaxed, |state| Some(state & !3 | granularity.to_bits()));
+}
+
+pub(crate) fn set_sampling(on: bool) {
+    let _ = STATE.fetch_update(Relaxed, Relaxed, |state| Some(if on { state | SAMPLING } else { state & !SAMPLING }));
 }
 
 pub(crate) fn set_timeline(on: bool) {

@@ -293,6 +293,8 @@ pub(crate) struct PathTotals {
     pub total: u64,
     pub self_ticks: u64,
     pub cancelled: u64,
+    /// Calls counted but not timed, under an overhead budget.
+    pub untimed: u64,
 }
 
 impl PathTotals {
@@ -301,6 +303,7 @@ impl PathTotals {
         self.total = self.total.saturating_add(totals.total);
         self.self_ticks = self.self_ticks.saturating_add(totals.self_ticks);
         self.cancelled = self.cancelled.saturating_add(totals.cancelled);
+        self.untimed = self.untimed.saturating_add(totals.untimed);
     }
 
     fn merge(&mut self, other: &PathTotals) {
@@ -309,6 +312,7 @@ impl PathTotals {
             total: other.total,
             self_ticks: other.self_ticks,
             cancelled: other.cancelled,
+            untimed: other.untimed,
             ..Totals::default()
         });
     }
