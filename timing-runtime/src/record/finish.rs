@@ -7,7 +7,7 @@ use crate::model::BatchTiming;
 use crate::record::calibrate;
 use crate::record::callsite::{self, FAST_PHASES};
 use crate::record::clock;
-use crate::record::hot::Hot;
+use crate::record::hot::{Hot, non_negative};
 use crate::record::recorder::Recorder;
 use crate::record::records::StepRecords;
 use crate::store::{batches, steps};
@@ -22,7 +22,7 @@ impl Recorder {
         let mut in_phases = 0u64;
         for (id, value) in phase_ticks.iter_mut().enumerate().skip(1) {
             let own = if id == step_phase as usize { self_ticks } else { 0 };
-            *value = self.phase(hot, id).wrapping_add(own);
+            *value = non_negative(self.phase(hot, id).wrapping_add(own));
             in_phases = in_phases.saturating_add(*value);
         }
         if in_phases > ticks {

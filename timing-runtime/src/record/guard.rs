@@ -137,9 +137,9 @@ fn close_with(hot: &Hot, depth: u32, stamp: u32, now: u64, read_state: impl Fn()
 #[inline(never)]
 fn close_slow_plain(depth: u32, stamp: u32, now: u64, read_state: impl Fn() -> u64 + Copy) {
     let state = read_state();
-    // A call beyond the inline stack, or one timed under a budget or that made untimed calls (tried second,
-    // as only calls under a budget are), closes without the recorder, as any call does on the hot path.
-    if with_hot(|hot| hot.try_exit_deep(depth, stamp, now, state) || hot.try_exit_estimated(depth, stamp, now, state)) {
+    // A call beyond the inline stack, or one timed under a budget (tried second, as one call in N is),
+    // closes without the recorder, as any call does on the hot path.
+    if with_hot(|hot| hot.try_exit_deep(depth, stamp, now, state) || hot.try_exit_sampled(depth, stamp, now, state)) {
         return;
     }
     close_slow(depth, stamp, now, None);

@@ -55,10 +55,6 @@ pub(crate) mod flags {
     pub const UNTIMED: u32 = 1 << 8;
     /// Timed under an overhead budget: its close also moves its node's estimate.
     pub const SAMPLED: u32 = 1 << 9;
-    /// Some of its time went to calls counted at an estimate, which may add up to more than it took: its
-    /// self time is taken as a signed difference, so that such calls cost it nothing on average (clamped at
-    /// zero, each call that ran shorter than its estimate left its caller too much).
-    pub const ESTIMATED: u32 = 1 << 10;
 }
 
 /// Set in a guard's depth when its frame is untimed, so that closing it reads no clock.
@@ -231,6 +227,12 @@ fn cache_index(key: u64) -> usize {
 #[inline(always)]
 fn edge_key(parent: u32, name: u32) -> u64 {
     u64::from(parent) << 32 | u64::from(name)
+}
+
+/// Ticks kept as a signed difference in a `u64` (see `Hot::pop`), as none when below zero.
+#[inline(always)]
+pub(crate) fn non_negative(ticks: u64) -> u64 {
+    if ticks > u64::MAX / 2 { 0 } else { ticks }
 }
 
 #[inline(always)]
@@ -505,7 +507,6 @@ impl Hot {
             counters.add_untimed(ticks & own, self_ticks);
             // Its caller gives up what its phase gains: the phase's time stays what was spent in it.
             parent.add_child(self_ticks, charge::charged_ticks(Close::Untimed));
-            parent.flags.set(parent.flags.get() | flags::ESTIMATED);
             add(&self.phase_ticks[parent.phase.get() as usize % FAST_PHASES], self_ticks);
             return Some((0, 0));
         }
@@ -538,7 +539,7 @@ impl Hot {
         let Some((parent, frame)) = self.frame_pair::<false>((depth as usize).wrapping_sub(1)) else {
             return false;
         };
-        let frame_flags = frame.flags.get() & !flags::ESTIMATED;
+        let frame_flags = frame.flags.get();
         if frame_flags & !flags::FOLDED != flags::UNTIMED {
             return false;
         }
@@ -551,31 +552,25 @@ impl Hot {
         // Its inclusive time as a timed call's would be, with the instrumentation inside its clock reads.
         counters.add_untimed(ticks.wrapping_add(charge::inside_ticks()) & own, self_ticks);
         parent.add_child(ticks, charge::charged_ticks(Close::Untimed));
-        parent.flags.set(parent.flags.get() | flags::ESTIMATED);
         add(&self.phase_ticks[frame.phase.get() as usize % FAST_PHASES], self_ticks);
         let open = &self.open[frame.name.get() as usize % FAST_NAMES];
         open.set(open.get().wrapping_sub(1));
         true
     }
 
-    /// Closes, as `try_exit` closes a span, one timed under an overhead budget (and moves its node's
-    /// estimate towards it, adapting the thread's rates when they are due) or one that made calls counted at
-    /// an estimate (its self time a signed difference, see `flags::ESTIMATED`). Out of line: a call timed 1 in
-    /// N, and the callers of untimed calls, come here.
+    /// Closes a span timed under an overhead budget as `try_exit` closes one, and moves its node's estimate
+    /// towards it; adapts the thread's rates when they are due. Out of line: one call in N comes here.
     #[inline(never)]
-    pub fn try_exit_estimated(&self, depth: u32, stamp: u32, now: u64, state: u64) -> bool {
-        let Some((frame, elapsed, self_ticks)) =
-            self.pop::<true, false, true>(depth, stamp, now, state, flags::SAMPLED)
+    pub fn try_exit_sampled(&self, depth: u32, stamp: u32, now: u64, state: u64) -> bool {
+        let Some((frame, elapsed, self_ticks)) = self.pop::<true, false>(depth, stamp, now, state, flags::SAMPLED)
         else {
             return false;
         };
         add(&self.phase_ticks[frame.phase.get() as usize % FAST_PHASES], self_ticks);
-        if frame.flags.get() & flags::SAMPLED != 0 {
-            let (parent, folded) = (frame.children.get() != 0, frame.flags.get() & flags::FOLDED != 0);
-            frame.counters.get().update_estimate(elapsed, self_ticks, parent, folded);
-            if let Some(sampler) = self.sampler.get() {
-                sampler.adapt_if_due(now, self.steps_done.get());
-            }
+        let (parent, folded) = (frame.children.get() != 0, frame.flags.get() & flags::FOLDED != 0);
+        frame.counters.get().update_estimate(elapsed, self_ticks, parent, folded);
+        if let Some(sampler) = self.sampler.get() {
+            sampler.adapt_if_due(now, self.steps_done.get());
         }
         true
     }
@@ -600,7 +595,7 @@ impl Hot {
 
     #[inline(always)]
     fn close_frame<const DEEP: bool>(&self, depth: u32, stamp: u32, now: u64, state: u64) -> bool {
-        let Some((frame, _, self_ticks)) = self.pop::<true, DEEP, false>(depth, stamp, now, state, 0) else {
+        let Some((frame, _, self_ticks)) = self.pop::<true, DEEP>(depth, stamp, now, state, 0) else {
             return false;
         };
         add(&self.phase_ticks[frame.phase.get() as usize % FAST_PHASES], self_ticks);
@@ -616,8 +611,7 @@ impl Hot {
         if phases > FAST_PHASES {
             return false;
         }
-        let Some((frame, elapsed, self_ticks)) = self.pop::<false, false, false>(depth, stamp, now, state, flags::STEP)
-        else {
+        let Some((frame, elapsed, self_ticks)) = self.pop::<false, false>(depth, stamp, now, state, flags::STEP) else {
             return false;
         };
         self.step_end.set(now);
@@ -627,10 +621,14 @@ impl Hot {
 
     /// Takes the frame at `depth` off the stack and counts its call, if it is on top, has start tick low bits
     /// `stamp` and exactly `frame_flags` (or those with `FOLDED`, a recursive call, if `FOLD`), and `state` is
-    /// the key; returns it, its ticks and its self ticks. Beyond the inline frames only if `DEEP`. If `EST`,
-    /// its flags may be any of `frame_flags` with `ESTIMATED`, and its self ticks are a signed difference.
+    /// the key; returns it, its ticks and its self ticks. Beyond the inline frames only if `DEEP`. The self
+    /// ticks are a signed difference, kept in a `u64`: under a budget, the estimates of the calls a call made
+    /// may add up to more than it took, and clamping each call's at zero biased self times up (by a
+    /// microsecond a call, on a loop of short calls); timing every call, a call's clock reads may have cost
+    /// it less than the calibrated cost that is left out of it. Sums of them are right either way; each step
+    /// takes a phase's sum below zero as none.
     #[inline(always)]
-    fn pop<const FOLD: bool, const DEEP: bool, const EST: bool>(
+    fn pop<const FOLD: bool, const DEEP: bool>(
         &self,
         depth: u32,
         stamp: u32,
@@ -644,9 +642,8 @@ impl Hot {
         let (parent, frame) = self.frame_pair::<DEEP>((depth as usize).wrapping_sub(1))?;
         let start = frame.start.get();
         let unfolded = if FOLD { frame.flags.get() & !flags::FOLDED } else { frame.flags.get() };
-        let unexpected = if EST { unfolded & !(frame_flags | flags::ESTIMATED) != 0 } else { unfolded != frame_flags };
         #[allow(clippy::cast_possible_truncation)]
-        if start as u32 != stamp || unexpected {
+        if start as u32 != stamp || unfolded != frame_flags {
             return None;
         }
         // Counted here, before anything changes, so that an octave not yet allocated sends this close to the
@@ -663,7 +660,7 @@ impl Hot {
         let elapsed = now.saturating_sub(start);
         let counters = frame.counters.get();
         let spent = frame.children.get().wrapping_add(charge::inside_ticks());
-        let self_ticks = if EST { elapsed.wrapping_sub(spent) } else { elapsed.saturating_sub(spent) };
+        let self_ticks = elapsed.wrapping_sub(spent);
         // All ones for a call of its own, none for a recursive one.
         let own = u64::from(folded).wrapping_sub(1);
         counters.add_span(elapsed & own, elapsed, self_ticks);
@@ -689,8 +686,10 @@ impl Hot {
             (step_phases.get(1..).unwrap_or_default(), self.phase_ticks.get(1..phases).unwrap_or_default());
         let mut in_phases = 0u64;
         for (value, spans) in values.iter().zip(spans) {
-            value.set(spans.get());
-            in_phases = in_phases.saturating_add(spans.get());
+            // A sum of signed self times (see `pop`) below zero is none.
+            let ticks = non_negative(spans.get());
+            value.set(ticks);
+            in_phases = in_phases.saturating_add(ticks);
         }
         if in_phases > ticks {
             steps::fit_phases(step_phases, ticks, in_phases);

@@ -527,9 +527,9 @@ impl Recorder {
         }
         let elapsed = now.saturating_sub(frame.start);
         let spent = frame.children.wrapping_add(charge::inside_ticks());
-        // Signed where calls counted at an estimate may add up to more than the frame took (not for a step,
-        // whose self time is its unphased time).
-        let signed = frame.flags & (flags::ESTIMATED | flags::STEP) == flags::ESTIMATED;
+        // A signed difference, as the hot path takes it (see `Hot::pop`), but for a poll, whose sums add up
+        // one call's polls, and a step, whose self time is its unphased time.
+        let signed = frame.flags & (flags::POLL | flags::STEP) == 0;
         let self_ticks = if signed { elapsed.wrapping_sub(spent) } else { elapsed.saturating_sub(spent) };
         if let Some(parent) = depth.checked_sub(1).filter(|parent| *parent > 0) {
             self.edit_frame(hot, parent, |frame| frame.add_child(elapsed, charge::charged_ticks(Close::Slow)));
@@ -587,10 +587,7 @@ impl Recorder {
         let elapsed = frame.children.wrapping_add(self_ticks);
         let outermost = frame.flags & flags::FOLDED == 0;
         if let Some(parent) = depth.checked_sub(1).filter(|parent| *parent > 0) {
-            self.edit_frame(hot, parent, |frame| {
-                frame.add_child(elapsed, charge::charged_ticks(Close::Untimed));
-                frame.flags |= flags::ESTIMATED;
-            });
+            self.edit_frame(hot, parent, |frame| frame.add_child(elapsed, charge::charged_ticks(Close::Untimed)));
         }
         self.close_call(hot, frame.name);
         let inclusive = elapsed.wrapping_add(charge::inside_ticks());

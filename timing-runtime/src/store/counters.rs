@@ -161,7 +161,7 @@ impl NodeCounters {
     }
 
     /// Moves the estimate towards a timed call of `ticks`, `self_ticks` of them its own (a signed difference,
-    /// as a `u64`: see `flags::ESTIMATED`), which made timed calls if `parent`, and was inside a call of its
+    /// as a `u64`: see `Hot::pop`), which made timed calls if `parent`, and was inside a call of its
     /// name if `folded` (owner only). Once a node has had a recursive call, its estimate is of its recursive
     /// calls only: the outermost ones take the whole recursion's time, are timed whatever the budget (see
     /// `Hot::try_untimed`) and would weigh the estimate of the inner ones up. Self ticks stay signed: a
@@ -230,7 +230,7 @@ impl NodeCounters {
         if outermost {
             bump(&self.total, ticks);
         }
-        // Wrapping: a self time may be a signed difference (see `flags::ESTIMATED`).
+        // Wrapping: a self time may be a signed difference (see `Hot::pop`).
         self.self_ticks.store(self.self_ticks.load(Relaxed).wrapping_add(self_ticks), Relaxed);
     }
 
@@ -259,7 +259,7 @@ impl NodeCounters {
         Totals {
             count,
             total: self.total.load(Relaxed),
-            // A sum of signed self times (see `flags::ESTIMATED`) below zero is none.
+            // A sum of signed self times (see `Hot::pop`) below zero is none.
             self_ticks: {
                 let self_ticks = self.self_ticks.load(Relaxed);
                 if signed(self_ticks) < 0 { 0 } else { self_ticks }
