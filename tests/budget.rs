@@ -351,3 +351,38 @@ fn a_budget_out_of_range_is_refused_and_the_one_in_force_kept() {
     set_budget(Budget::EXACT).unwrap();
     assert!(timing_runtime::budget().is_exact());
 }
+
+/// A recursive function with a phase: its inner calls open no phase (their caller's is theirs), so they are
+/// sampled as any other; the outermost one opens it and is timed.
+#[timed(phase = "phased recursion")]
+fn phased_descend(depth: u32) {
+    spin_ns(1_000);
+    if depth > 0 {
+        phased_descend(depth - 1);
+    }
+}
+
+#[timed(step)]
+fn phased_step() {
+    phased_descend(9);
+}
+
+#[test]
+fn a_phased_recursion_is_sampled_below_its_outermost_call() {
+    let _exclusive = exclusive();
+    set_budget(tiny_budget(5)).unwrap();
+    timing_runtime::reset();
+    for _ in 0..2_000 {
+        phased_step();
+    }
+    let run = summary();
+    set_budget(Budget::EXACT).unwrap();
+    let span = run.span("phased_descend").unwrap();
+    assert_eq!(span.count, 20_000);
+    let estimate = span.estimate.unwrap_or_else(|| panic!("sampled: {span:?}"));
+    // The 2,000 outermost calls are timed; of the 18,000 inner ones, few.
+    assert!(estimate.timed < 6_000, "{span:?}");
+    // Its phase holds the step, as timed exactly (the step has no time of its own but the calls).
+    let share = run.phase_breakdown.phases.iter().find(|share| share.phase == "phased recursion").unwrap();
+    assert!(share.ns + run.phase_breakdown.instrumentation_ns + 2_000 * 1_000 >= run.total_ns, "{run:#?}");
+}

@@ -453,9 +453,10 @@ impl Hot {
         Some((depth, start as u32))
     }
 
-    /// Opens an ordinary span under an overhead budget as `try_enter` opens one: a call with a phase of its
-    /// own timed (and counted as exact), any other timed when its name's countdown is out (and marked, so
-    /// that its close moves the estimate), otherwise counted untimed (`try_untimed`).
+    /// Opens an ordinary span under an overhead budget as `try_enter` opens one: a call that opens a phase
+    /// (its own, not its caller's already) timed and counted as exact, any other timed when its name's
+    /// countdown is out (and marked, so that its close moves the estimate), otherwise counted untimed
+    /// (`try_untimed`).
     #[inline(always)]
     pub fn try_enter_sampled(&self, packed: u64, state: u64, now: impl FnOnce() -> u64) -> Option<(u32, u32)> {
         if packed & FAST == 0 || state != self.key.get() {
@@ -464,7 +465,10 @@ impl Hot {
         let sampler = self.sampler.get()?;
         #[allow(clippy::cast_possible_truncation)]
         let (name, own_phase) = (packed as u32, (packed >> 32) as u32 & (FAST_PHASES as u32 - 1));
-        if own_phase != 0 {
+        // A call that opens a phase is timed; one whose phase is its caller's already (a recursive call of a
+        // phased function, say) opens none.
+        if own_phase != 0 && self.frame_cells(self.depth.get() as usize).is_none_or(|top| top.phase.get() != own_phase)
+        {
             sampler.count_exact();
             return self.try_push::<false>(packed, 0, now);
         }
