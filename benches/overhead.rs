@@ -12,7 +12,7 @@ fn main() {
     divan::main();
 }
 
-const CONTENDERS: [Contender; 11] = Contender::ALL;
+const CONTENDERS: [Contender; 12] = Contender::ALL;
 
 #[divan::bench(args = CONTENDERS, threads = [1, 2])]
 fn leaf(bencher: divan::Bencher, contender: Contender) {

@@ -120,6 +120,20 @@ impl TrainingSummary {
             "not measured".to_owned()
         };
         item("Instrumentation", cost);
+        if let Some(budget) = &self.budget {
+            let kept = if budget.kept { "kept" } else { "not kept" };
+            let sampled: Vec<String> = budget
+                .sampled
+                .iter()
+                .take(5)
+                .map(|span| format!("{} 1 in {:.1}", escape(&span.name), span.rate))
+                .collect();
+            let sampled = if sampled.is_empty() { String::new() } else { format!("; timed {}", sampled.join(", ")) };
+            item(
+                "Budget",
+                format!("{}% ({kept}): instrumentation {:.2}%{sampled}", budget.percent, budget.instrumentation_pct),
+            );
+        }
         if let Some(allocations) = &self.allocations {
             #[allow(clippy::cast_precision_loss)]
             let bytes = Bytes(allocations.in_spans.bytes as f64);
@@ -285,7 +299,27 @@ fn span_row(page: &mut String, span: &SpanStats, allocations: bool) {
         span.count,
         Thousands(span.count)
     );
-    for ns in [span.total_ns, span.self_ns, mean, span.p50_ns, span.p95_ns, span.p99_ns, span.max_ns] {
+    // Estimated times (under a budget) are marked, with their 95% margins, as the text report marks them.
+    let estimated =
+        [span.estimate.map(|estimate| estimate.total_ns_margin), span.estimate.map(|estimate| estimate.self_ns_margin)];
+    for (ns, margin) in [span.total_ns, span.self_ns].into_iter().zip(estimated) {
+        match (margin, span.estimate) {
+            (Some(margin), Some(estimate)) => {
+                let _ = write!(
+                    page,
+                    "<td data-value=\"{ns}\" class=\"estimate\" title=\"estimated: {} of {} calls timed\">~{} ±{}</td>",
+                    estimate.timed,
+                    span.count,
+                    Duration(ns),
+                    Duration(margin)
+                );
+            }
+            _ => {
+                let _ = write!(page, "<td data-value=\"{ns}\">{}</td>", Duration(ns));
+            }
+        }
+    }
+    for ns in [mean, span.p50_ns, span.p95_ns, span.p99_ns, span.max_ns] {
         let _ = write!(page, "<td data-value=\"{ns}\">{}</td>", Duration(ns));
     }
     if allocations {
@@ -417,6 +451,32 @@ mod tests {
             })
             .collect();
         run
+    }
+
+    #[test]
+    fn estimated_spans_are_marked_with_their_margins_and_the_budget_is_said() {
+        let mut sampled = run(&["regions"]);
+        let span = |name: &str, estimate| SpanStats {
+            name: name.to_owned(),
+            count: 1_000,
+            total_ns: 2_000_000,
+            self_ns: 1_500_000,
+            estimate,
+            ..SpanStats::default()
+        };
+        let estimate = crate::model::Estimate { timed: 40, total_ns_margin: 300_000, self_ns_margin: 200_000 };
+        sampled.spans = vec![span("counted", Some(estimate)), span("timed", None)];
+        sampled.budget = Some(crate::model::BudgetReport {
+            percent: 1.0,
+            instrumentation_pct: 0.8,
+            kept: true,
+            sampled: vec![crate::model::SampledSpan { name: "counted".into(), calls: 1_000, timed: 40, rate: 25.0 }],
+        });
+        let page = sampled.to_html("run").expect("a page");
+        assert!(page.contains("title=\"estimated: 40 of 1000 calls timed\">~2.0ms ±300.0µs</td>"), "{page}");
+        assert!(page.contains(">~1.5ms ±200.0µs</td>"), "{page}");
+        assert!(page.contains("<td data-value=\"2000000\">2.0ms</td>"), "an exact span is unmarked: {page}");
+        assert!(page.contains("<dt>Budget</dt><dd>1% (kept): instrumentation 0.80%; timed counted 1 in 25.0</dd>"));
     }
 
     #[test]
