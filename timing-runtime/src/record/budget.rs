@@ -124,7 +124,7 @@ static POOL: Mutex<Vec<&'static Sampler>> = Mutex::new(Vec::new());
 /// once under a budget.
 static ALL: Mutex<Vec<&'static Sampler>> = Mutex::new(Vec::new());
 
-/// A sampler for the calling thread: a pooled one, reset, or a new one (128 KiB, taken only under a budget).
+/// A sampler for the calling thread: a pooled one, reset, or a new one (96 KiB, taken only under a budget).
 pub(crate) fn take() -> &'static Sampler {
     let sampler = POOL.lock().pop().unwrap_or_else(|| {
         let sampler: &'static Sampler = Box::leak(Box::new(Sampler {
