@@ -131,7 +131,7 @@ pub mod __private {
     #[doc(hidden)]
     pub fn disturb_calibration(ticks: u64) {
         crate::record::charge::measure_once(|| crate::record::charge::Costs {
-            outside: [ticks; 5],
+            outside: [ticks; 6],
             inside: 0,
             floor: 0,
         });

@@ -282,7 +282,8 @@ impl Sampler {
         #[allow(clippy::cast_precision_loss)]
         let timed_cost = (costs.outside[Close::Fast as usize] + costs.inside) as f64;
         #[allow(clippy::cast_precision_loss)]
-        let untimed_cost = costs.outside[Close::Untimed as usize] as f64;
+        let untimed_cost =
+            costs.outside[if allocs::counting() { Close::UntimedFramed } else { Close::Untimed } as usize] as f64;
         // What is left once every call is counted and the exact ones timed, for timing the others.
         let left = window_f * percent / 100.0 - exact_f * timed_cost - seen_f * untimed_cost;
         let extra = seen_f * (timed_cost - untimed_cost).max(1.0);

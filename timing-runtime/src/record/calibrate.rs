@@ -78,7 +78,8 @@ static FILLER: Callsite = Callsite::new("timing calibration stack", None, Kind::
 fn measure_close(close: Close) -> (u64, u64) {
     let rounds = (0..ROUNDS).filter_map(|_| match close {
         Close::Fast | Close::Slow => children_of(&PARENT, &CHILD, close),
-        Close::Untimed => untimed_children(),
+        Close::Untimed => untimed_children(false),
+        Close::UntimedFramed => untimed_children(true),
         Close::Recursive => children_of(&RECURSIVE, &RECURSIVE, close),
         // Recursion is what makes a stack that deep.
         Close::Deep => beneath(FAST_DEPTH, || children_of(&RECURSIVE, &RECURSIVE, close)),
@@ -134,7 +135,7 @@ fn children_of(parent: &'static Callsite, child: &'static Callsite, close: Close
     let parent = parent.enter_detailed();
     for _ in 0..CHILDREN {
         slow_path();
-        let guard = std::hint::black_box(if close == Close::Untimed {
+        let guard = std::hint::black_box(if matches!(close, Close::Untimed | Close::UntimedFramed) {
             child.enter_sampled_detailed()
         } else {
             child.enter_detailed()
@@ -147,7 +148,7 @@ fn children_of(parent: &'static Callsite, child: &'static Callsite, close: Close
     let elapsed = with_hot(|hot| hot.open_elapsed(now))?;
     parent.close_detailed();
     let calls = u64::from(CHILDREN);
-    if close == Close::Untimed {
+    if matches!(close, Close::Untimed | Close::UntimedFramed) {
         // An untimed call of an empty function took no time of its own that a clock read saw (what it
         // charged its caller, an estimate, is no measure of it): all the caller saw of it is its cost.
         return Some((elapsed / calls, 0));
@@ -159,19 +160,24 @@ fn children_of(parent: &'static Callsite, child: &'static Callsite, close: Close
 
 /// `children_of` for untimed calls, through the path they take under a budget: the calibration thread
 /// samples while it measures them, with one timed call of `CHILD` first (it sets the estimate that untimed
-/// calls need) and every later one untimed. The hot path is switched off at each change, so that the
-/// recorder takes the change into the thread's key.
-fn untimed_children() -> Option<(u64, u64)> {
+/// calls need) and every later one untimed, with a frame if `framed` (its path marked as one whose calls
+/// make timed calls). The hot path is switched off at each change, so that the recorder takes the change
+/// into the thread's key.
+fn untimed_children(framed: bool) -> Option<(u64, u64)> {
     UNTIMED.with(|untimed| untimed.set(true));
     with_hot(|hot| hot.key.set(POISON));
     let first = PARENT.enter_detailed();
     CHILD.enter_sampled_detailed().close_detailed();
+    if framed {
+        with_hot(|hot| hot.mark_not_leaf(CHILD.packed_ids()));
+    }
     first.close_detailed();
     if let (Some(sampler), ids) = (with_hot(|hot| hot.sampler.get()), CHILD.packed_ids()) {
         #[allow(clippy::cast_possible_truncation)]
         sampler.force_untimed(ids as u32);
     }
-    let measured = children_of(&PARENT, &CHILD, Close::Untimed);
+    let close = if framed { Close::UntimedFramed } else { Close::Untimed };
+    let measured = children_of(&PARENT, &CHILD, close);
     UNTIMED.with(|untimed| untimed.set(false));
     with_hot(|hot| hot.key.set(POISON));
     measured
@@ -206,7 +212,7 @@ mod tests {
         crate::set_timeline(0);
         let without: Vec<u64> = Close::ALL.map(|close| slow_closes_measuring(close, false)).to_vec();
         for closes in [with_timeline, without] {
-            assert_eq!([closes[0], closes[1], closes[2], closes[4]], [0, 0, 0, 0]);
+            assert_eq!([closes[0], closes[1], closes[2], closes[4], closes[5]], [0, 0, 0, 0, 0]);
             // Less those that made an octave (at most 39 a name).
             assert!(closes[3] + 39 >= u64::from(super::CHILDREN) * super::ROUNDS as u64, "{closes:?}");
         }

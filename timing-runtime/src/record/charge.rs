@@ -23,17 +23,22 @@ pub(crate) enum Close {
     Deep = 2,
     /// Closed by the slow path.
     Slow = 3,
-    /// Counted but not timed, under an overhead budget: no clock read, so no floor either.
+    /// Counted but not timed, under an overhead budget, with no frame (a leaf): no clock read, so no floor
+    /// either.
     Untimed = 4,
+    /// Counted but not timed, with a frame (a call that makes timed calls, or any while allocations are
+    /// counted).
+    UntimedFramed = 5,
 }
 
 impl Close {
-    pub const ALL: [Close; 5] = [Close::Fast, Close::Recursive, Close::Deep, Close::Slow, Close::Untimed];
+    pub const ALL: [Close; 6] =
+        [Close::Fast, Close::Recursive, Close::Deep, Close::Slow, Close::Untimed, Close::UntimedFramed];
 }
 
 /// Ticks a closed span adds to its caller's self time, by `Close`; 0 until measured, or when subtraction is
 /// off.
-static CHARGED: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+static CHARGED: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
 /// Ticks of a timed call's own instrumentation inside its clock reads (from the end of its opening read to
 /// its closing read, with nothing in between): left out of its own self time, so that a tiny function called
 /// often does not carry into its phase the latency of the clock reads around it. 0 until measured, or when
@@ -50,7 +55,7 @@ const KEPT: usize = 15;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Costs {
     /// What a call adds to its caller's self time, by `Close`.
-    pub outside: [u64; 5],
+    pub outside: [u64; 6],
     /// What a call adds to its own time (see `INSIDE`).
     pub inside: u64,
     /// Two clock reads, one after the other: no timed call costs less.
@@ -92,7 +97,7 @@ impl Measurements {
             values.sort_unstable();
             values[(values.len() - 1) / 2]
         };
-        let outside = [0, 1, 2, 3, 4].map(|kind| median(&|costs: &Costs| costs.outside[kind]));
+        let outside = [0, 1, 2, 3, 4, 5].map(|kind| median(&|costs: &Costs| costs.outside[kind]));
         let costs = Costs { outside, inside: median(&|costs| costs.inside), floor: median(&|costs| costs.floor) };
         Some(costs.at_least_the_floor())
     }
@@ -202,7 +207,8 @@ mod tests {
 
     #[test]
     fn the_costs_in_force_are_medians_never_below_the_floor() {
-        let costs = |fast, inside, floor| Costs { outside: [fast, fast + 5, fast + 10, fast * 10, 2], inside, floor };
+        let costs =
+            |fast, inside, floor| Costs { outside: [fast, fast + 5, fast + 10, fast * 10, 2, 3], inside, floor };
         // A first measurement far below the floor (disturbed): raised to it.
         let mut measured = Measurements { costs: vec![costs(4, 10, 60)], last: None, checking: false };
         assert_eq!(measured.median().map(|costs| costs.outside[0] + costs.inside), Some(60));
@@ -213,6 +219,6 @@ mod tests {
         assert_eq!((median.outside[0], median.inside, median.floor), (55, 20, 60));
         assert_eq!(median.outside[3], 550);
         // Not raised: an untimed call reads no clock.
-        assert_eq!(median.outside[4], 2);
+        assert_eq!((median.outside[4], median.outside[5]), (2, 3));
     }
 }

@@ -555,11 +555,23 @@ impl Hot {
         let own = u64::from(frame_flags & flags::FOLDED).wrapping_sub(1);
         // Its inclusive time as a timed call's would be, with the instrumentation inside its clock reads.
         counters.add_untimed(ticks.wrapping_add(charge::inside_ticks()) & own, self_ticks);
-        parent.add_child(ticks, charge::charged_ticks(Close::Untimed));
+        parent.add_child(ticks, charge::charged_ticks(Close::UntimedFramed));
         add(&self.phase_ticks[frame.phase.get() as usize % FAST_PHASES], self_ticks);
         let open = &self.open[frame.name.get() as usize % FAST_NAMES];
         open.set(open.get().wrapping_sub(1));
         true
+    }
+
+    /// Marks the path a call with ids `packed` takes from the innermost frame as one whose calls make timed
+    /// calls, if its edge is cached: for the calibration of an untimed call with a frame.
+    pub fn mark_not_leaf(&self, packed: u64) {
+        let Some(parent) = self.frame_cells(self.depth.get() as usize) else { return };
+        #[allow(clippy::cast_possible_truncation)]
+        let key = edge_key(parent.node.get(), packed as u32);
+        let edge = &self.cache[cache_index(key)];
+        if edge.key.get() == key {
+            edge.counters.get().mark_not_leaf();
+        }
     }
 
     /// Closes a span timed under an overhead budget as `try_exit` closes one, and moves its node's estimate

@@ -587,7 +587,7 @@ impl Recorder {
         let elapsed = frame.children.wrapping_add(self_ticks);
         let outermost = frame.flags & flags::FOLDED == 0;
         if let Some(parent) = depth.checked_sub(1).filter(|parent| *parent > 0) {
-            self.edit_frame(hot, parent, |frame| frame.add_child(elapsed, charge::charged_ticks(Close::Untimed)));
+            self.edit_frame(hot, parent, |frame| frame.add_child(elapsed, charge::charged_ticks(Close::UntimedFramed)));
         }
         self.close_call(hot, frame.name);
         let inclusive = elapsed.wrapping_add(charge::inside_ticks());

@@ -255,8 +255,8 @@ fn batch_points(points: &[PointTicks], steps: Option<(u64, u64)>, phase_names: &
 /// steps themselves among them): each call inside a step charged its caller the cost of the way it closed,
 /// and left its own cost inside its clock reads out of its own time, as did each step; with the timeline on
 /// (`timeline`), every call closes on the slow path.
-fn instrumentation_ticks(costs: &Costs, calls: [u64; 4], steps: u64, timeline: bool) -> (u64, u64) {
-    let [fast, recursive, deep, untimed] = calls;
+fn instrumentation_ticks(costs: &Costs, calls: [u64; 5], steps: u64, timeline: bool) -> (u64, u64) {
+    let [fast, recursive, deep, untimed, framed] = calls;
     let outside = if timeline {
         fast.saturating_add(recursive).saturating_add(deep).saturating_mul(costs.outside[Close::Slow as usize])
     } else {
@@ -265,9 +265,11 @@ fn instrumentation_ticks(costs: &Costs, calls: [u64; 4], steps: u64, timeline: b
             .fold(0u64, |sum, (calls, close)| sum.saturating_add(calls.saturating_mul(costs.outside[*close as usize])))
     };
     let timed = fast.saturating_add(recursive).saturating_add(deep).saturating_add(steps);
-    let untimed_ticks = untimed.saturating_mul(costs.outside[Close::Untimed as usize]);
+    let untimed_ticks = untimed
+        .saturating_mul(costs.outside[Close::Untimed as usize])
+        .saturating_add(framed.saturating_mul(costs.outside[Close::UntimedFramed as usize]));
     let ticks = outside.saturating_add(timed.saturating_mul(costs.inside)).saturating_add(untimed_ticks);
-    (ticks, timed.saturating_add(untimed))
+    (ticks, timed.saturating_add(untimed).saturating_add(framed))
 }
 
 /// The children of each path of a merged tree, as ranges of one array (a parent's id is below its
@@ -316,10 +318,10 @@ impl Children {
 /// counted), by the way they closed on the hot path: ordinary, recursive (below an open call of their name)
 /// and deep (beyond the inline frames), as `[fast, recursive, deep]`. Walked depth first with an explicit
 /// stack and a count of the open calls of each name, so that no depth of tree can overflow ours.
-fn calls_in_steps(tree: &MergedTree, step_names: &[u32]) -> [u64; 4] {
+fn calls_in_steps(tree: &MergedTree, step_names: &[u32]) -> [u64; 5] {
     let count = tree.paths.len().min(tree.totals.len());
     if count == 0 {
-        return [0; 4];
+        return [0; 5];
     }
     let children = Children::of(count, |id| {
         let parent = tree.paths[id].0 as usize;
@@ -327,7 +329,7 @@ fn calls_in_steps(tree: &MergedTree, step_names: &[u32]) -> [u64; 4] {
     });
     // By name id; ids are sparse (the root's is a sentinel), so a map rather than a table.
     let mut open: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
-    let mut calls = [0u64; 4];
+    let mut calls = [0u64; 5];
     // A step's name under `recompute` outside every step is a replayed step: no step of the run.
     let replay = callsite::recompute().registered_name();
     // (path, depth, inside a step, inside a replay, entering); a path is entered, its children walked, then
@@ -351,7 +353,8 @@ fn calls_in_steps(tree: &MergedTree, step_names: &[u32]) -> [u64; 4] {
             };
             let totals = &tree.totals[id];
             calls[kind] = calls[kind].saturating_add(totals.count.saturating_sub(totals.untimed));
-            calls[3] = calls[3].saturating_add(totals.untimed);
+            calls[3] = calls[3].saturating_add(totals.untimed.saturating_sub(totals.untimed_framed));
+            calls[4] = calls[4].saturating_add(totals.untimed_framed);
         }
         if id != 0 {
             *open.entry(name).or_insert(0) += 1;

@@ -192,6 +192,11 @@ impl NodeCounters {
         self.estimate.store(ticks | self_ticks << 32 | flags, Relaxed);
     }
 
+    /// Marks the node as one whose calls make timed calls (owner only).
+    pub fn mark_not_leaf(&self) {
+        self.estimate.store(self.estimate.load(Relaxed) | NOT_LEAF, Relaxed);
+    }
+
     /// Counts a call that was not timed, as `inclusive` new ticks of inclusive time (0 inside a call of its
     /// name) and `self_ticks` of self time (owner only).
     #[inline(always)]
@@ -268,6 +273,12 @@ impl NodeCounters {
             min: if count == 0 { 0 } else { min.min(max) },
             max,
             untimed: self.untimed.load(Relaxed),
+            // A node's untimed calls had frames if it is no leaf, or all did while allocations were counted.
+            untimed_framed: if self.estimate().leaf && !crate::store::allocs::counting() {
+                0
+            } else {
+                self.untimed.load(Relaxed)
+            },
             ..Totals::default()
         }
     }
@@ -288,6 +299,8 @@ pub(crate) struct Totals {
     pub cancelled_ticks: u64,
     /// Calls counted but not timed, under an overhead budget (among `count`; their times are estimates).
     pub untimed: u64,
+    /// Those of them that had frames.
+    pub untimed_framed: u64,
 }
 
 impl Totals {
@@ -309,5 +322,6 @@ impl Totals {
         self.cancelled = self.cancelled.saturating_add(other.cancelled);
         self.cancelled_ticks = self.cancelled_ticks.saturating_add(other.cancelled_ticks);
         self.untimed = self.untimed.saturating_add(other.untimed);
+        self.untimed_framed = self.untimed_framed.saturating_add(other.untimed_framed);
     }
 }

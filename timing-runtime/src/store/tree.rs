@@ -293,8 +293,9 @@ pub(crate) struct PathTotals {
     pub total: u64,
     pub self_ticks: u64,
     pub cancelled: u64,
-    /// Calls counted but not timed, under an overhead budget.
+    /// Calls counted but not timed, under an overhead budget, and those of them that had frames.
     pub untimed: u64,
+    pub untimed_framed: u64,
 }
 
 impl PathTotals {
@@ -304,6 +305,7 @@ impl PathTotals {
         self.self_ticks = self.self_ticks.saturating_add(totals.self_ticks);
         self.cancelled = self.cancelled.saturating_add(totals.cancelled);
         self.untimed = self.untimed.saturating_add(totals.untimed);
+        self.untimed_framed = self.untimed_framed.saturating_add(totals.untimed_framed);
     }
 
     fn merge(&mut self, other: &PathTotals) {
@@ -313,6 +315,7 @@ impl PathTotals {
             self_ticks: other.self_ticks,
             cancelled: other.cancelled,
             untimed: other.untimed,
+            untimed_framed: other.untimed_framed,
             ..Totals::default()
         });
     }
