@@ -353,8 +353,10 @@ fn calls_in_steps(tree: &MergedTree, step_names: &[u32]) -> [u64; 5] {
             };
             let totals = &tree.totals[id];
             calls[kind] = calls[kind].saturating_add(totals.count.saturating_sub(totals.untimed));
-            calls[3] = calls[3].saturating_add(totals.untimed.saturating_sub(totals.untimed_framed));
-            calls[4] = calls[4].saturating_add(totals.untimed_framed);
+            // Every untimed call had a frame while allocations were counted.
+            let framed = if allocs::counting() { totals.untimed } else { totals.untimed_framed };
+            calls[3] = calls[3].saturating_add(totals.untimed.saturating_sub(framed));
+            calls[4] = calls[4].saturating_add(framed);
         }
         if id != 0 {
             *open.entry(name).or_insert(0) += 1;

@@ -273,12 +273,9 @@ impl NodeCounters {
             min: if count == 0 { 0 } else { min.min(max) },
             max,
             untimed: self.untimed.load(Relaxed),
-            // A node's untimed calls had frames if it is no leaf, or all did while allocations were counted.
-            untimed_framed: if self.estimate().leaf && !crate::store::allocs::counting() {
-                0
-            } else {
-                self.untimed.load(Relaxed)
-            },
+            // A node's untimed calls had frames if it is no leaf (or, which the report knows, while
+            // allocations were counted).
+            untimed_framed: if self.estimate().leaf { 0 } else { self.untimed.load(Relaxed) },
             ..Totals::default()
         }
     }
