@@ -5,18 +5,8 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
-use common::exclusive;
+use common::{exclusive, spin_ns};
 use timing_runtime::{Budget, TrainingSummary, set_budget, summary, timed};
-
-/// Spins for `nanos` nanoseconds.
-fn spin_ns(nanos: u64) {
-    let until = Instant::now() + Duration::from_nanos(nanos);
-    while Instant::now() < until {
-        std::hint::spin_loop();
-    }
-}
 
 /// A deterministic generator for the workload's call durations (not the sampler's: its seed is the budget's).
 struct Work(u64);

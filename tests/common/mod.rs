@@ -32,6 +32,15 @@ pub fn spin(micros: u64) {
     }
 }
 
+/// Keeps the CPU busy for `nanos` nanoseconds, for calls shorter than a microsecond (no tolerance added: the
+/// tests that use it bound what was recorded by the margins the runtime states).
+pub fn spin_ns(nanos: u64) {
+    let until = Instant::now() + Duration::from_nanos(nanos);
+    while Instant::now() < until {
+        std::hint::spin_loop();
+    }
+}
+
 /// The nanoseconds since `start` by `Instant`, and [`CLOCK_TOLERANCE`] more: an upper bound on what the
 /// runtime can have recorded in that time.
 pub fn wall_since(start: Instant) -> u64 {

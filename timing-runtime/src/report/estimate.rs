@@ -17,31 +17,22 @@ use crate::store::tree::MergedTree;
 /// 1.96: the normal distribution's two-sided 95% quantile.
 const Z95: f64 = 1.96;
 
-/// The variances (in ticks²) of the estimated time of each span name.
-pub(crate) struct Variances {
-    pub by_name: Vec<f64>,
-}
-
-impl Variances {
-    /// From the merged tree, the standard deviation of each name's timed durations in ticks, and the
-    /// samplers' weights of each name.
-    pub fn of(tree: &MergedTree, deviations: &[f64], weights: &[u64]) -> Variances {
-        let by_name = tree
-            .names
-            .iter()
-            .enumerate()
-            .map(|(name, totals)| {
-                if totals.untimed == 0 {
-                    return 0.0;
-                }
-                let deviation = deviations.get(name).copied().unwrap_or(0.0);
-                #[allow(clippy::cast_precision_loss)]
-                let stand_for = totals.untimed as f64 + weights.get(name).copied().unwrap_or(0) as f64;
-                deviation * deviation * stand_for
-            })
-            .collect();
-        Variances { by_name }
-    }
+/// The variance (in ticks²) of the estimated time of each span name, by name id, from the merged tree, the
+/// standard deviation of each name's timed durations in ticks, and the samplers' weights of each name.
+pub(crate) fn variances(tree: &MergedTree, deviations: &[f64], weights: &[u64]) -> Vec<f64> {
+    tree.names
+        .iter()
+        .enumerate()
+        .map(|(name, totals)| {
+            if totals.untimed == 0 {
+                return 0.0;
+            }
+            let deviation = deviations.get(name).copied().unwrap_or(0.0);
+            #[allow(clippy::cast_precision_loss)]
+            let stand_for = totals.untimed as f64 + weights.get(name).copied().unwrap_or(0) as f64;
+            deviation * deviation * stand_for
+        })
+        .collect()
 }
 
 /// The 95% margin, in ticks, of an estimate of variance `variance` (ticks²).

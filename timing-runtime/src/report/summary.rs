@@ -16,7 +16,7 @@ use crate::store::batches::PointTicks;
 use crate::store::registry::{self, Aggregate};
 use crate::store::tree::MergedTree;
 
-use super::estimate::{Variances, margin_ticks};
+use super::estimate::{margin_ticks, variances};
 
 /// Everything recorded since the last reset, all threads merged, at granularity `granularity`.
 pub(crate) fn summary(granularity: TimingGranularity) -> TrainingSummary {
@@ -92,7 +92,7 @@ impl TrainingSummary {
         let mut phase_breakdown = PhaseBreakdown::from_ns(total_ns, phases).with_instrumentation(instrumentation_ns);
         let deviations: Vec<f64> =
             aggregate.tree.durations.iter().map(|durations| durations.distribution(|ticks| ticks).stddev_ns).collect();
-        let variances = Variances::of(&aggregate.tree, &deviations, &budget::weights());
+        let variances = variances(&aggregate.tree, &deviations, &budget::weights());
         for share in &mut phase_breakdown.phases {
             let id = phase_names.iter().position(|name| *name == share.phase);
             if let Some(histogram) = id.and_then(|id| steps.phase_histograms.get(id)) {
@@ -146,7 +146,7 @@ impl TrainingSummary {
                     allocations: allocs::counting()
                         .then(|| aggregate.allocs.by_name.get(id).copied().unwrap_or_else(Allocations::default)),
                     estimate: (totals.untimed > 0).then(|| {
-                        let margin = margin_ticks(variances.by_name.get(id).copied().unwrap_or(0.0));
+                        let margin = margin_ticks(variances.get(id).copied().unwrap_or(0.0));
                         Estimate {
                             timed: totals.count.saturating_sub(totals.untimed),
                             total_ns_margin: to_ns(margin),
