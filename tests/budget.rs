@@ -252,7 +252,10 @@ fn when_a_call_gets_slower_the_rate_adapts_and_the_estimate_follows() {
         let asked = 8_000.0 * 2_000.0 + 8_000.0 * 20_000.0;
         let margin = both.estimate.map_or(0.0, |estimate| estimate.total_ns_margin as f64);
         let error = both.total_ns as f64 - asked;
-        assert!(error > -margin.max(asked * 0.01), "{halves}: {} ns for {asked} ns spun: {both:?}", both.total_ns);
+        // Below it by at most the estimate's lag: the slow calls right after the change count at the fast
+        // calls' estimate until the moving average catches up, which the margin does not hold (a debug run
+        // came out 8% low, its margin 7%).
+        assert!(error > -(margin + asked * 0.1), "{halves}: {} ns for {asked} ns spun: {both:?}", both.total_ns);
         // Above it by what preempted calls took besides: a busy stretch of this VM added 14% once, so not
         // more than half again.
         assert!(error < margin + asked * 0.5, "{halves}: {} ns for {asked} ns spun: {both:?}", both.total_ns);
