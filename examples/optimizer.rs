@@ -7,14 +7,15 @@
 //! ```text
 //! cargo run --release --example optimizer -- [--steps N] [--batch N] [--circles N] [--threads N] [--json]
 //!                                            [--out DIR] [--push URL [--instance NAME]] [--double PHASE]
-//!                                            [--compare BEFORE.json AFTER.json]
+//!                                            [--serve ADDRESS] [--compare BEFORE.json AFTER.json]
 //! ```
 //!
 //! `--out DIR` writes `report.html` (the run as one page: charts, flamegraph, tables), `summary.json` (the
 //! `TrainingSummary`), `trace.json` (Chrome Trace Event Format, for Perfetto or `chrome://tracing`),
 //! `flamegraph.svg`, `calltree.txt` and `metrics.prom` (the Prometheus exposition). `--push URL` pushes the
 //! run's metrics to a Prometheus Pushgateway when it ends, as job `optimizer` and instance `NAME` (default
-//! `local`). `--double regions|error|gradient` does that phase's
+//! `local`). `--serve 127.0.0.1:PORT` serves the run live while it trains (the page at `/`, `/metrics`,
+//! `/summary.json`) and goes on serving it after training until interrupted. `--double regions|error|gradient` does that phase's
 //! work twice in every step, to see a regression as `timing diff` sees it. `--compare` prints what changed
 //! between two `summary.json` files.
 
@@ -361,10 +362,12 @@ struct Options {
     compare: Option<(String, String)>,
     push: Option<String>,
     instance: String,
+    serve: Option<String>,
 }
 
 const USAGE: &str = "usage: optimizer [--steps N] [--batch N] [--circles N] [--threads N] [--json] [--out DIR] \
-                     [--push URL [--instance NAME]] [--double PHASE] [--budget PCT] [--compare BEFORE.json AFTER.json]";
+                     [--push URL [--instance NAME]] [--serve ADDRESS] [--double PHASE] [--budget PCT] \
+                     [--compare BEFORE.json AFTER.json]";
 
 fn parse_options() -> Result<Options, String> {
     let mut options = Options {
@@ -377,6 +380,7 @@ fn parse_options() -> Result<Options, String> {
         compare: None,
         push: None,
         instance: "local".into(),
+        serve: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -396,6 +400,7 @@ fn parse_options() -> Result<Options, String> {
             "--out" => options.out = Some(args.next().ok_or("--out needs a directory")?.into()),
             "--push" => options.push = Some(args.next().ok_or("--push needs a Pushgateway address")?),
             "--instance" => options.instance = args.next().ok_or("--instance needs a name")?,
+            "--serve" => options.serve = Some(args.next().ok_or("--serve needs an address, such as 127.0.0.1:9185")?),
             "--double" => {
                 let phase = args.next().ok_or("--double needs a phase: regions, error or gradient")?;
                 let which = match phase.as_str() {
@@ -486,6 +491,13 @@ fn main() -> ExitCode {
         // Keep the newest million spans of each thread for the trace.
         timing_runtime::set_timeline(1_000_000);
     }
+    let server = match options.serve.as_deref().map(serve).transpose() {
+        Ok(server) => server,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
     let total = (options.steps * options.threads) as u64;
     let progress = (!options.json).then(|| {
         let bar = indicatif::ProgressBar::new(total);
@@ -570,7 +582,40 @@ fn main() -> ExitCode {
         println!();
         print!("{run}");
     }
+    if let Some(server) = server {
+        keep_serving(&server);
+    }
     ExitCode::SUCCESS
+}
+
+/// Serves the run live at `address` (the page at `/`, `/metrics`, `/summary.json`).
+#[cfg(feature = "serve")]
+fn serve(address: &str) -> Result<timing_runtime::Server, String> {
+    let server = timing_runtime::serve(address).map_err(|error| format!("--serve {address}: {error}"))?;
+    eprintln!("serving the run live at {}", server.url());
+    Ok(server)
+}
+
+/// The page and /metrics go on showing the finished run until the program is interrupted.
+#[cfg(feature = "serve")]
+fn keep_serving(server: &timing_runtime::Server) -> ! {
+    eprintln!("training done; serving the run at {} until interrupted (Ctrl-C)", server.url());
+    loop {
+        std::thread::park();
+    }
+}
+
+#[cfg(not(feature = "serve"))]
+enum NoServer {}
+
+#[cfg(not(feature = "serve"))]
+fn serve(_: &str) -> Result<NoServer, String> {
+    Err("--serve needs the example built with the `serve` feature".into())
+}
+
+#[cfg(not(feature = "serve"))]
+fn keep_serving(server: &NoServer) -> ! {
+    match *server {}
 }
 
 /// Writes the run's outputs into `dir`, which is created if needed.

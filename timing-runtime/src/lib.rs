@@ -57,7 +57,8 @@
 //! Only `timing` is on by default, so that a build that wants `#[timed]` and [`summary`] compiles little.
 //! `serde` derives `Serialize` and `Deserialize` for every report type; `json` adds it and the JSON
 //! outputs (`BatchTiming::json_line`, `Timeline::to_chrome_trace`); `flamegraph`, `html` and `push` add the
-//! flamegraph, the page and the Pushgateway client.
+//! flamegraph, the page and the Pushgateway client; `serve` the live page and `/metrics` from any program
+//! ([`serve`]).
 
 #![deny(missing_docs, unsafe_code)]
 
@@ -96,6 +97,8 @@ pub mod alloc {
 }
 #[cfg(feature = "push")]
 pub use export::push::PushError;
+#[cfg(feature = "serve")]
+pub use export::serve::Server;
 #[cfg(not(feature = "timing"))]
 pub use off::BatchHandle;
 #[cfg(feature = "timing")]
@@ -299,6 +302,34 @@ pub fn summary() -> TrainingSummary {
     return store::allocs::quiet(|| report::summary::summary(granularity()));
     #[cfg(not(feature = "timing"))]
     TrainingSummary::default()
+}
+
+/// Serves the run live from this program, on threads of its own, until the returned [`Server`] is dropped:
+/// `GET /` the run's page, updating itself once a second; `GET /metrics` the Prometheus exposition;
+/// `GET /summary.json` the [`TrainingSummary`]. Needs the `serve` feature.
+///
+/// `address` is a port alone (`"9185"` or `":9185"`, on loopback) or an address to bind as written
+/// (`"0.0.0.0:9185"` serves every interface: the run is then readable by anyone who can reach the port).
+/// Port 0 lets the system choose; [`Server::local_addr`] says which.
+///
+/// ```
+/// let server = timing_runtime::serve(":0")?;
+/// println!("watch the run at {}", server.url());
+/// // ... train ...
+/// drop(server);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// Connections are answered on threads of their own, at most 16 at once (the next get 503),
+/// each with deadlines on its reads and writes, so a stuck client never stalls the server, the
+/// recording threads or the program's exit. A summary is made at most four times a second, however many
+/// pages and scrapers ask.
+///
+/// # Errors
+/// When `address` names no address or cannot be bound (taken, or not this machine's).
+#[cfg(feature = "serve")]
+pub fn serve(address: &str) -> std::io::Result<Server> {
+    Server::start(address, summary)
 }
 
 /// The latest batch completed on the calling thread since the last [`reset`].

@@ -15,4 +15,6 @@ mod html;
 mod prometheus;
 #[cfg(feature = "push")]
 pub(crate) mod push;
+#[cfg(feature = "serve")]
+pub(crate) mod serve;
 mod text;

@@ -8,7 +8,7 @@ use plotters::prelude::*;
 use crate::export::format::Duration;
 use crate::model::{BatchPoint, Spread, TrainingSummary};
 
-/// Phase colours, in the order of the breakdown (largest phase first); the tables use the same ones.
+/// Phase colours, each phase's chosen by its name (see [`phase_colors`]); the tables use the same ones.
 const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
@@ -25,9 +25,35 @@ const PALETTE: [RGBColor; 10] = [
 /// The time outside every phase.
 pub(super) const OVERHEAD: RGBColor = RGBColor(200, 200, 200);
 
-/// The colour of the phase at `index` of the breakdown.
-pub(super) fn phase_color(index: usize) -> RGBColor {
-    PALETTE[index % PALETTE.len()]
+/// The colour of each phase of the breakdown, in its order, chosen by the phase's name and not by its
+/// place: the breakdown is ordered by share, which changes from one update of a live page to the next and
+/// from run to run, and a phase must keep its colour through both. Each name hashes to a colour of the
+/// palette; names that meet on one (taken in name order, so the outcome depends on the set of names only)
+/// take the next free one, until more phases than colours make them share.
+pub(super) fn phase_colors(run: &TrainingSummary) -> Vec<RGBColor> {
+    let phases = &run.phase_breakdown.phases;
+    let mut by_name: Vec<usize> = (0..phases.len()).collect();
+    by_name.sort_by(|&a, &b| phases[a].phase.cmp(&phases[b].phase));
+    let mut taken = [false; PALETTE.len()];
+    let mut colors = vec![PALETTE[0]; phases.len()];
+    for (round, index) in by_name.into_iter().enumerate() {
+        if round % PALETTE.len() == 0 {
+            taken = [false; PALETTE.len()];
+        }
+        let mut slot = fnv1a(&phases[index].phase) % PALETTE.len();
+        while taken[slot] {
+            slot = (slot + 1) % PALETTE.len();
+        }
+        taken[slot] = true;
+        colors[index] = PALETTE[slot];
+    }
+    colors
+}
+
+/// FNV-1a: a hash that is the same in every process and version, as a colour by name needs.
+fn fnv1a(text: &str) -> usize {
+    let hash = text.bytes().fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193));
+    hash as usize
 }
 
 /// `#rrggbb`, for the page's legend chips.
@@ -152,8 +178,9 @@ pub(super) fn over_the_run(run: &TrainingSummary) -> std::io::Result<Option<Stri
         // Layers from the top one (the overhead, reaching 100%) down, each filled from 0 so that the next
         // covers all but its own band.
         let layers = phases.len() + 1;
+        let colors = phase_colors(run);
         for layer in (0..layers).rev() {
-            let color = if layer < phases.len() { phase_color(layer) } else { OVERHEAD };
+            let color = colors.get(layer).copied().unwrap_or(OVERHEAD);
             // Each slice drawn across its whole width, from its start to its end: drawn at its middle, the
             // areas left the chart blank before the first slice's middle and after the last's.
             let series =
@@ -179,9 +206,10 @@ pub(super) fn per_step(run: &TrainingSummary) -> std::io::Result<Option<String>>
     let mut rows: Vec<(String, &Spread, RGBColor, (u64, u64))> = Vec::new();
     let step = &run.step_distribution;
     rows.push(("step".to_owned(), &run.step_spread, RGBColor(90, 90, 90), (step.p50_ns, step.p95_ns)));
-    for (index, share) in run.phase_breakdown.phases.iter().enumerate() {
+    let colors = phase_colors(run);
+    for (share, color) in run.phase_breakdown.phases.iter().zip(colors) {
         let spread = (share.per_step.p50_ns, share.per_step.p95_ns);
-        rows.push((share.phase.clone(), &share.spread, phase_color(index), spread));
+        rows.push((share.phase.clone(), &share.spread, color, spread));
     }
     rows.retain(|(_, spread, _, _)| spread.buckets.iter().any(|(value, count)| *value > 0 && *count > 0));
     let positive = rows.iter().flat_map(|(_, spread, _, _)| spread.buckets.iter().filter(|(value, _)| *value > 0));

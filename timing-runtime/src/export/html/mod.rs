@@ -27,16 +27,34 @@ impl TrainingSummary {
     /// # Errors
     /// When a chart cannot be drawn.
     pub fn to_html(&self, title: &str) -> std::io::Result<String> {
+        self.page(title, false)
+    }
+
+    /// The same page, made to update itself: it asks its server for itself again once a second and puts
+    /// the new header and sections in place of the old, keeping the tables' sort order, the scroll position
+    /// and (for ten seconds at a time) the flamegraph's zoom; when the server stops answering, it says the
+    /// program has stopped and keeps the last numbers.
+    #[cfg(feature = "serve")]
+    pub(crate) fn live_page(&self, title: &str) -> std::io::Result<String> {
+        self.page(title, true)
+    }
+
+    fn page(&self, title: &str, live: bool) -> std::io::Result<String> {
         let mut page = String::with_capacity(64 * 1024);
         let title = escape(title);
         let _ = write!(
             page,
             "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-             <title>{title}: where the step time went</title>\n<style>\n{}</style>\n</head>\n<body>\n",
-            include_str!("page.css")
+             <title>{title}: where the step time went</title>\n<link rel=\"icon\" href=\"data:,\">\n\
+             <style>\n{}</style>\n</head>\n<body{}>\n",
+            include_str!("page.css"),
+            if live { " data-live=\"\"" } else { "" }
         );
         self.header(&mut page, &title);
+        if live {
+            page.push_str("<p id=\"live-status\" class=\"note\" role=\"status\">Live: updated once a second.</p>\n");
+        }
         self.breakdown(&mut page);
         section(&mut page, "over-the-run", "Over the run");
         match charts::over_the_run(self)? {
@@ -148,8 +166,8 @@ impl TrainingSummary {
     /// breakdown's order and colours, the time outside phases, and the rate's line.
     fn legend(&self, page: &mut String) {
         page.push_str("<ul class=\"legend\">");
-        for (index, share) in self.phase_breakdown.phases.iter().enumerate() {
-            let _ = write!(page, "<li>{}{}</li>", chip(&charts::css(charts::phase_color(index))), escape(&share.phase));
+        for (share, color) in self.phase_breakdown.phases.iter().zip(charts::phase_colors(self)) {
+            let _ = write!(page, "<li>{}{}</li>", chip(&charts::css(color)), escape(&share.phase));
         }
         let _ = write!(page, "<li>{}outside phases</li>", chip(&charts::css(charts::OVERHEAD)));
         page.push_str("<li><span class=\"line\"></span>steps / s (right axis)</li></ul>\n");
@@ -172,14 +190,14 @@ impl TrainingSummary {
             page.push_str("<th>Allocations per step</th><th>Bytes per step</th>");
         }
         page.push_str("</tr></thead>\n<tbody>\n");
-        for (index, share) in breakdown.phases.iter().enumerate() {
+        for (share, color) in breakdown.phases.iter().zip(charts::phase_colors(self)) {
             let per_step = &share.per_step;
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             let mean = per_step.mean_ns.round() as u64;
             let _ = write!(
                 page,
                 "<tr><td>{}{}</td><td>{:.1}%</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
-                chip(&charts::css(charts::phase_color(index))),
+                chip(&charts::css(color)),
                 escape(&share.phase),
                 share.pct,
                 Duration(share.ns),
