@@ -22,3 +22,17 @@ timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-fi
     --hide-scrollbars --window-size=1100,1750 --screenshot="$PWD/docs/img/page.png" "file://$PWD/$out/page/report.html"
 rm -rf "$profile"
 ls -l docs/img/page.png
+
+# The live page (`--serve`) of a run in progress, 3 s into it, as headless Chromium shows its top part.
+cargo build --release --example optimizer
+target/release/examples/optimizer --steps 100000000 --batch 500 --json --serve 127.0.0.1:9187 > /dev/null 2>&1 &
+optimizer=$!
+trap 'kill "$optimizer" 2>/dev/null || true' EXIT
+sleep 3
+profile=$(mktemp -d)
+timeout 60 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync --user-data-dir="$profile" \
+    --hide-scrollbars --window-size=1100,1750 --screenshot="$PWD/docs/img/live.png" "http://127.0.0.1:9187/"
+rm -rf "$profile"
+kill "$optimizer"
+ls -l docs/img/live.png

@@ -398,6 +398,147 @@ fn the_page_opens_clean_and_shows_the_run() {
     drop(browser);
 }
 
+/// The optimizer example, started with `--serve` on a loopback port of the system's choosing, killed and
+/// waited for by its pid however the test ends.
+struct Example {
+    child: Child,
+    url: String,
+}
+
+impl Example {
+    fn start() -> Example {
+        let exe = std::env::current_exe().expect("the test's path");
+        let profile = exe.parent().and_then(Path::parent).expect("target/<profile>");
+        let path = profile.join("examples").join("optimizer");
+        assert!(path.exists(), "{} is not built: run `cargo build --example optimizer` first", path.display());
+        let mut child = Command::new(path)
+            .args(["--steps", "100000000", "--batch", "500", "--json", "--serve", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the optimizer starts");
+        let stderr = child.stderr.take().expect("its stderr");
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+        let url = lines
+            .find_map(|line| line.ok()?.strip_prefix("serving the run live at ").map(str::to_owned))
+            .expect("the optimizer says where it serves");
+        // The rest of its stderr is read and dropped, so that it never waits on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Example { child, url }
+    }
+}
+
+impl Drop for Example {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the live page shows now: the steps in its header, the points of its chart over the run, each
+/// phase's colour in the legend, its updates so far, its status line and state.
+fn live_state(page: &mut Page) -> Value {
+    page.eval(
+        "(() => { const steps = Array.from(document.querySelectorAll('header dt')).find((dt) => dt.textContent === 'Steps'); \
+         const area = document.querySelector('#over-the-run svg.chart polygon'); \
+         const colors = {}; \
+         for (const item of document.querySelectorAll('#over-the-run ul.legend li')) { \
+           const chip = item.querySelector('.chip'); if (chip) colors[item.textContent] = chip.style.background; } \
+         return { steps: Number((steps?.nextElementSibling?.textContent ?? '0').replace(/,/g, '')), \
+                  points: area ? area.points.length : 0, colors, \
+                  updates: Number(document.body.dataset.updates ?? 0), live: document.body.dataset.live, \
+                  status: document.getElementById('live-status')?.textContent ?? '', \
+                  stopped: document.getElementById('live-status')?.classList.contains('stopped') ?? false }; })()",
+    )
+}
+
+/// Waits (up to 20 s) until the live page has updated `more` times since `state`.
+fn after_updates(page: &mut Page, state: &Value, more: u64) -> Value {
+    let started = Instant::now();
+    loop {
+        let now = live_state(page);
+        if now["updates"].as_u64().unwrap_or(0) >= state["updates"].as_u64().unwrap_or(0) + more {
+            return now;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "the page did not update: {now}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_live_page_follows_a_running_optimizer_and_says_when_it_stopped() {
+    // One browser at a time: beside the other test's, the optimizer's and Chromium's load would bend the
+    // steps it stalls on purpose.
+    let _guard = exclusive();
+    let mut optimizer = Example::start();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("live-page");
+    std::fs::create_dir_all(&dir).expect("a directory");
+    let mut browser = Browser::start(&dir);
+    let port = browser.port();
+    let mut page = Page::connect(port);
+    for domain in ["Runtime.enable", "Log.enable", "Page.enable"] {
+        page.call(domain, json!({}));
+    }
+    // Some batches first, so that the chart has points when the page opens.
+    std::thread::sleep(Duration::from_millis(1_500));
+    page.events.retain(|event| event["method"] != "Page.loadEventFired");
+    page.call("Page.navigate", json!({ "url": optimizer.url }));
+    page.wait_for("Page.loadEventFired");
+    let first = live_state(&mut page);
+    assert_eq!(first["live"], "", "a live page: {first}");
+    // The spans table sorted by the reader (by calls, descending) stays so through updates.
+    page.eval("document.querySelectorAll('#span-table thead th')[1].click()");
+    let later = after_updates(&mut page, &first, 3);
+    assert!(later["steps"].as_u64() > first["steps"].as_u64(), "the step count grows: {first} then {later}");
+    assert!(later["points"].as_u64() > first["points"].as_u64(), "the chart grows: {first} then {later}");
+    for (phase, color) in first["colors"].as_object().expect("legend colours") {
+        assert_eq!(&later["colors"][phase], color, "{phase} changed colour: {first} then {later}");
+    }
+    let sorted = page.eval(
+        "(() => { const th = document.querySelectorAll('#span-table thead th')[1]; \
+         const calls = Array.from(document.querySelectorAll('#span-table tbody tr'), (r) => Number(r.cells[1].dataset.value)); \
+         return { sort: th.getAttribute('aria-sort'), ordered: calls.every((c, i) => i === 0 || calls[i - 1] >= c) }; })()",
+    );
+    assert_eq!(sorted, json!({ "sort": "descending", "ordered": true }), "the reader's sort was lost");
+    let problems = page.problems();
+    assert!(problems.is_empty(), "the live page logged problems:\n{}", problems.join("\n"));
+
+    // A page opened late shows the run from its start: as many points as the page open all along.
+    page.events.retain(|event| event["method"] != "Page.loadEventFired");
+    page.call("Page.navigate", json!({ "url": optimizer.url }));
+    page.wait_for("Page.loadEventFired");
+    let late = live_state(&mut page);
+    assert!(late["points"].as_u64() >= later["points"].as_u64(), "the late page lacks early batches: {late}");
+    let height = page.eval("document.documentElement.scrollHeight").as_u64().unwrap_or(900);
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": 1100, "height": height, "deviceScaleFactor": 1, "mobile": false }),
+    );
+    let shot = page.call("Page.captureScreenshot", json!({ "format": "png", "captureBeyondViewport": true }));
+    std::fs::write(dir.join("live.png"), decode_base64(shot["data"].as_str().expect("screenshot data")))
+        .expect("the screenshot is written");
+
+    // The program ends: the page says so and keeps its last numbers.
+    let before = live_state(&mut page);
+    let _ = optimizer.child.kill();
+    let _ = optimizer.child.wait();
+    let started = Instant::now();
+    let stopped = loop {
+        let now = live_state(&mut page);
+        if now["stopped"] == true {
+            break now;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "the page did not notice the stop: {now}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(stopped["live"], "stopped");
+    assert!(stopped["status"].as_str().is_some_and(|status| status.starts_with("The program has stopped")));
+    assert!(stopped["steps"].as_u64() >= before["steps"].as_u64() && stopped["points"].as_u64() > Some(0));
+    drop(page);
+    drop(browser);
+}
+
 /// Standard base64 (what DevTools sends screenshots in), padding allowed.
 fn decode_base64(text: &str) -> Vec<u8> {
     let value = |byte: u8| match byte {

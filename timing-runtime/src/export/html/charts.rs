@@ -19,7 +19,7 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(227, 119, 194),
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
-    RGBColor(127, 127, 127),
+    RGBColor(0, 109, 119),
 ];
 
 /// The time outside every phase.
