@@ -74,10 +74,10 @@ mod report;
 mod store;
 
 pub use model::{
-    AllocationSummary, Allocations, BatchBreakdown, BatchPoint, BatchTiming, Budget, BudgetError, BudgetReport,
-    CallNode, CallTree, Distribution, Estimate, PerStep, PhaseBreakdown, PhaseShare, PhaseTime, RecomputeSummary,
-    RecomputeTiming, SampledSpan, SlowStep, SpanStats, Spread, StepAllocations, StepTiming, Timeline, TimelineEvent,
-    TimingGranularity, TrainingSummary,
+    AllocationSummary, Allocations, BatchBreakdown, BatchMachine, BatchPoint, BatchTiming, Budget, BudgetError,
+    BudgetReport, CallNode, CallTree, Distribution, Estimate, MachineSummary, PerStep, PhaseBreakdown, PhaseShare,
+    PhaseTime, RecomputeSummary, RecomputeTiming, STALL_MIN_NS, STALL_SHARE, SampledSpan, SlowStep, SpanStats, Spread,
+    Stall, StepAllocations, StepTiming, Timeline, TimelineEvent, TimingGranularity, TrainingSummary,
 };
 
 /// Allocations beside the time: install [`Counting`](alloc::Counting) as the global allocator and every

@@ -57,7 +57,22 @@ impl TrainingSummary {
     /// ```
     #[must_use]
     pub fn to_prometheus(&self) -> String {
-        let mut out = Exposition(String::with_capacity(4_096 + 2_048 * self.spans.len()));
+        let mut out = String::with_capacity(4_096 + 2_048 * self.spans.len());
+        self.write_prometheus(&mut out);
+        out
+    }
+
+    /// Appends [`to_prometheus`](Self::to_prometheus)'s exposition to `out`: for a program that serves its
+    /// own `/metrics`, after its own families (the names all begin with `timing_`, so they meet none of
+    /// its own).
+    ///
+    /// ```
+    /// let mut metrics = String::from("# TYPE my_requests_total counter\nmy_requests_total 7\n");
+    /// timing_runtime::summary().write_prometheus(&mut metrics);
+    /// assert!(metrics.starts_with("# TYPE my_requests_total") && metrics.contains("timing_steps_total"));
+    /// ```
+    pub fn write_prometheus(&self, out: &mut String) {
+        let mut out = Exposition(out);
         out.counter("timing_steps_total", "Optimizer steps completed.", [(None, self.total_steps as f64)]);
         out.counter("timing_batches_total", "Batches of steps completed.", [(None, self.batches as f64)]);
         let parts = &self.batch_breakdown;
@@ -107,6 +122,34 @@ impl TrainingSummary {
             "Time of one completed call of each timed function (busy time for an async one).",
             spans().map(|(stats, label)| (label, &stats.spread, seconds(stats.spread.sum()))),
         );
+        if let Some(machine) = &self.machine {
+            out.counter(
+                "timing_batch_cpu_seconds_total",
+                "CPU time of each batch's thread during the batch (batches that ran their own steps).",
+                [(None, seconds(machine.cpu_ns))],
+            );
+            out.counter(
+                "timing_batch_cpu_wall_seconds_total",
+                "Wall time of the batches whose CPU time is counted: the ratio of the rates is their CPU share.",
+                [(None, seconds(machine.batch_ns))],
+            );
+            out.counter(
+                "timing_stalled_batches_total",
+                "Batches whose thread was off a CPU for over a fifth of their wall time: waiting (sleep, lock, I/O) \
+                 or preempted (another thread or process on its core).",
+                [
+                    (Some(("kind", "waiting")), machine.waiting_batches as f64),
+                    (Some(("kind", "preempted")), machine.preempted_batches as f64),
+                ],
+            );
+            if machine.resident_bytes > 0 {
+                out.gauge(
+                    "timing_resident_memory_bytes",
+                    "The process's resident memory at the latest batch end.",
+                    machine.resident_bytes as f64,
+                );
+            }
+        }
         if let Some(allocations) = &self.allocations {
             let counted = || spans().filter_map(|(stats, label)| Some((stats.allocations?, label)));
             out.counter(
@@ -125,7 +168,6 @@ impl TrainingSummary {
                 [(None, allocations.outside_spans.count as f64)],
             );
         }
-        out.0
     }
 }
 
@@ -135,14 +177,20 @@ fn seconds(ns: u64) -> f64 {
 }
 
 /// Text being written, one metric family at a time.
-struct Exposition(String);
+struct Exposition<'o>(&'o mut String);
 
 type Label<'a> = Option<(&'static str, &'a str)>;
 
-impl Exposition {
+impl Exposition<'_> {
     fn header(&mut self, name: &str, help: &str, kind: &str) {
         let _ = writeln!(self.0, "# HELP {name} {help}");
         let _ = writeln!(self.0, "# TYPE {name} {kind}");
+    }
+
+    /// A gauge without labels.
+    fn gauge(&mut self, name: &str, help: &str, value: f64) {
+        self.header(name, help, "gauge");
+        let _ = writeln!(self.0, "{name} {}", Number(value));
     }
 
     /// A counter family, one series per label (or one without).

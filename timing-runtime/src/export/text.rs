@@ -3,7 +3,31 @@
 use std::fmt::{self, Display, Formatter};
 
 use super::format::{Bytes, Capitalized, Duration, Thousands};
-use crate::model::{CallTree, StepAllocations, TrainingSummary};
+use crate::model::{CallTree, MachineSummary, StepAllocations, TrainingSummary};
+
+/// What the machine gave the batches, in one line: CPU over wall time, stalls, resident memory.
+pub(crate) fn machine_line(machine: &MachineSummary) -> String {
+    let mut line = if machine.batch_ns > 0 {
+        format!("batches on a CPU {:.1}% of their wall time", machine.cpu_pct)
+    } else {
+        "batches' CPU time not read".to_owned()
+    };
+    let stalled = machine.waiting_batches + machine.preempted_batches;
+    if stalled > 0 {
+        line.push_str(&format!(
+            " ({} stalled: {} waiting, {} preempted)",
+            Thousands(stalled),
+            Thousands(machine.waiting_batches),
+            Thousands(machine.preempted_batches)
+        ));
+    }
+    if machine.resident_bytes > 0 {
+        #[allow(clippy::cast_precision_loss)]
+        let (now, peak) = (Bytes(machine.resident_bytes as f64), Bytes(machine.peak_resident_bytes as f64));
+        line.push_str(&format!("; resident memory {now} (peak {peak})"));
+    }
+    line
+}
 
 impl Display for TrainingSummary {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
@@ -58,6 +82,9 @@ impl Display for TrainingSummary {
                 Duration(recomputations.per_step.p50_ns),
                 Duration(recomputations.per_step.p95_ns),
             )?;
+        }
+        if let Some(machine) = &self.machine {
+            writeln!(f, "  Machine: {}", machine_line(machine))?;
         }
         if let Some(allocations) = &self.allocations {
             #[allow(clippy::cast_precision_loss)]

@@ -6,6 +6,7 @@ pub(crate) mod alloc;
 pub(crate) mod budget;
 pub(crate) mod calltree;
 pub(crate) mod granularity;
+pub(crate) mod machine;
 pub(crate) mod step;
 pub(crate) mod summary;
 pub(crate) mod timeline;
@@ -14,6 +15,7 @@ pub use alloc::{AllocationSummary, Allocations, PerStep, StepAllocations};
 pub use budget::{Budget, BudgetError, BudgetReport, Estimate, SampledSpan};
 pub use calltree::{CallNode, CallTree};
 pub use granularity::TimingGranularity;
+pub use machine::{BatchMachine, MachineSummary, STALL_MIN_NS, STALL_SHARE, Stall};
 pub use step::{BatchPoint, BatchTiming, PhaseTime, RecomputeTiming, SlowStep, StepTiming};
 pub use summary::{
     BatchBreakdown, Distribution, PhaseBreakdown, PhaseShare, RecomputeSummary, SpanStats, Spread, TrainingSummary,

@@ -1,5 +1,6 @@
 //! Records of one step and of one batch of steps.
 
+use crate::model::machine::BatchMachine;
 use std::borrow::Cow;
 
 #[cfg(feature = "serde")]
@@ -94,6 +95,11 @@ pub struct BatchTiming {
     /// Steps slower than the batch's mean step time plus three standard deviations (needs step records).
     #[cfg_attr(feature = "serde", serde(default))]
     pub slow_steps: Vec<SlowStep>,
+    /// What the machine gave the batch's thread meanwhile: CPU time, waits and preemptions, and the
+    /// process's resident memory at its end; `None` where they cannot be read (not Linux, WASM) and in a
+    /// record made by hand. [`BatchMachine::stall`] says whether the batch stalled.
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub machine: Option<BatchMachine>,
 }
 
 /// A step much slower than the others of its batch, and the phase that grew the most in it.
@@ -151,6 +157,13 @@ pub struct BatchPoint {
     pub step_ns: u64,
     /// Those steps' time by phase, largest first (granularity `Detailed`).
     pub phases: Vec<PhaseTime>,
+    /// The CPU time of its batches' threads during them (0 where it cannot be read): over `batch_ns`, the
+    /// share of the time they had a CPU.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub cpu_ns: u64,
+    /// The process's resident memory at the latest of its batches' ends, in bytes (0 where unknown).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub resident_bytes: u64,
 }
 
 impl BatchPoint {
@@ -187,7 +200,15 @@ impl BatchTiming {
     #[must_use]
     pub fn new(steps: usize, compute_ns: u64, step_timings: Option<Vec<StepTiming>>) -> Self {
         let slow_steps = step_timings.as_deref().map(slow_steps).unwrap_or_default();
-        let mut batch = BatchTiming { label: None, steps, compute_ns, step_timings, steps_per_second: 0.0, slow_steps };
+        let mut batch = BatchTiming {
+            label: None,
+            steps,
+            compute_ns,
+            step_timings,
+            steps_per_second: 0.0,
+            slow_steps,
+            machine: None,
+        };
         batch.steps_per_second = batch.steps_per_second();
         batch
     }

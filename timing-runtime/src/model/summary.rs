@@ -7,6 +7,7 @@ use crate::model::alloc::{AllocationSummary, Allocations, StepAllocations};
 use crate::model::budget::{BudgetReport, Estimate};
 use crate::model::calltree::CallTree;
 use crate::model::granularity::TimingGranularity;
+use crate::model::machine::MachineSummary;
 use crate::model::step::{BatchPoint, SlowStep};
 
 /// Everything recorded since the last [`reset`](crate::reset), all threads merged. Made by
@@ -89,6 +90,10 @@ pub struct TrainingSummary {
     /// The overhead budget in force when the summary was made, and what it sampled; `None` without one.
     #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub budget: Option<BudgetReport>,
+    /// What the machine gave the batches (CPU time against wall time, stalls) and the process's resident
+    /// memory; `None` without batches, or where neither can be read (not Linux, WASM).
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
+    pub machine: Option<MachineSummary>,
 }
 
 impl TrainingSummary {

@@ -3,11 +3,12 @@
 
 use std::cell::Cell;
 
-use crate::model::BatchTiming;
+use crate::model::{BatchTiming, Stall};
 use crate::record::calibrate;
 use crate::record::callsite::{self, FAST_PHASES};
 use crate::record::clock;
 use crate::record::hot::{Hot, non_negative};
+use crate::record::machine;
 use crate::record::recorder::Recorder;
 use crate::record::records::StepRecords;
 use crate::store::{batches, steps};
@@ -87,6 +88,7 @@ impl Recorder {
         self.records_room = records.as_ref().map_or(self.records_room, StepRecords::words);
         let mut timing = BatchTiming::new(steps, clock::to_ns(ticks), None);
         timing.label = callsite::span_name(name).map(str::to_owned);
+        timing.machine = batch.usage.zip(machine::thread_usage()).map(|(start, now)| start.until(now, end));
         // The records live on as ticks, and `last_batch` makes them whole for whoever asks (see `records`).
         if let Some(records) = &records {
             timing.slow_steps = records.slow_steps(&callsite::names().1);
@@ -113,6 +115,8 @@ impl Recorder {
                     batch_ticks: ticks,
                     step_ticks: step_ticks.saturating_sub(batch.step_ticks).min(ticks),
                     phase_ticks,
+                    cpu_ns: timing.machine.map_or(0, |machine| machine.cpu_ns),
+                    resident_bytes: timing.machine.map_or(0, |machine| machine.resident_bytes),
                 };
                 batches::record(epoch, &point);
                 own_step_ticks = Some(point.step_ticks);
@@ -126,6 +130,19 @@ impl Recorder {
             match own_step_ticks {
                 Some(steps) => account.batch_step_ticks = account.batch_step_ticks.saturating_add(steps),
                 None => account.unsplit_batch_ticks = account.unsplit_batch_ticks.saturating_add(ticks),
+            }
+            // What the machine gave the batches that ran their steps on their own thread: one whose steps
+            // ran elsewhere waited for them by design.
+            if let (Some(machine), 0) = (timing.machine, elsewhere) {
+                account.machine_batch_ticks = account.machine_batch_ticks.saturating_add(ticks);
+                account.machine_cpu_ns = account.machine_cpu_ns.saturating_add(machine.cpu_ns);
+                match machine.stall(timing.compute_ns) {
+                    Some(Stall::Waiting) => account.waiting_batches = account.waiting_batches.saturating_add(1),
+                    Some(Stall::Preempted) => {
+                        account.preempted_batches = account.preempted_batches.saturating_add(1);
+                    }
+                    None => {}
+                }
             }
             for slow in &mut timing.slow_steps {
                 (slow.batch, slow.thread) = (Some(account.batches), Some(slot.id));

@@ -3,7 +3,7 @@
 //! polls, the calibration of the instrumentation's own cost, and the counting allocator. Writes into `store`; imports `model` and
 //! `store` only (see `docs/architecture.md`).
 //!
-//! Within the folder, files import downwards: `clock`, `charge` and `callsite` first, then `budget`, then `hot`, then
+//! Within the folder, files import downwards: `clock`, `charge` and `callsite` first, then `budget`, then `hot` and `machine`, then
 //! `alloc`, `calibrate`, `records`, `recorder` and `finish`, then `guard` and `future`, which the generated code calls.
 
 pub(crate) mod alloc;
@@ -16,6 +16,7 @@ mod finish;
 pub(crate) mod future;
 pub(crate) mod guard;
 pub(crate) mod hot;
+pub(crate) mod machine;
 pub(crate) mod recorder;
 mod records;
 

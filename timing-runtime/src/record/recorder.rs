@@ -13,7 +13,7 @@ use crate::record::callsite::{self, Callsite, FAST_NAMES, FAST_PHASES, Ids, Kind
 use crate::record::charge::{self, Close};
 use crate::record::hot::{FAST_DEPTH, Frame, FrameCells, Hot, POISON, flags, with_hot};
 use crate::record::records::StepRecords;
-use crate::record::{calibrate, clock};
+use crate::record::{calibrate, clock, machine};
 use crate::store::allocs;
 use crate::store::counters::{NodeCounters, UNUSED};
 use crate::store::events::{self, Event};
@@ -64,6 +64,8 @@ pub(super) struct BatchState {
     pub(super) epoch: u64,
     pub(super) step_ticks: u64,
     pub(super) phase_ticks: Vec<u64>,
+    /// The thread's CPU time and context switches when the batch began.
+    pub(super) usage: Option<machine::Usage>,
 }
 
 /// The open batch of the thread it was taken on, for work that runs on other threads (a thread pool inside
@@ -211,6 +213,7 @@ thread_local! {
                 epoch: 0,
                 step_ticks: 0,
                 phase_ticks: Vec::new(),
+                usage: None,
             },
             last_batch: None,
             batches_done: 0,
@@ -455,6 +458,7 @@ impl Recorder {
                     epoch,
                     step_ticks,
                     phase_ticks,
+                    usage: machine::thread_usage(),
                 };
                 flags::BATCH
             }

@@ -2,15 +2,16 @@
 
 use crate::model::step::rate;
 use crate::model::{
-    AllocationSummary, Allocations, BatchBreakdown, BatchPoint, BudgetReport, CallNode, CallTree, Estimate, PerStep,
-    PhaseBreakdown, PhaseTime, RecomputeSummary, SampledSpan, SpanStats, StepAllocations, TimingGranularity,
-    TrainingSummary,
+    AllocationSummary, Allocations, BatchBreakdown, BatchPoint, BudgetReport, CallNode, CallTree, Estimate,
+    MachineSummary, PerStep, PhaseBreakdown, PhaseTime, RecomputeSummary, SampledSpan, SpanStats, StepAllocations,
+    TimingGranularity, TrainingSummary,
 };
 use crate::record::budget;
 use crate::record::charge::{self, Close, Costs};
 use crate::record::clock::to_ns;
 use crate::record::hot::FAST_DEPTH;
-use crate::record::{callsite, recorder};
+use crate::record::{callsite, machine, recorder};
+use crate::store::account::StepAccount;
 use crate::store::allocs::{self, AllocAccount, PerStepAccount};
 use crate::store::batches::PointTicks;
 use crate::store::registry::{self, Aggregate};
@@ -193,6 +194,7 @@ impl TrainingSummary {
             instrumentation_subtracted: charge::subtracting(),
             allocations: allocation_summary(&aggregate.allocs),
             budget,
+            machine: machine_summary(steps),
             version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
@@ -215,6 +217,28 @@ fn budget_report(spans: &[SpanStats], instrumentation_ns: u64, total_ns: u64) ->
         .collect();
     sampled.sort_by(|a, b| b.rate.total_cmp(&a.rate).then_with(|| a.name.cmp(&b.name)));
     Some(BudgetReport { percent, instrumentation_pct, kept: budget::kept() && instrumentation_pct <= percent, sampled })
+}
+
+/// What the machine gave the batches, and the process's resident memory; `None` before the first batch
+/// or where neither could be read.
+fn machine_summary(steps: &StepAccount) -> Option<MachineSummary> {
+    let resident = machine::resident();
+    if steps.batches == 0 || (steps.machine_batch_ticks == 0 && resident.is_none()) {
+        return None;
+    }
+    let batch_ns = to_ns(steps.machine_batch_ticks);
+    let (resident_bytes, peak_resident_bytes) = resident.unwrap_or((0, 0));
+    #[allow(clippy::cast_precision_loss)]
+    let cpu_pct = if batch_ns == 0 { 0.0 } else { steps.machine_cpu_ns as f64 * 100.0 / batch_ns as f64 };
+    Some(MachineSummary {
+        batch_ns,
+        cpu_ns: steps.machine_cpu_ns,
+        cpu_pct,
+        waiting_batches: steps.waiting_batches,
+        preempted_batches: steps.preempted_batches,
+        resident_bytes,
+        peak_resident_bytes,
+    })
 }
 
 /// The batch series in nanoseconds from the run's start (the first step's or batch's), with phase names.
@@ -246,6 +270,8 @@ fn batch_points(points: &[PointTicks], steps: Option<(u64, u64)>, phase_names: &
                 batch_ns: to_ns(point.batch_ticks),
                 step_ns: to_ns(point.step_ticks),
                 phases,
+                cpu_ns: point.cpu_ns,
+                resident_bytes: point.resident_bytes,
             }
         })
         .collect()

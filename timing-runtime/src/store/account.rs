@@ -22,6 +22,12 @@ pub(crate) struct StepAccount {
     /// Of `batch_ticks`, batches whose time cannot be split into steps and the time between them: their
     /// steps all ran on other threads (a pool's), or a reset cut them in two.
     pub unsplit_batch_ticks: u64,
+    /// Of `batch_ticks`, the batches whose thread's CPU time was read (and ran their own steps), and
+    /// that CPU time; of those, the ones that stalled, waiting or preempted.
+    pub machine_batch_ticks: u64,
+    pub machine_cpu_ns: u64,
+    pub waiting_batches: u64,
+    pub preempted_batches: u64,
     /// Step times.
     pub step_histogram: Histogram,
     /// Ticks per step, by phase id.
@@ -58,6 +64,10 @@ impl StepAccount {
         self.batch_ticks = self.batch_ticks.saturating_add(other.batch_ticks);
         self.batch_step_ticks = self.batch_step_ticks.saturating_add(other.batch_step_ticks);
         self.unsplit_batch_ticks = self.unsplit_batch_ticks.saturating_add(other.unsplit_batch_ticks);
+        self.machine_batch_ticks = self.machine_batch_ticks.saturating_add(other.machine_batch_ticks);
+        self.machine_cpu_ns = self.machine_cpu_ns.saturating_add(other.machine_cpu_ns);
+        self.waiting_batches = self.waiting_batches.saturating_add(other.waiting_batches);
+        self.preempted_batches = self.preempted_batches.saturating_add(other.preempted_batches);
         self.step_histogram.merge(&other.step_histogram);
         if self.phase_histograms.len() < other.phase_histograms.len() {
             self.phase_histograms.resize(other.phase_histograms.len(), Histogram::default());

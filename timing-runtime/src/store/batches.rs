@@ -26,16 +26,24 @@ pub(crate) struct PointTicks {
     pub step_ticks: u64,
     /// Those steps' ticks by phase id (0, no phase, is always 0).
     pub phase_ticks: Vec<u64>,
+    /// Its batches' threads' CPU time during them, in nanoseconds, and the process's resident memory at
+    /// the latest of their ends (0 where unknown).
+    pub cpu_ns: u64,
+    pub resident_bytes: u64,
 }
 
 impl PointTicks {
     fn absorb(&mut self, other: &PointTicks) {
+        // The memory at the later end, unless that is unknown.
+        let (later, earlier) = if other.end >= self.end { (other, &*self) } else { (&*self, other) };
+        self.resident_bytes = if later.resident_bytes > 0 { later.resident_bytes } else { earlier.resident_bytes };
         self.batches = self.batches.saturating_add(other.batches);
         self.steps = self.steps.saturating_add(other.steps);
         self.start = self.start.min(other.start);
         self.end = self.end.max(other.end);
         self.batch_ticks = self.batch_ticks.saturating_add(other.batch_ticks);
         self.step_ticks = self.step_ticks.saturating_add(other.step_ticks);
+        self.cpu_ns = self.cpu_ns.saturating_add(other.cpu_ns);
         if self.phase_ticks.len() < other.phase_ticks.len() {
             self.phase_ticks.resize(other.phase_ticks.len(), 0);
         }
@@ -160,6 +168,8 @@ impl PointTicks {
             batch_ticks: self.batch_ticks,
             step_ticks: self.step_ticks,
             phase_ticks: Vec::new(),
+            cpu_ns: self.cpu_ns,
+            resident_bytes: self.resident_bytes,
         }
     }
 }
@@ -207,6 +217,9 @@ mod tests {
             batch_ticks: 90,
             step_ticks: 80,
             phase_ticks: vec![0, 50, index % 7],
+            cpu_ns: 70,
+            // Memory read now and then: the batches between have none.
+            resident_bytes: if index % 3 == 0 { 4096 + index } else { 0 },
         }
     }
 
@@ -225,6 +238,7 @@ mod tests {
         assert_eq!(sum(|point| point.batch_ticks), count * 90);
         assert_eq!(sum(|point| point.phase_ticks[1]), count * 50);
         assert_eq!(sum(|point| point.phase_ticks[2]), (0..count).map(|index| index % 7).sum::<u64>());
+        assert_eq!(sum(|point| point.cpu_ns), count * 70);
         // Points cover consecutive batches, in order, all but the latest of the same size.
         assert!(series.points.len() > MAX_POINTS / 2, "{}", series.points.len());
         let stride = series.stride;
@@ -235,6 +249,9 @@ mod tests {
                 assert_eq!(point.batches, stride);
                 assert_eq!(point.end, (first + stride - 1) * 100 + 90);
             }
+            // The memory of its latest batch that had one.
+            let last = first + point.batches - 1;
+            assert_eq!(point.resident_bytes, 4096 + last - last % 3, "point {index}");
         }
     }
 

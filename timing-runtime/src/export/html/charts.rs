@@ -79,6 +79,11 @@ struct Slice {
     /// By the breakdown's phase order.
     phase_ns: Vec<f64>,
     steps_per_second: f64,
+    /// The batch wall time and the threads' CPU time in it, from the batches that had their CPU time read,
+    /// and the largest resident memory among its batches' ends.
+    measured_ns: f64,
+    cpu_ns: f64,
+    resident_bytes: u64,
 }
 
 impl Slice {
@@ -113,6 +118,9 @@ fn slices(points: &[BatchPoint], phases: &[&str]) -> Vec<Slice> {
             step_ns: 0.0,
             phase_ns: vec![0.0; phases.len()],
             steps_per_second: 0.0,
+            measured_ns: 0.0,
+            cpu_ns: 0.0,
+            resident_bytes: 0,
         })
         .collect();
     for point in points {
@@ -124,6 +132,11 @@ fn slices(points: &[BatchPoint], phases: &[&str]) -> Vec<Slice> {
             let part = (to.min(slice_to) - from.max(slice_from)).max(0.0) / (to - from);
             slice.step_ns += point.step_ns as f64 * part;
             slice.steps_per_second += point.steps as f64 * part / (width / 1e9);
+            if point.cpu_ns > 0 {
+                slice.measured_ns += point.batch_ns as f64 * part;
+                slice.cpu_ns += point.cpu_ns as f64 * part;
+            }
+            slice.resident_bytes = slice.resident_bytes.max(point.resident_bytes);
             for (phase, ns) in phases.iter().zip(&mut slice.phase_ns) {
                 let of_phase: f64 =
                     point.phases.iter().filter(|time| time.phase == *phase).map(|time| time.ns as f64).sum();
@@ -195,6 +208,68 @@ pub(super) fn over_the_run(run: &TrainingSummary) -> std::io::Result<Option<Stri
     }
     Ok(Some(svg))
 }
+
+/// What the machine gave the run, over it: the share of the batches' wall time their threads were on a CPU
+/// (a fall the code did not make is the machine's: a busy core, a sleep), and the process's resident
+/// memory; `None` when the batches say neither.
+pub(super) fn machine_over_the_run(run: &TrainingSummary) -> std::io::Result<Option<String>> {
+    let points = &run.batch_points;
+    if !points.iter().any(|point| point.cpu_ns > 0 || point.resident_bytes > 0) {
+        return Ok(None);
+    }
+    let slices = slices(points, &[]);
+    #[allow(clippy::cast_precision_loss)]
+    let x_end = (points.iter().map(|point| point.end_ns).max().unwrap_or(0) as f64 / 1e9).max(1e-9);
+    #[allow(clippy::cast_precision_loss)]
+    let mib = |bytes: u64| bytes as f64 / f64::from(1 << 20);
+    let memory_max = slices.iter().map(|slice| mib(slice.resident_bytes)).fold(0.0, f64::max).max(1e-3) * 1.15;
+    let mut svg = String::new();
+    {
+        let fail = failed("the machine over the run");
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, 260)).into_drawing_area();
+        root.fill(&WHITE).map_err(&fail)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("CPU share of batch time, and resident memory, over the run", ("sans-serif", 17))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .right_y_label_area_size(72)
+            .build_cartesian_2d(0.0..x_end, 0.0..105.0)
+            .map_err(&fail)?
+            .set_secondary_coord(0.0..x_end, 0.0..memory_max);
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_desc("seconds into the run")
+            .y_desc("% on a CPU")
+            .y_label_formatter(&|pct| format!("{pct:.0}%"))
+            .draw()
+            .map_err(&fail)?;
+        chart
+            .configure_secondary_axes()
+            .y_desc("resident MiB")
+            .y_label_formatter(&|value| compact(*value))
+            .draw()
+            .map_err(&fail)?;
+        // Slices without a measured batch are left out of the CPU line rather than drawn at 0.
+        let cpu = slices.iter().filter(|slice| slice.measured_ns > 0.0).flat_map(|slice| {
+            let pct = (slice.cpu_ns * 100.0 / slice.measured_ns).min(105.0);
+            [(slice.from, pct), (slice.to, pct)]
+        });
+        chart.draw_series(LineSeries::new(cpu, CPU.stroke_width(2))).map_err(&fail)?;
+        let memory = slices
+            .iter()
+            .filter(|slice| slice.resident_bytes > 0)
+            .flat_map(|slice| [(slice.from, mib(slice.resident_bytes)), (slice.to, mib(slice.resident_bytes))]);
+        chart.draw_secondary_series(LineSeries::new(memory, MEMORY.stroke_width(2))).map_err(&fail)?;
+        root.present().map_err(&fail)?;
+    }
+    Ok(Some(svg))
+}
+
+/// The machine chart's lines, in the page's legend too.
+pub(super) const CPU: RGBColor = RGBColor(214, 39, 40);
+pub(super) const MEMORY: RGBColor = RGBColor(31, 119, 180);
 
 /// Bins of a log-scaled histogram.
 const BINS: usize = 40;
@@ -314,7 +389,16 @@ mod tests {
 
     fn point(start_ns: u64, end_ns: u64, steps: u64, regions_ns: u64, step_ns: u64) -> BatchPoint {
         let regions = PhaseTime { phase: "regions".into(), ns: regions_ns, ..PhaseTime::default() };
-        BatchPoint { batches: 1, steps, start_ns, end_ns, batch_ns: end_ns - start_ns, step_ns, phases: vec![regions] }
+        BatchPoint {
+            batches: 1,
+            steps,
+            start_ns,
+            end_ns,
+            batch_ns: end_ns - start_ns,
+            step_ns,
+            phases: vec![regions],
+            ..BatchPoint::default()
+        }
     }
 
     #[test]
@@ -346,7 +430,16 @@ mod tests {
 
     #[test]
     fn layers_stack_to_100_and_a_slice_without_step_time_draws_nothing() {
-        let slice = Slice { from: 0.0, to: 1.0, step_ns: 1_000.0, phase_ns: vec![500.0, 200.0], steps_per_second: 1.0 };
+        let slice = Slice {
+            from: 0.0,
+            to: 1.0,
+            step_ns: 1_000.0,
+            phase_ns: vec![500.0, 200.0],
+            steps_per_second: 1.0,
+            measured_ns: 0.0,
+            cpu_ns: 0.0,
+            resident_bytes: 0,
+        };
         assert_eq!([0, 1, 2].map(|layer| slice.top_pct(layer)), [50.0, 70.0, 100.0]);
         let empty = Slice { step_ns: 0.0, phase_ns: vec![0.0, 0.0], ..slice };
         assert_eq!([0, 1, 2].map(|layer| empty.top_pct(layer)), [0.0, 0.0, 0.0]);

@@ -75,6 +75,16 @@ impl TrainingSummary {
                  <code>#[timed(batch)]</code> (or use <code>scope!(\"name\", batch)</code>) to see the run over time.",
             ),
         }
+        if let Some(svg) = charts::machine_over_the_run(self)? {
+            chart(&mut page, "CPU share of batch time and resident memory over the run", &svg);
+            let _ = writeln!(
+                page,
+                "<ul class=\"legend\"><li><span class=\"line\" style=\"border-color: {}\"></span>% of batch time on a CPU \
+                 (left axis)</li><li><span class=\"line\" style=\"border-color: {}\"></span>resident memory (right axis)</li></ul>",
+                charts::css(charts::CPU),
+                charts::css(charts::MEMORY)
+            );
+        }
         page.push_str("</section>\n");
         section(&mut page, "per-step", "Time per step");
         match charts::per_step(self)? {
@@ -151,6 +161,9 @@ impl TrainingSummary {
                 "Budget",
                 format!("{}% ({kept}): instrumentation {:.2}%{sampled}", budget.percent, budget.instrumentation_pct),
             );
+        }
+        if let Some(machine) = &self.machine {
+            item("Machine", escape(&crate::export::text::machine_line(machine)));
         }
         if let Some(allocations) = &self.allocations {
             #[allow(clippy::cast_precision_loss)]
@@ -466,6 +479,8 @@ mod tests {
                         ..PhaseTime::default()
                     })
                     .collect(),
+                cpu_ns: 90_000,
+                resident_bytes: (40 + index) << 20,
             })
             .collect();
         run
@@ -546,7 +561,12 @@ mod tests {
     fn both_charts_are_drawn_from_the_summary() {
         let page = run(&["regions", "error"]).to_html("run").expect("a page");
         let charts = page.matches("<svg class=\"chart\"").count();
-        assert_eq!(charts, 2);
+        assert_eq!(charts, 3);
+        assert!(page.contains("CPU share of batch time, and resident memory, over the run"), "{page}");
+        // Without the machine's figures, no third chart.
+        let mut unread = run(&["regions"]);
+        unread.batch_points.iter_mut().for_each(|point| (point.cpu_ns, point.resident_bytes) = (0, 0));
+        assert_eq!(unread.to_html("run").expect("a page").matches("<svg class=\"chart\"").count(), 2);
         // The steps of a phase without time in them are counted, not drawn on the log axis.
         assert!(page.contains("regions: median") && page.contains("10 steps without it"));
     }
