@@ -11,7 +11,9 @@ use std::time::Instant;
 
 use timing_runtime::TrainingSummary;
 
-use crate::{USAGE, Verdicts, load};
+use clap::ArgMatches;
+
+use crate::{Verdicts, load};
 
 /// Runs a side by default: enough for the spread between runs to give intervals narrow enough to see a
 /// 10% change of one phase (see `benches/diff-experiment.sh`), in a few seconds for a run of 0.2 s.
@@ -29,38 +31,23 @@ struct Options {
     verdicts: Verdicts,
 }
 
-fn options(args: &[String]) -> Result<Options, String> {
-    let mut options =
-        Options { commands: Vec::new(), runs: DEFAULT_RUNS, warmup: 1, save: None, verdicts: Verdicts::default() };
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        if options.verdicts.take(arg, &mut args)? {
-            continue;
-        }
-        let mut count = |flag: &str, least: usize| -> Result<usize, String> {
-            let value = args.next().ok_or(format!("{flag} needs a number"))?;
-            value
-                .parse::<usize>()
-                .ok()
-                .filter(|count| *count >= least)
-                .ok_or(format!("{flag} takes a whole number of {least} or more, not `{value}`"))
-        };
-        match arg.as_str() {
-            "--runs" => options.runs = count("--runs", 2)?,
-            "--warmup" => options.warmup = count("--warmup", 0)?,
-            "--save" => options.save = Some(PathBuf::from(args.next().ok_or("--save needs a folder")?)),
-            flag if flag.starts_with("--") => return Err(format!("unknown option `{flag}`\n{USAGE}")),
-            command => options.commands.push(command.to_owned()),
-        }
+fn options(args: &ArgMatches) -> Result<Options, String> {
+    let commands: Vec<String> =
+        args.get_many::<String>("commands").map(|values| values.cloned().collect()).unwrap_or_default();
+    if commands.len() != 2 {
+        return Err("`ab` takes two commands, each one argument (quote it); see --help".to_owned());
     }
-    if options.commands.len() != 2 {
-        return Err(format!("`ab` takes two commands, each one argument (quote it)\n{USAGE}"));
-    }
-    Ok(options)
+    Ok(Options {
+        commands,
+        runs: args.get_one::<usize>("runs").copied().unwrap_or(DEFAULT_RUNS),
+        warmup: args.get_one::<usize>("warmup").copied().unwrap_or(1),
+        save: args.get_one::<String>("save").map(PathBuf::from),
+        verdicts: Verdicts::from(args),
+    })
 }
 
 /// `timing ab CMD_A CMD_B`: runs both `runs` times in turn and compares them in pairs.
-pub fn ab(args: &[String]) -> Result<u8, String> {
+pub fn ab(args: &ArgMatches) -> Result<u8, String> {
     let options = options(args)?;
     let scratch = std::env::temp_dir().join(format!("timing-ab-{}", std::process::id()));
     let folder = options.save.clone().unwrap_or_else(|| scratch.clone());

@@ -27,20 +27,155 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
+use clap::{Arg, ArgAction, ArgMatches, Command};
 use timing_runtime::{CompareSettings, Comparison, TrainingSummary, Verdict};
 
 mod ab;
+mod top;
 
-const USAGE: &str = "usage:\n  timing show RUN.json\n  timing html RUN.json [-o PAGE.html] [--title TITLE]\n  \
-                     timing diff BEFORE.json AFTER.json [OPTIONS]\n  \
-                     timing diff A1.json A2.json .. -- B1.json B2.json .. [--paired] [OPTIONS]\n  \
-                     timing ab 'COMMAND A' 'COMMAND B' [--runs N] [--warmup N] [--save DIR] [OPTIONS]\n\
-                     options: [--noise PCT] [--fail-above PCT] [--markdown | --json]";
+/// The arguments of every command, with `--help` for each and `--version`.
+fn cli() -> Command {
+    let run =
+        || Arg::new("run").value_name("RUN.json").required(true).help("A saved summary (TrainingSummary as JSON)");
+    let verdicts = [
+        Arg::new("noise")
+            .long("noise")
+            .value_name("PCT")
+            .value_parser(percent)
+            .help("Run-to-run noise of single runs, in percent (15 by default)"),
+        Arg::new("fail-above")
+            .long("fail-above")
+            .value_name("PCT")
+            .value_parser(percent)
+            .help("Exit with status 1 when the step or a phase got slower by more than PCT% with 95% confidence"),
+        Arg::new("markdown").long("markdown").action(ArgAction::SetTrue).help("Print a Markdown table"),
+        Arg::new("json").long("json").action(ArgAction::SetTrue).conflicts_with("markdown").help("Print JSON"),
+    ];
+    Command::new("timing")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Show a saved run, watch a live one, and compare runs telling noise from change")
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .subcommand(Command::new("show").about("Print a saved run as the report").arg(run()))
+        .subcommand(
+            Command::new("html")
+                .about("Write a saved run's page (by default beside it, RUN.html)")
+                .arg(run())
+                .arg(
+                    Arg::new("output")
+                        .short('o')
+                        .long("output")
+                        .value_name("PAGE.html")
+                        .help("Where to write the page"),
+                )
+                .arg(Arg::new("title").long("title").value_name("TITLE").help("The page's title (the file's name)")),
+        )
+        .subcommand(
+            Command::new("top")
+                .about("Watch a live run in the terminal (or show a saved one the same way); q quits")
+                .arg(
+                    Arg::new("source")
+                        .value_name("URL | RUN.json")
+                        .required(true)
+                        .help("A program's `serve` address (http://127.0.0.1:9185/) or a saved summary"),
+                )
+                .arg(
+                    Arg::new("interval")
+                        .long("interval")
+                        .value_name("SECONDS")
+                        .value_parser(seconds)
+                        .default_value("1")
+                        .help("Time between updates of a live run"),
+                ),
+        )
+        .subcommand(
+            Command::new("diff")
+                .about("Compare two runs (BEFORE AFTER), or several a side: A1 A2 .. -- B1 B2 ..")
+                .override_usage(
+                    "timing diff [OPTIONS] BEFORE.json AFTER.json\n       \
+                     timing diff [OPTIONS] A1.json A2.json .. -- B1.json B2.json ..",
+                )
+                .arg(Arg::new("before").value_name("RUN.json").num_args(0..).help("The runs before (or BEFORE AFTER)"))
+                // The `--` between the sides is turned into this before parsing (see `main`).
+                .arg(Arg::new("after").long(AFTER).num_args(1..).value_name("RUN.json").hide(true))
+                .arg(
+                    Arg::new("paired")
+                        .long("paired")
+                        .action(ArgAction::SetTrue)
+                        .help("The i-th runs of the two sides were made together"),
+                )
+                .args(verdicts.clone()),
+        )
+        .subcommand(
+            Command::new("ab")
+                .about("Run two commands in turn (A B, then B A) and compare their runs in pairs")
+                .arg(
+                    Arg::new("commands")
+                        .value_name("COMMAND")
+                        .num_args(0..)
+                        .help("Two shell commands, each one argument; `{summary}` in one is the file it writes"),
+                )
+                .arg(
+                    Arg::new("runs")
+                        .long("runs")
+                        .value_name("N")
+                        .value_parser(|value: &str| count(value, "--runs", 2))
+                        .help(format!("Runs of each command, in pairs [default: {}]", ab::DEFAULT_RUNS)),
+                )
+                .arg(
+                    Arg::new("warmup")
+                        .long("warmup")
+                        .value_name("N")
+                        .value_parser(|value: &str| count(value, "--warmup", 0))
+                        .default_value("1")
+                        .help("Runs of each before those compared"),
+                )
+                .arg(Arg::new("save").long("save").value_name("DIR").help("Keep the summaries there"))
+                .args(verdicts),
+        )
+}
+
+/// The hidden option `--` becomes in `diff`'s arguments: what follows it is the second side.
+const AFTER: &str = "after-side";
+
+fn percent(value: &str) -> Result<f64, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|pct| pct.is_finite() && *pct >= 0.0)
+        .ok_or(format!("a percentage of 0 or more, not `{value}`"))
+}
+
+fn seconds(value: &str) -> Result<Duration, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|seconds| seconds.is_finite() && (0.05..=3600.0).contains(seconds))
+        .map(Duration::from_secs_f64)
+        .ok_or(format!("seconds from 0.05 to 3600, not `{value}`"))
+}
+
+fn count(value: &str, flag: &str, least: usize) -> Result<usize, String> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|count| *count >= least)
+        .ok_or(format!("{flag} takes a whole number of {least} or more, not `{value}`"))
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // `diff A1 A2 -- B1 B2 --paired`: the `--` splits the sides and options may follow, which a parser's
+    // own `--` (the end of options) would not allow.
+    if args.get(1).is_some_and(|command| command == "diff") {
+        if let Some(at) = args.iter().position(|arg| arg == "--") {
+            args[at] = format!("--{AFTER}").into();
+        }
+    }
+    let matches = cli().get_matches_from(args);
+    match run(&matches) {
         Ok(code) => ExitCode::from(code),
         Err(message) => {
             eprintln!("timing: {message}");
@@ -49,45 +184,41 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &[String]) -> Result<u8, String> {
-    match args.first().map(String::as_str) {
-        Some("show") => {
-            let [path] = &args[1..] else { return Err(format!("`show` takes one file\n{USAGE}")) };
-            out(&load(path)?.to_string());
+fn run(matches: &ArgMatches) -> Result<u8, String> {
+    match matches.subcommand() {
+        Some(("show", args)) => {
+            out(&load(text(args, "run"))?.to_string());
             Ok(0)
         }
-        Some("html") => html(&args[1..]),
-        Some("diff") => diff(&args[1..]),
-        Some("ab") => ab::ab(&args[1..]),
-        Some("--help" | "-h" | "help") => {
-            out(&format!("{USAGE}\n"));
-            Ok(0)
+        Some(("html", args)) => html(args),
+        Some(("top", args)) => {
+            let interval = args.get_one::<Duration>("interval").copied().unwrap_or(Duration::from_secs(1));
+            top::top(text(args, "source"), interval)
         }
-        Some(other) => Err(format!("unknown command `{other}`\n{USAGE}")),
-        None => Err(USAGE.to_owned()),
+        Some(("diff", args)) => diff(args),
+        Some(("ab", args)) => ab::ab(args),
+        _ => Err("no command: try --help".to_owned()),
     }
 }
 
-fn html(args: &[String]) -> Result<u8, String> {
-    let (mut file, mut page, mut title) = (None, None, None);
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let mut value = |flag: &str| args.next().cloned().ok_or(format!("{flag} needs a value\n{USAGE}"));
-        match arg.as_str() {
-            "-o" | "--output" => page = Some(PathBuf::from(value(arg)?)),
-            "--title" => title = Some(value("--title")?),
-            flag if flag.starts_with('-') => return Err(format!("unknown option `{flag}`\n{USAGE}")),
-            _ if file.is_some() => return Err(format!("`html` takes one file\n{USAGE}")),
-            path => file = Some(path),
-        }
-    }
-    let Some(path) = file else { return Err(format!("`html` takes one file\n{USAGE}")) };
+/// A required argument's value (clap has checked it is there).
+fn text<'a>(args: &'a ArgMatches, name: &str) -> &'a str {
+    args.get_one::<String>(name).map_or("", String::as_str)
+}
+
+/// A list argument's values, none if absent.
+fn texts<'a>(args: &'a ArgMatches, name: &str) -> Vec<&'a str> {
+    args.get_many::<String>(name).map(|values| values.map(String::as_str).collect()).unwrap_or_default()
+}
+
+fn html(args: &ArgMatches) -> Result<u8, String> {
+    let path = text(args, "run");
     let run = load(path)?;
-    let page = page.unwrap_or_else(|| Path::new(path).with_extension("html"));
+    let page = args.get_one::<String>("output").map_or_else(|| Path::new(path).with_extension("html"), PathBuf::from);
     if same_file(&page, Path::new(path)) {
         return Err(format!("the page would overwrite the summary {path}: give another name with -o"));
     }
-    let title = title.unwrap_or_else(|| {
+    let title = args.get_one::<String>("title").cloned().unwrap_or_else(|| {
         Path::new(path).file_name().map_or_else(|| path.to_owned(), |name| name.to_string_lossy().into_owned())
     });
     run.write_html(&page, &title).map_err(|error| format!("cannot write {}: {error}", page.display()))?;
@@ -105,24 +236,13 @@ struct Verdicts {
 }
 
 impl Verdicts {
-    /// Takes `arg` (and its value from `args`) if it is one of the shared options; says whether it was.
-    fn take<'a>(&mut self, arg: &str, args: &mut impl Iterator<Item = &'a String>) -> Result<bool, String> {
-        let mut percent = |flag: &str| -> Result<f64, String> {
-            let value = args.next().ok_or(format!("{flag} needs a percentage"))?;
-            value
-                .parse::<f64>()
-                .ok()
-                .filter(|pct| pct.is_finite() && *pct >= 0.0)
-                .ok_or(format!("{flag} takes a percentage of 0 or more, not `{value}`"))
-        };
-        match arg {
-            "--noise" => self.noise = Some(percent("--noise")?),
-            "--fail-above" => self.fail_above = Some(percent("--fail-above")?),
-            "--markdown" => self.markdown = true,
-            "--json" => self.json = true,
-            _ => return Ok(false),
+    fn from(args: &ArgMatches) -> Self {
+        Verdicts {
+            noise: args.get_one::<f64>("noise").copied(),
+            fail_above: args.get_one::<f64>("fail-above").copied(),
+            markdown: args.get_flag("markdown"),
+            json: args.get_flag("json"),
         }
-        Ok(true)
     }
 
     /// Compares the runs, prints the comparison and returns the exit status.
@@ -164,28 +284,16 @@ impl Verdicts {
     }
 }
 
-fn diff(args: &[String]) -> Result<u8, String> {
-    let (mut files, mut separator, mut paired, mut verdicts) = (Vec::new(), None, false, Verdicts::default());
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        if verdicts.take(arg, &mut args)? {
-            continue;
-        }
-        match arg.as_str() {
-            "--paired" => paired = true,
-            "--" if separator.is_none() => separator = Some(files.len()),
-            "--" => return Err(format!("`diff` takes one `--` between the two sides\n{USAGE}")),
-            flag if flag.starts_with("--") => return Err(format!("unknown option `{flag}`\n{USAGE}")),
-            file => files.push(file),
-        }
-    }
-    let (before_paths, after_paths) = match separator {
-        Some(at) => files.split_at(at),
-        None if files.len() == 2 => files.split_at(1),
-        None => return Err(format!("`diff` takes two files, or runs on each side of `--`\n{USAGE}")),
+fn diff(args: &ArgMatches) -> Result<u8, String> {
+    let (paired, verdicts) = (args.get_flag("paired"), Verdicts::from(args));
+    let (files, after) = (texts(args, "before"), texts(args, "after"));
+    let (before_paths, after_paths) = match (files.len(), args.contains_id("after")) {
+        (_, true) => (&files[..], &after[..]),
+        (2, false) => files.split_at(1),
+        _ => return Err("`diff` takes two files, or runs on each side of `--` (see --help)".to_owned()),
     };
     if before_paths.is_empty() || after_paths.is_empty() {
-        return Err(format!("`diff` needs at least one run on each side of `--`\n{USAGE}"));
+        return Err("`diff` needs at least one run on each side of `--`".to_owned());
     }
     if paired && before_paths.len() != after_paths.len() {
         return Err(format!(

@@ -77,12 +77,13 @@ fn bad_arguments_and_files_are_refused() {
     let _ = std::fs::remove_file(&out);
     let out = out.to_str().expect("a path");
     let cases: [(&[&str], &str); 6] = [
-        (&["html"], "takes one file"),
+        // Each error names what was wrong: the argument missing, the value missing, the one not known.
+        (&["html"], "required arguments were not provided:\n  <RUN.json>"),
         (&["html", garbage, "-o", out], "ends too early"),
         (&["html", "missing.json", "-o", out], "cannot read missing.json"),
-        (&["html", garbage, "-o"], "-o needs a value"),
-        (&["html", garbage, "--colour", "red"], "unknown option `--colour`"),
-        (&["html", "a.json", "b.json"], "takes one file"),
+        (&["html", garbage, "-o"], "a value is required for '--output <PAGE.html>'"),
+        (&["html", garbage, "--colour", "red"], "unexpected argument '--colour'"),
+        (&["html", "a.json", "b.json"], "unexpected argument 'b.json'"),
     ];
     for (args, message) in cases {
         let (code, stderr) = timing(args);
