@@ -195,6 +195,7 @@ fn run(contender: Contender, threads: usize, paths_each: usize) {
         return;
     }
     let (live, live_ms) = timed_summaries();
+    let served = served();
     // What the threads' exits add, folding what they recorded: measured from after the summaries above,
     // whose own memory glibc keeps.
     let before_exit = resident_kib();
@@ -237,12 +238,44 @@ fn run(contender: Contender, threads: usize, paths_each: usize) {
     summaries(500);
     let after_600 = resident_kib();
     println!(
-        "{growth} {gone} {live_ms} {exited_ms} {}/{} {render_ms:.1}/{} {page_ms:.1}/{}",
+        "{growth} {gone} {live_ms} {exited_ms} {}/{} {render_ms:.1}/{} {page_ms:.1}/{} {served}",
         after_100.saturating_sub(after_first),
         after_600.saturating_sub(after_100),
         render_bytes / 1024,
         page_bytes / 1024
     );
+}
+
+/// What `serve` answers in, with the recording threads alive: `GET /metrics` and `GET /` (the live page's
+/// update), each the median of nine requests 300 ms apart, measured from this client's connect to the
+/// answer's last byte, as `metrics/page` in ms. Each answers from the summary the server's own thread made
+/// last (it makes one every 500 ms while asked), and the page from the call tree it keeps (made again every
+/// 10 s on a thread of its own): what a request waits for is the answer's writing, not a summary.
+fn served() -> String {
+    use std::io::{Read, Write};
+    let server = timing_runtime::serve(":0").expect("a loopback port");
+    let get = |path: &str| -> f64 {
+        let start = Instant::now();
+        let mut stream = std::net::TcpStream::connect(server.local_addr()).expect("the server accepts");
+        stream.write_all(format!("GET {path} HTTP/1.1\r\n\r\n").as_bytes()).expect("sent");
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).expect("an answer");
+        assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer[..answer.len().min(200)]));
+        ms(start)
+    };
+    black_box(get("/"));
+    let median = |path: &str| {
+        let mut times: Vec<f64> = (0..9)
+            .map(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+                get(path)
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        times[times.len() / 2]
+    };
+    let (metrics, page) = (median("/metrics"), median("/"));
+    format!("{metrics:.1}/{page:.1}")
 }
 
 /// A summary, and the time of the first call and the median of nine more, as `first/median` in ms: the
@@ -326,9 +359,10 @@ fn main() {
     println!(
         "| contender | threads × paths each | RSS growth while recording | added by their exits | per node-thread | `summary()`, threads alive \
          (first/median) | after they exit (first/median) | RSS growth over 100 more summaries / 500 after those | \
-         `to_prometheus()` of that summary (median) / its size | `to_html()` of it (median) / its size |"
+         `to_prometheus()` of that summary (median) / its size | `to_html()` of it (median) / its size | \
+         `serve`: `GET /metrics` / `GET /` (live page), ms |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for &(threads, paths) in &configs {
         for &contender in &contenders {
             let args = [
@@ -340,8 +374,8 @@ fn main() {
                 paths.to_string(),
             ];
             let fields = child(&args);
-            let [growth, gone, live, exited, after, render, page] =
-                [0, 1, 2, 3, 4, 5, 6].map(|index| fields.get(index).cloned().unwrap_or_default());
+            let [growth, gone, live, exited, after, render, page, served] =
+                [0, 1, 2, 3, 4, 5, 6, 7].map(|index| fields.get(index).cloned().unwrap_or_default());
             let growth_kib: f64 = growth.parse().unwrap_or(f64::NAN);
             let gone_kib: f64 = gone.parse().unwrap_or(f64::NAN);
             // Nodes: each distinct path adds at most one node at each of its three depths.
@@ -350,7 +384,7 @@ fn main() {
                 if value == "-" || value.is_empty() { "–".to_owned() } else { format!("{value} {unit}") }
             };
             println!(
-                "| {} | {threads} × {paths} | {:.1} MiB | {:.1} MiB | ≤ {per_node:.0} B | {} | {} | {} | {} | {} |",
+                "| {} | {threads} × {paths} | {:.1} MiB | {:.1} MiB | ≤ {per_node:.0} B | {} | {} | {} | {} | {} | {} |",
                 contender.label(),
                 growth_kib / 1024.0,
                 gone_kib / 1024.0,
@@ -359,6 +393,7 @@ fn main() {
                 show(&after, "KiB"),
                 show(&render.replace('/', " ms / "), "KiB"),
                 show(&page.replace('/', " ms / "), "KiB"),
+                show(&served, "ms"),
             );
         }
     }

@@ -86,16 +86,27 @@ fn the_page_metrics_and_summary_follow_the_run_while_it_trains() {
     let first = get(address, "/metrics");
     assert_eq!(first.status, 200, "{}", first.head);
     assert!(first.head.contains("Content-Type: text/plain; version=0.0.4"), "{}", first.head);
-    // Later summaries are made anew (one kept at most 250 ms): the count grows.
-    std::thread::sleep(Duration::from_millis(400));
-    let later = get(address, "/metrics");
-    assert!(steps_in(&later.body) > steps_in(&first.body), "{} then {}", steps_in(&first.body), steps_in(&later.body));
+    // The server makes a summary every 500 ms while it is asked: the count grows.
+    let started = Instant::now();
+    let later = loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let later = get(address, "/metrics");
+        if steps_in(&later.body) > steps_in(&first.body) {
+            break later;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "no new summary in 5 s: {}", steps_in(&later.body));
+    };
 
     let json = get(address, "/summary.json");
     assert_eq!(json.status, 200);
     assert!(json.head.contains("Content-Type: application/json"));
     let run: timing_runtime::TrainingSummary = serde_json::from_str(&json.body).expect("a summary");
     assert!(run.total_steps >= steps_in(&later.body) as usize && run.phase_breakdown.phases[0].phase == "regions");
+    // With the call tree (made at most every 10 s), or without it for a reader that polls.
+    assert!(run.call_tree.nodes.iter().any(|node| node.name == "regions" && node.depth == 2), "{:?}", run.call_tree);
+    let light = get(address, "/summary.json?calltree=false");
+    let light: timing_runtime::TrainingSummary = serde_json::from_str(&light.body).expect("a summary");
+    assert!(light.call_tree.nodes.is_empty() && light.total_steps >= run.total_steps);
 
     let page = get(address, "/");
     assert_eq!(page.status, 200);

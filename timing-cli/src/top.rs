@@ -43,9 +43,14 @@ pub fn top(source: &str, interval: Duration) -> Result<u8, String> {
     result.map(|()| 0)
 }
 
-/// `/summary.json` of a `serve` address, or the address itself when it names a JSON file.
+/// `/summary.json` of a `serve` address without the call tree, which the view does not show and which is
+/// most of a summary's size; the address itself when it names a JSON file.
 fn summary_url(source: &str) -> String {
-    if source.ends_with(".json") { source.to_owned() } else { format!("{}/summary.json", source.trim_end_matches('/')) }
+    if source.ends_with(".json") {
+        source.to_owned()
+    } else {
+        format!("{}/summary.json?calltree=false", source.trim_end_matches('/'))
+    }
 }
 
 /// Fetches `url` now and every `interval`, on a thread that ends when the view no longer listens.
@@ -378,8 +383,8 @@ mod tests {
 
     #[test]
     fn a_serve_address_is_asked_for_its_summary() {
-        assert_eq!(summary_url("http://127.0.0.1:9185/"), "http://127.0.0.1:9185/summary.json");
-        assert_eq!(summary_url("http://127.0.0.1:9185"), "http://127.0.0.1:9185/summary.json");
+        assert_eq!(summary_url("http://127.0.0.1:9185/"), "http://127.0.0.1:9185/summary.json?calltree=false");
+        assert_eq!(summary_url("http://127.0.0.1:9185"), "http://127.0.0.1:9185/summary.json?calltree=false");
         assert_eq!(summary_url("http://host/run/summary.json"), "http://host/run/summary.json");
     }
 

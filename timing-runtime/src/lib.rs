@@ -322,14 +322,25 @@ pub fn summary() -> TrainingSummary {
 ///
 /// Connections are answered on threads of their own, at most 16 at once (the next get 503),
 /// each with deadlines on its reads and writes, so a stuck client never stalls the server, the
-/// recording threads or the program's exit. A summary is made at most four times a second, however many
-/// pages and scrapers ask.
+/// recording threads or the program's exit. Requests answer from the latest summary, which a thread of the
+/// server's makes twice a second while requests come (without the call tree, which is made again every
+/// 10 s), however many pages and scrapers ask.
 ///
 /// # Errors
 /// When `address` names no address or cannot be bound (taken, or not this machine's).
 #[cfg(feature = "serve")]
 pub fn serve(address: &str) -> std::io::Result<Server> {
-    Server::start(address, summary)
+    Server::start(address, summary_without_tree, summary)
+}
+
+/// [`summary`] with an empty call tree, which is most of a summary's cost in a process of many call paths:
+/// what a scrape and a live page's updates need.
+#[cfg(feature = "serve")]
+fn summary_without_tree() -> TrainingSummary {
+    #[cfg(feature = "timing")]
+    return store::allocs::quiet(|| report::summary::summary_with(granularity(), false));
+    #[cfg(not(feature = "timing"))]
+    TrainingSummary::default()
 }
 
 /// The latest batch completed on the calling thread since the last [`reset`].

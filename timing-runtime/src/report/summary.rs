@@ -21,10 +21,16 @@ use super::estimate::{margin_ticks, variances};
 
 /// Everything recorded since the last reset, all threads merged, at granularity `granularity`.
 pub(crate) fn summary(granularity: TimingGranularity) -> TrainingSummary {
+    summary_with(granularity, true)
+}
+
+/// The summary, with its call tree or with an empty one: the tree is most of a summary's cost when a
+/// process has many call paths (a scrape wants per-name and per-phase figures only).
+pub(crate) fn summary_with(granularity: TimingGranularity, tree: bool) -> TrainingSummary {
     recorder::flush_this_thread();
     let aggregate = registry::collect();
     let (span_names, phase_names) = callsite::names();
-    TrainingSummary::from_aggregate(&aggregate, &span_names, &phase_names, granularity)
+    TrainingSummary::from_aggregate(&aggregate, &span_names, &phase_names, granularity, tree)
 }
 
 /// How a count per step spread over `steps` steps, of which the histogram may have missed the first ones
@@ -72,6 +78,7 @@ impl TrainingSummary {
         span_names: &[&'static str],
         phase_names: &[&'static str],
         granularity: TimingGranularity,
+        tree: bool,
     ) -> Self {
         let steps = &aggregate.steps;
         let total_ns = to_ns(steps.step_ticks);
@@ -183,7 +190,7 @@ impl TrainingSummary {
             step_spread: steps.step_histogram.spread(to_ns),
             slow_steps: steps.slow_steps.clone(),
             batch_points,
-            call_tree: call_tree(&aggregate.tree, span_names),
+            call_tree: if tree { call_tree(&aggregate.tree, span_names) } else { CallTree::default() },
             instrumentation_ns_per_call: if calls_in_all > 0 {
                 #[allow(clippy::cast_precision_loss)]
                 let per_call = charge::ticks_ns(instrumentation_ticks) / calls_in_all as f64;
@@ -353,8 +360,11 @@ fn calls_in_steps(tree: &MergedTree, step_names: &[u32]) -> [u64; 5] {
         let parent = tree.paths[id].0 as usize;
         (parent < id).then_some(parent)
     });
-    // By name id; ids are sparse (the root's is a sentinel), so a map rather than a table.
-    let mut open: std::collections::HashMap<u32, u32> = std::collections::HashMap::new();
+    // Calls open on the path walked, by name id: a table as long as the names (the root's sentinel id,
+    // beyond it, is never looked up: the root is never entered or left below).
+    let names = tree.paths.iter().skip(1).filter(|(_, name)| *name != u32::MAX).map(|(_, name)| *name as usize + 1);
+    let names = names.max().unwrap_or(0);
+    let mut open: Vec<u32> = vec![0; names];
     let mut calls = [0u64; 5];
     // A step's name under `recompute` outside every step is a replayed step: no step of the run.
     let replay = callsite::recompute().registered_name();
@@ -364,7 +374,7 @@ fn calls_in_steps(tree: &MergedTree, step_names: &[u32]) -> [u64; 5] {
     while let Some((id, depth, in_step, in_replay, entering)) = pending.pop() {
         let name = tree.paths[id].1;
         if !entering {
-            if let Some(count) = open.get_mut(&name) {
+            if let Some(count) = open.get_mut(name as usize) {
                 *count = count.saturating_sub(1);
             }
             continue;
@@ -372,7 +382,7 @@ fn calls_in_steps(tree: &MergedTree, step_names: &[u32]) -> [u64; 5] {
         if id != 0 && in_step {
             let kind = if depth >= FAST_DEPTH {
                 2
-            } else if open.get(&name).is_some_and(|count| *count > 0) {
+            } else if open.get(name as usize).is_some_and(|count| *count > 0) {
                 1
             } else {
                 0
@@ -385,7 +395,9 @@ fn calls_in_steps(tree: &MergedTree, step_names: &[u32]) -> [u64; 5] {
             calls[4] = calls[4].saturating_add(framed);
         }
         if id != 0 {
-            *open.entry(name).or_insert(0) += 1;
+            if let Some(count) = open.get_mut(name as usize) {
+                *count += 1;
+            }
             pending.push((id, depth, in_step, in_replay, false));
         }
         let below_replay = in_replay || (id != 0 && Some(name) == replay);

@@ -27,19 +27,21 @@ impl TrainingSummary {
     /// # Errors
     /// When a chart cannot be drawn.
     pub fn to_html(&self, title: &str) -> std::io::Result<String> {
-        self.page(title, false)
+        self.page(title, false, None)
     }
 
     /// The same page, made to update itself: it asks its server for itself again once a second and puts
     /// the new header and sections in place of the old, keeping the tables' sort order, the scroll position
     /// and (for ten seconds at a time) the flamegraph's zoom; when the server stops answering, it says the
-    /// program has stopped and keeps the last numbers.
+    /// program has stopped and keeps the last numbers. `flamegraph` is the call tree's section drawn
+    /// already by [`flamegraph_section`] (from a tree made less often than the summary), or `None` to draw
+    /// this summary's.
     #[cfg(feature = "serve")]
-    pub(crate) fn live_page(&self, title: &str) -> std::io::Result<String> {
-        self.page(title, true)
+    pub(crate) fn live_page(&self, title: &str, flamegraph: Option<&str>) -> std::io::Result<String> {
+        self.page(title, true, flamegraph)
     }
 
-    fn page(&self, title: &str, live: bool) -> std::io::Result<String> {
+    fn page(&self, title: &str, live: bool, flamegraph: Option<&str>) -> std::io::Result<String> {
         let mut page = String::with_capacity(64 * 1024);
         let title = escape(title);
         let _ = write!(
@@ -92,14 +94,10 @@ impl TrainingSummary {
             None => note(&mut page, "No steps were recorded."),
         }
         page.push_str("</section>\n");
-        section(&mut page, "call-tree", "Call tree");
-        note(
-            &mut page,
-            "Widths are total time: a frame is as wide as its own time and its callees' together. Click a frame \
-             to zoom in, Search (or Ctrl-F in the frame) to find a name.",
-        );
-        flamegraph(&mut page, &self.call_tree);
-        page.push_str("</section>\n");
+        match flamegraph {
+            Some(section) => page.push_str(section),
+            None => page.push_str(&flamegraph_section(&self.call_tree)),
+        }
         self.span_table(&mut page);
         self.slow_step_table(&mut page);
         let _ = write!(page, "<script>\n{}</script>\n</body>\n</html>\n", include_str!("page.js"));
@@ -366,6 +364,20 @@ fn span_row(page: &mut String, span: &SpanStats, allocations: bool) {
         );
     }
     page.push_str("</tr>\n");
+}
+
+/// The call tree's section of the page: a note and the flamegraph.
+pub(crate) fn flamegraph_section(tree: &CallTree) -> String {
+    let mut page = String::new();
+    section(&mut page, "call-tree", "Call tree");
+    note(
+        &mut page,
+        "Widths are total time: a frame is as wide as its own time and its callees' together. Click a frame \
+         to zoom in, Search (or Ctrl-F in the frame) to find a name.",
+    );
+    flamegraph(&mut page, tree);
+    page.push_str("</section>\n");
+    page
 }
 
 /// The flamegraph in a frame of its own: inferno's script looks its elements up in its document, which

@@ -21,8 +21,9 @@ pub(super) const WRITE_DEADLINE: Duration = Duration::from_secs(5);
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct Request {
     pub(super) head_only: bool,
-    /// The target without its query, which nothing here reads.
+    /// The target, split at its `?`.
     pub(super) path: String,
+    pub(super) query: String,
 }
 
 /// Why a request gets no page: each becomes its own 4xx.
@@ -138,8 +139,8 @@ fn parse(head: &[u8]) -> Result<Request, Refused> {
         "HEAD" => true,
         other => return Err(Refused::Method(other.to_owned())),
     };
-    let path = target.split_once('?').map_or(target, |(path, _)| path);
-    Ok(Request { head_only, path: path.to_owned() })
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    Ok(Request { head_only, path: path.to_owned(), query: query.to_owned() })
 }
 
 /// A response: a status, its headers beyond the length and the connection's, and a body.
@@ -222,9 +223,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_get_is_parsed_into_its_path() {
+    fn a_get_is_parsed_into_its_path_and_query() {
         let request = parse(b"GET /summary.json?x=1 HTTP/1.1\r\nHost: a\r\n").expect("a request");
-        assert_eq!(request, Request { head_only: false, path: "/summary.json".into() });
+        assert_eq!(request, Request { head_only: false, path: "/summary.json".into(), query: "x=1".into() });
         assert!(parse(b"HEAD / HTTP/1.0").expect("a request").head_only);
     }
 

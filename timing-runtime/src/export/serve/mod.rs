@@ -6,26 +6,38 @@
 //! client holds one connection for a few seconds and never the others, the recording threads or the
 //! program's exit. Requests close their connection: the page asks again once a second (polling, not a
 //! stream held open), which is all a page updating once a second needs and leaves nothing open to stall.
-//! Summaries are made at most every [`FRESH`] and shared by the requests that arrive meanwhile, so a page
-//! and a scraper together cost the recording threads about one summary a second.
+//! Requests do not make summaries: a thread of the server's makes one every [`FRESH`] while someone asks
+//! (requests in the last [`IDLE_AFTER`]), and each request answers from the latest, so a scrape or a page
+//! update is answered in the time of writing it out, however long a summary takes (64 threads of 4,000
+//! call paths each: some 40 ms), and any number of pages and scrapers cost one summary every [`FRESH`].
+//! Those summaries leave out the call tree, most of a summary's cost in a process of many call paths; the
+//! tree, and the flamegraph drawn from it, are made again at most every [`TREE_EVERY`], on a thread of
+//! their own, while the requests go on with the one before. Only the first request waits for a summary.
 
 mod http;
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use self::http::{Request, Response};
-use crate::model::TrainingSummary;
+use crate::model::{CallTree, TrainingSummary};
 
 /// Connections served at once at most; one more is told 503 and closed.
 pub(crate) const MAX_CONNECTIONS: usize = 16;
 
-/// A summary younger than this is served again rather than made anew.
-const FRESH: Duration = Duration::from_millis(250);
+/// Summaries are made this often while requests come: twice for each update of a page polling once a
+/// second, and at 64 threads of 4,000 call paths (some 40 ms a summary) a tenth of a core.
+const FRESH: Duration = Duration::from_millis(500);
+
+/// The call tree and its flamegraph are made again when older than this.
+const TREE_EVERY: Duration = Duration::from_secs(10);
+
+/// With no request for this long, summaries stop being made (until the next request).
+const IDLE_AFTER: Duration = Duration::from_secs(10);
 
 /// The live server started by [`serve`](crate::serve): it serves until dropped (or [`stop`](Self::stop)ped).
 ///
@@ -42,14 +54,33 @@ pub struct Server {
     address: SocketAddr,
     shared: Arc<Shared>,
     acceptor: Option<JoinHandle<()>>,
+    refresher: Option<JoinHandle<()>>,
 }
 
 struct Shared {
-    source: fn() -> TrainingSummary,
+    /// The summary without its call tree, and with it.
+    light: fn() -> TrainingSummary,
+    full: fn() -> TrainingSummary,
     title: String,
     stopping: AtomicBool,
     connections: AtomicUsize,
     latest: Mutex<Option<(Instant, Arc<TrainingSummary>)>>,
+    /// Wakes the refreshing thread to stop.
+    wake: Condvar,
+    /// When the server started, and the latest request since, in nanoseconds after it (`u64::MAX`: none
+    /// yet).
+    started: Instant,
+    asked: AtomicU64,
+    tree: Mutex<Option<Arc<Tree>>>,
+    /// A thread is making the tree again.
+    tree_coming: AtomicBool,
+}
+
+/// A call tree, when it was made, and the page's section drawn from it.
+struct Tree {
+    made: Instant,
+    call_tree: CallTree,
+    section: String,
 }
 
 impl std::fmt::Debug for Shared {
@@ -59,8 +90,12 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Server {
-    /// Binds `address` and starts serving summaries made by `source`.
-    pub(crate) fn start(address: &str, source: fn() -> TrainingSummary) -> io::Result<Self> {
+    /// Binds `address` and starts serving summaries made by `light` (without a call tree) and `full`.
+    pub(crate) fn start(
+        address: &str,
+        light: fn() -> TrainingSummary,
+        full: fn() -> TrainingSummary,
+    ) -> io::Result<Self> {
         let listener = TcpListener::bind(resolve(address)?.as_slice())?;
         let address = listener.local_addr()?;
         let program = std::env::current_exe()
@@ -68,17 +103,30 @@ impl Server {
             .and_then(|path| path.file_stem().map(|stem| stem.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "run".to_owned());
         let shared = Arc::new(Shared {
-            source,
+            light,
+            full,
             title: program,
             stopping: AtomicBool::new(false),
             connections: AtomicUsize::new(0),
             latest: Mutex::new(None),
+            wake: Condvar::new(),
+            started: Instant::now(),
+            asked: AtomicU64::new(u64::MAX),
+            tree: Mutex::new(None),
+            tree_coming: AtomicBool::new(false),
         });
         let acceptor = {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new().name("timing-serve".into()).spawn(move || accept(&listener, &shared))?
         };
-        Ok(Self { address, shared, acceptor: Some(acceptor) })
+        let refresher = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new().name("timing-serve-summaries".into()).spawn(move || refresh(&shared))
+        };
+        let mut server = Self { address, shared, acceptor: Some(acceptor), refresher: None };
+        // Dropped on failure, the server stops its acceptor.
+        server.refresher = Some(refresher?);
+        Ok(server)
     }
 
     /// The address it listens on (with the port the system chose, for port 0).
@@ -102,6 +150,14 @@ impl Server {
     fn shut_down(&mut self) {
         let Some(acceptor) = self.acceptor.take() else { return };
         self.shared.stopping.store(true, Ordering::SeqCst);
+        {
+            let _latest = self.shared.latest.lock().unwrap_or_else(PoisonError::into_inner);
+            self.shared.wake.notify_all();
+        }
+        if let Some(refresher) = self.refresher.take() {
+            // It ends at once, or once the summary it is making is made.
+            let _ = refresher.join();
+        }
         // The acceptor waits in `accept`: a connection of our own wakes it to see the flag. Should that
         // fail, it is left to end with the process rather than waited for.
         let mut wake = self.address;
@@ -177,6 +233,27 @@ fn accept(listener: &TcpListener, shared: &Arc<Shared>) {
     }
 }
 
+/// Makes a summary every [`FRESH`] while requests come, until the server stops.
+fn refresh(shared: &Shared) {
+    loop {
+        {
+            let latest = shared.latest.lock().unwrap_or_else(PoisonError::into_inner);
+            if shared.stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            let _ = shared.wake.wait_timeout(latest, FRESH).unwrap_or_else(PoisonError::into_inner);
+        }
+        if shared.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        if shared.wanted() {
+            // Made with no lock held: requests meanwhile answer from the one before.
+            let summary = Arc::new((shared.light)());
+            *shared.latest.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), summary));
+        }
+    }
+}
+
 /// Tells a connection over the limit 503. Its request is read first (for at most 100 ms): a socket closed
 /// with unread bytes is reset, and the client would see the reset instead of the answer.
 fn refuse_one(stream: &mut TcpStream) {
@@ -187,7 +264,7 @@ fn refuse_one(stream: &mut TcpStream) {
     http::close(stream);
 }
 
-fn answer(stream: &mut TcpStream, shared: &Shared) {
+fn answer(stream: &mut TcpStream, shared: &Arc<Shared>) {
     let (response, head_only) = match http::read_request(stream) {
         Ok(request) => (route(&request, shared), request.head_only),
         Err(refused) => (refused.response(), false),
@@ -196,34 +273,89 @@ fn answer(stream: &mut TcpStream, shared: &Shared) {
     http::close(stream);
 }
 
-fn route(request: &Request, shared: &Shared) -> Response {
+fn route(request: &Request, shared: &Arc<Shared>) -> Response {
     match request.path.as_str() {
-        "/" | "/index.html" => match shared.summary().live_page(&shared.title) {
-            Ok(page) => Response::new(200, "text/html; charset=utf-8", page),
-            Err(error) => Response::text(500, format!("the page could not be drawn: {error}\n")),
-        },
+        "/" | "/index.html" => {
+            let tree = Shared::tree(shared);
+            match shared.summary().live_page(&shared.title, Some(&tree.section)) {
+                Ok(page) => Response::new(200, "text/html; charset=utf-8", page),
+                Err(error) => Response::text(500, format!("the page could not be drawn: {error}\n")),
+            }
+        }
         "/metrics" => Response::new(200, "text/plain; version=0.0.4; charset=utf-8", shared.summary().to_prometheus()),
-        "/summary.json" => match serde_json::to_vec(&*shared.summary()) {
-            Ok(json) => Response::new(200, "application/json", json),
-            Err(error) => Response::text(500, format!("the summary could not be written: {error}\n")),
-        },
+        "/summary.json" => {
+            let summary = shared.summary();
+            // `?calltree=false` leaves the tree out, for a reader that polls (`timing top`).
+            let json = if request.query.split('&').any(|pair| pair == "calltree=false") {
+                serde_json::to_vec(&*summary)
+            } else {
+                let mut whole = TrainingSummary::clone(&summary);
+                whole.call_tree = Shared::tree(shared).call_tree.clone();
+                serde_json::to_vec(&whole)
+            };
+            match json {
+                Ok(json) => Response::new(200, "application/json", json),
+                Err(error) => Response::text(500, format!("the summary could not be written: {error}\n")),
+            }
+        }
         path => Response::text(404, format!("nothing at {path}: try /, /metrics or /summary.json\n")),
     }
 }
 
 impl Shared {
-    /// The latest summary, made anew when the one kept is older than [`FRESH`]; requests arriving while it
-    /// is made wait for it rather than make their own.
+    /// The latest summary the refreshing thread made; the first request (or the first after the server
+    /// was idle) makes one itself. Requests arriving while it is made wait for it rather than make their own.
     fn summary(&self) -> Arc<TrainingSummary> {
+        let now = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let before = self.asked.swap(now, Ordering::SeqCst);
+        let idle =
+            before == u64::MAX || now.saturating_sub(before) > u64::try_from(IDLE_AFTER.as_nanos()).unwrap_or(u64::MAX);
         let mut latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((made, summary)) = latest.as_ref() {
-            if made.elapsed() < FRESH {
+            // After an idle stretch the kept summary is old: not served as if it were the latest.
+            if !idle || made.elapsed() < FRESH {
                 return Arc::clone(summary);
             }
         }
-        let summary = Arc::new((self.source)());
+        let summary = Arc::new((self.light)());
         *latest = Some((Instant::now(), Arc::clone(&summary)));
         summary
+    }
+
+    /// Whether a request came in the last [`IDLE_AFTER`].
+    fn wanted(&self) -> bool {
+        let asked = self.asked.load(Ordering::SeqCst);
+        asked != u64::MAX && self.started.elapsed().saturating_sub(Duration::from_nanos(asked)) < IDLE_AFTER
+    }
+
+    /// The call tree kept, made on the spot the first time; one older than [`TREE_EVERY`] is made again on
+    /// a thread of its own while this request (and the next ones) go on with it.
+    fn tree(shared: &Arc<Shared>) -> Arc<Tree> {
+        let kept = shared.tree.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let Some(kept) = kept else {
+            let tree = Arc::new(Shared::make_tree(shared));
+            *shared.tree.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&tree));
+            return tree;
+        };
+        if kept.made.elapsed() >= TREE_EVERY && !shared.tree_coming.swap(true, Ordering::SeqCst) {
+            let worker = Arc::clone(shared);
+            let spawned = std::thread::Builder::new().name("timing-serve-tree".into()).spawn(move || {
+                let tree = Arc::new(Shared::make_tree(&worker));
+                *worker.tree.lock().unwrap_or_else(PoisonError::into_inner) = Some(tree);
+                worker.tree_coming.store(false, Ordering::SeqCst);
+            });
+            if spawned.is_err() {
+                // No thread to spare: the next request tries again.
+                shared.tree_coming.store(false, Ordering::SeqCst);
+            }
+        }
+        kept
+    }
+
+    fn make_tree(shared: &Shared) -> Tree {
+        let call_tree = (shared.full)().call_tree;
+        let section = super::html::flamegraph_section(&call_tree);
+        Tree { made: Instant::now(), call_tree, section }
     }
 }
 
