@@ -98,3 +98,55 @@ fn the_exposition_has_the_summary_numbers() {
     // No counting allocator in this binary: no allocation series.
     assert!(!text.contains("allocat"), "{text}");
 }
+
+/// A program's own registry, with a counter of its own: the collector adds the timing families beside it,
+/// with the summary's numbers, and promtool accepts the whole.
+#[cfg(feature = "prometheus-client")]
+#[test]
+fn the_series_go_into_a_programs_own_registry() {
+    use prometheus_client::metrics::counter::Counter;
+    use prometheus_client::registry::Registry;
+
+    let _guard = exclusive();
+    batch(20);
+    let mut registry = Registry::default();
+    let requests: Counter = Counter::default();
+    requests.inc_by(7);
+    registry.register("requests", "Requests served.", requests);
+    registry.register_collector(Box::new(timing_runtime::TimingCollector::new()));
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).expect("encoded");
+    let run = summary();
+    assert_eq!(sample(&text, "requests_total"), Some(7.0), "{text}");
+    assert_eq!(sample(&text, "timing_steps_total"), Some(run.total_steps as f64), "{text}");
+    assert_eq!(sample(&text, "timing_batches_total"), Some(1.0), "{text}");
+    // A histogram, its buckets cumulative as written: the step's, all 20 steps within 10 s.
+    assert_eq!(sample(&text, "timing_step_duration_seconds_bucket{le=\"10.0\"}"), Some(20.0), "{text}");
+    assert_eq!(sample(&text, "timing_step_duration_seconds_bucket{le=\"+Inf\"}"), Some(20.0), "{text}");
+    assert_eq!(sample(&text, "timing_step_duration_seconds_bucket{le=\"1e-7\"}"), Some(0.0), "{text}");
+    // Labels escaped by the client, as by our own writer.
+    assert!(text.contains("timing_phase_seconds_total{phase=\"odd \\\"phase\\\"\\\\ with\\nbreaks\"}"), "{text}");
+    // The text format's `# EOF` is OpenMetrics'; promtool reads the rest as the text format.
+    let plain = text.replace("# EOF\n", "");
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(error) if std::env::var_os("CI").is_none() => {
+            eprintln!("promtool not run ({error}): install Debian's `prometheus` package to run this test");
+            return;
+        }
+        Err(error) => panic!("promtool is needed in CI (Debian package `prometheus`): {error}"),
+    };
+    child.stdin.take().expect("a pipe").write_all(plain.as_bytes()).expect("promtool reads");
+    let output = child.wait_with_output().expect("promtool ran");
+    let said = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    // OpenMetrics names a counter's family without `_total` in its HELP, which promtool's lint of the text
+    // format reports as a counter without help; anything else (a line it cannot parse) fails.
+    let problems: Vec<&str> = said.lines().filter(|line| !line.ends_with("_total no help text")).collect();
+    assert!(problems.is_empty(), "promtool: {said}\n{text}");
+}

@@ -95,6 +95,8 @@ pub mod alloc {
     #[cfg(feature = "timing")]
     pub use crate::record::alloc::Counting;
 }
+#[cfg(feature = "prometheus-client")]
+pub use export::collector::TimingCollector;
 #[cfg(feature = "push")]
 pub use export::push::PushError;
 #[cfg(feature = "serve")]
@@ -333,9 +335,25 @@ pub fn serve(address: &str) -> std::io::Result<Server> {
     Server::start(address, summary_without_tree, summary)
 }
 
+#[cfg(feature = "prometheus-client")]
+impl TimingCollector {
+    /// The collector of this process's run, for `Registry::register_collector`.
+    #[must_use]
+    pub fn new() -> Self {
+        TimingCollector::with_source(summary_without_tree)
+    }
+}
+
+#[cfg(feature = "prometheus-client")]
+impl Default for TimingCollector {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// [`summary`] with an empty call tree, which is most of a summary's cost in a process of many call paths:
 /// what a scrape and a live page's updates need.
-#[cfg(feature = "serve")]
+#[cfg(any(feature = "serve", feature = "prometheus-client"))]
 fn summary_without_tree() -> TrainingSummary {
     #[cfg(feature = "timing")]
     return store::allocs::quiet(|| report::summary::summary_with(granularity(), false));

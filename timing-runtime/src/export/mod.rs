@@ -5,6 +5,8 @@
 
 #[cfg(feature = "json")]
 mod chrome;
+#[cfg(feature = "prometheus-client")]
+pub(crate) mod collector;
 mod comparison;
 #[cfg(feature = "flamegraph")]
 mod flamegraph;
@@ -12,7 +14,7 @@ mod folded;
 pub(crate) mod format;
 #[cfg(feature = "html")]
 mod html;
-mod prometheus;
+pub(crate) mod prometheus;
 #[cfg(feature = "push")]
 pub(crate) mod push;
 #[cfg(feature = "serve")]

@@ -16,7 +16,7 @@ use crate::model::{Spread, TrainingSummary};
 
 /// Bucket upper bounds as written in `le` labels, in seconds, and in nanoseconds: 100 ns to 10 s, three
 /// per decade.
-const BOUNDS: [(&str, u64); 25] = [
+pub(crate) const BOUNDS: [(&str, u64); 25] = [
     ("1e-07", 100),
     ("2.5e-07", 250),
     ("5e-07", 500),
@@ -72,7 +72,12 @@ impl TrainingSummary {
     /// assert!(metrics.starts_with("# TYPE my_requests_total") && metrics.contains("timing_steps_total"));
     /// ```
     pub fn write_prometheus(&self, out: &mut String) {
-        let mut out = Exposition(out);
+        self.families(&mut Exposition(out));
+    }
+
+    /// The exposition's families, each handed to `out` as it is made: the text format's writer, or a
+    /// client library's encoder.
+    pub(crate) fn families(&self, out: &mut impl Families) {
         out.counter("timing_steps_total", "Optimizer steps completed.", [(None, self.total_steps as f64)]);
         out.counter("timing_batches_total", "Batches of steps completed.", [(None, self.batches as f64)]);
         let parts = &self.batch_breakdown;
@@ -176,24 +181,37 @@ fn seconds(ns: u64) -> f64 {
     ns as f64 / 1e9
 }
 
+/// Where the families go. Names are the text format's (a counter's ends in `_total`); each series has one
+/// label at most.
+pub(crate) trait Families {
+    /// A gauge without labels.
+    fn gauge(&mut self, name: &str, help: &str, value: f64);
+
+    /// A counter family, one series per label (or one without).
+    fn counter<'a>(&mut self, name: &str, help: &str, series: impl IntoIterator<Item = (Label<'a>, f64)>);
+
+    /// A histogram family: each series' spread (counted into [`BOUNDS`]), and its sum in seconds.
+    fn histogram<'a>(&mut self, name: &str, help: &str, series: impl IntoIterator<Item = (Label<'a>, &'a Spread, f64)>);
+}
+
 /// Text being written, one metric family at a time.
 struct Exposition<'o>(&'o mut String);
 
-type Label<'a> = Option<(&'static str, &'a str)>;
+pub(crate) type Label<'a> = Option<(&'static str, &'a str)>;
 
 impl Exposition<'_> {
     fn header(&mut self, name: &str, help: &str, kind: &str) {
         let _ = writeln!(self.0, "# HELP {name} {help}");
         let _ = writeln!(self.0, "# TYPE {name} {kind}");
     }
+}
 
-    /// A gauge without labels.
+impl Families for Exposition<'_> {
     fn gauge(&mut self, name: &str, help: &str, value: f64) {
         self.header(name, help, "gauge");
         let _ = writeln!(self.0, "{name} {}", Number(value));
     }
 
-    /// A counter family, one series per label (or one without).
     fn counter<'a>(&mut self, name: &str, help: &str, series: impl IntoIterator<Item = (Label<'a>, f64)>) {
         self.header(name, help, "counter");
         for (label, value) in series {
@@ -201,7 +219,6 @@ impl Exposition<'_> {
         }
     }
 
-    /// A histogram family: each series' cumulative buckets from its spread, its sum and its count.
     fn histogram<'a>(
         &mut self,
         name: &str,
