@@ -58,7 +58,7 @@
 //! `serde` derives `Serialize` and `Deserialize` for every report type; `json` adds it and the JSON
 //! outputs (`BatchTiming::json_line`, `Timeline::to_chrome_trace`); `flamegraph`, `html` and `push` add the
 //! flamegraph, the page and the Pushgateway client; `serve` the live page and `/metrics` from any program
-//! ([`serve`]).
+//! ([`serve`]); `prometheus-client` a collector for that crate's registry (`TimingCollector`).
 
 #![deny(missing_docs, unsafe_code)]
 
