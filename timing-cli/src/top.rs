@@ -212,6 +212,7 @@ fn draw(frame: &mut Frame, view: &View) {
     let rates = view.rates();
     let (now, most) = (rates.last().copied().unwrap_or(0), rates.iter().copied().max().unwrap_or(0));
     let reach = if matches!(view.state, State::Saved) { "the run's last minute, by batch" } else { "last minute" };
+    let [rate, machine] = Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(rate);
     frame.render_widget(
         Sparkline::default()
             .block(Block::default().borders(Borders::ALL).title(format!(
@@ -223,9 +224,36 @@ fn draw(frame: &mut Frame, view: &View) {
             .style(Style::default().fg(Color::Green)),
         rate,
     );
+    frame.render_widget(machine_over_the_run(run, machine.width.saturating_sub(2)), machine);
     let [spans, slow] = Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(tables);
     frame.render_widget(span_table(run, spans.height.saturating_sub(3)), spans);
     frame.render_widget(slow_steps(run, slow.height.saturating_sub(3)), slow);
+}
+
+/// The CPU share of the batches' wall time over the run's batch points (the latest `width`), in percent,
+/// titled with the resident memory now: the machine beside the rate.
+fn machine_over_the_run(run: &TrainingSummary, width: u16) -> Sparkline<'static> {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    let shares: Vec<u64> = run
+        .batch_points
+        .iter()
+        .filter(|point| point.cpu_ns > 0 && point.batch_ns > 0)
+        .map(|point| (point.cpu_ns as f64 * 100.0 / point.batch_ns as f64).round().min(100.0) as u64)
+        .collect();
+    let shares = shares[shares.len().saturating_sub(usize::from(width))..].to_vec();
+    let title = match &run.machine {
+        Some(machine) => {
+            #[allow(clippy::cast_precision_loss)]
+            let resident = machine.resident_bytes as f64 / f64::from(1 << 20);
+            format!(" CPU % of batch time by batch: {:.0}% in all; resident {resident:.1} MiB ", machine.cpu_pct)
+        }
+        None => " CPU % of batch time: not read ".to_owned(),
+    };
+    Sparkline::default()
+        .block(Block::default().borders(Borders::ALL).title(title))
+        .data(shares)
+        .max(100)
+        .style(Style::default().fg(Color::Magenta))
 }
 
 fn header(view: &View) -> Paragraph<'static> {

@@ -6,13 +6,13 @@
 #[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
-/// What the machine gave one batch's thread during the batch: its CPU time and context switches (Linux's
-/// `getrusage(RUSAGE_THREAD)`), and the process's resident memory at the batch's end (`/proc/self/statm`,
-/// read at most every 10 ms and shared by the batches ending meanwhile).
+/// What the machine gave one batch's thread during the batch: its CPU time (Linux's thread CPU clock) and
+/// context switches (`getrusage(RUSAGE_THREAD)`), and the process's resident memory at the batch's end
+/// (`/proc/self/statm`, read at most every 10 ms and shared by the batches ending meanwhile).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
 pub struct BatchMachine {
-    /// CPU time of the batch's thread during the batch, user and system (microsecond resolution).
+    /// CPU time of the batch's thread during the batch, user and system.
     pub cpu_ns: u64,
     /// Times the thread gave up its CPU during the batch: it slept, waited on a lock or on I/O.
     pub waits: u64,
@@ -36,8 +36,8 @@ pub enum Stall {
 /// A batch counts as stalled when its thread was off a CPU for more than this share of its wall time...
 pub const STALL_SHARE: f64 = 0.2;
 
-/// ...and for at least this long: CPU time is read to the microsecond, which a short batch's share would
-/// magnify.
+/// ...and for at least this long: a short batch's share would magnify a few microseconds of a page fault
+/// or an interrupt into a stall.
 pub const STALL_MIN_NS: u64 = 100_000;
 
 impl BatchMachine {

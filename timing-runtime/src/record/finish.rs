@@ -154,6 +154,7 @@ impl Recorder {
         }
         self.spare_phase_ticks = batch.phase_ticks;
         self.batches_done = self.batches_done.wrapping_add(1);
+        self.last_batch_ticks = ticks;
         self.flush_events();
     }
 }

@@ -1,10 +1,12 @@
-//! Reading what the machine gives a batch's thread, at the batch's start and end (the slow path): one
-//! `getrusage(RUSAGE_THREAD)` each (its CPU time and context switches, about half a microsecond), and
+//! Reading what the machine gives a batch's thread, at the batch's start and end (the slow path): its CPU
+//! time from `clock_gettime(CLOCK_THREAD_CPUTIME_ID)` and its context switches from
+//! `getrusage(RUSAGE_THREAD)` (1 µs both here; a thread whose batches are shorter than [`READ_ABOVE_NS`]
+//! reads them for one batch in [`SHORT_BATCHES_READ`]), and
 //! the process's resident memory from `/proc/self/statm` at most every [`RESIDENT_EVERY_NS`] (a read of a
 //! few microseconds that batches of one short step each would otherwise pay every time). Linux only:
 //! elsewhere both are `None` and reports leave the machine out.
 
-// `getrusage` is a C call: the one unsafe block of this file, with its reason beside it.
+// C calls: each unsafe block has its reason beside it.
 #![allow(unsafe_code)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +16,19 @@ use crate::record::clock;
 
 /// The resident memory is read again after this long; batches ending sooner share the reading.
 pub(crate) const RESIDENT_EVERY_NS: u64 = 10_000_000;
+
+/// A batch reads the machine when the thread's batch before it took at least this long: the two readings
+/// (about 2 µs) are then at most 1% of a batch like it.
+pub(crate) const READ_ABOVE_NS: u64 = 200_000;
+
+/// Shorter batches read it one in this many, so that the figures still cover a run of short batches, and
+/// a thread whose batches grow longer is seen to.
+pub(crate) const SHORT_BATCHES_READ: u64 = 64;
+
+/// Whether the batch a thread begins reads the machine, after a batch of `last_ticks` and `done` batches.
+pub(crate) fn worth_reading(last_ticks: u64, done: u64) -> bool {
+    clock::to_ns(last_ticks) >= READ_ABOVE_NS || done % SHORT_BATCHES_READ == 0
+}
 
 /// A thread's usage at one moment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -35,9 +50,20 @@ impl Usage {
     }
 }
 
-/// The calling thread's CPU time and context switches so far.
+/// The calling thread's CPU time and context switches so far. The CPU time is the thread clock's, to the
+/// nanosecond: `getrusage`'s is the scheduler's account, which for a running thread lags by up to a tick
+/// (4 ms here), so that batches of a few milliseconds read as a third off a CPU while they never left it.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn thread_usage() -> Option<Usage> {
+    let mut clock = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `clock_gettime` writes one `timespec` into the pointer it is given, which points at one.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut clock) } != 0 {
+        return None;
+    }
+    let cpu_ns = u64::try_from(clock.tv_sec)
+        .unwrap_or(0)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::try_from(clock.tv_nsec).unwrap_or(0));
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: `getrusage` writes a `rusage` into the pointer it is given, which points at one, and reads
     // nothing else; `RUSAGE_THREAD` asks for the calling thread's.
@@ -47,11 +73,8 @@ pub(crate) fn thread_usage() -> Option<Usage> {
         }
         usage.assume_init()
     };
-    let micros = |time: libc::timeval| {
-        u64::try_from(time.tv_sec).unwrap_or(0).saturating_mul(1_000_000) + u64::try_from(time.tv_usec).unwrap_or(0)
-    };
     Some(Usage {
-        cpu_ns: micros(usage.ru_utime).saturating_add(micros(usage.ru_stime)).saturating_mul(1_000),
+        cpu_ns,
         voluntary: u64::try_from(usage.ru_nvcsw).unwrap_or(0),
         involuntary: u64::try_from(usage.ru_nivcsw).unwrap_or(0),
     })
@@ -114,6 +137,14 @@ fn read_resident() -> Option<u64> {
 #[cfg(all(test, any(target_os = "linux", target_os = "android")))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_batches_read_the_machine_one_in_sixty_four() {
+        let long = 1 << 40;
+        assert!(worth_reading(long, 5) && worth_reading(long, 6));
+        let read: Vec<u64> = (0..200).filter(|done| worth_reading(0, *done)).collect();
+        assert_eq!(read, [0, 64, 128, 192]);
+    }
 
     #[test]
     fn a_thread_that_spins_gets_cpu_time_and_one_that_sleeps_waits() {

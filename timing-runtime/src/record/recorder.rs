@@ -145,6 +145,8 @@ pub(super) struct Recorder {
     pub(super) last_batch: Option<(u64, BatchTiming, Option<StepRecords>)>,
     /// Batches completed on this thread.
     pub(super) batches_done: u64,
+    /// The wall ticks of the thread's latest batch: what decides whether the next one reads the machine.
+    pub(super) last_batch_ticks: u64,
     /// Words the last batch's step records took: room made for the next batch's at once.
     pub(super) records_room: usize,
     /// Buffers of batches gone, for the next batch: step records, and the phase ticks it starts from.
@@ -217,6 +219,7 @@ thread_local! {
             },
             last_batch: None,
             batches_done: 0,
+            last_batch_ticks: 0,
             records_room: 0,
             spare_records: None,
             spare_phase_ticks: Vec::new(),
@@ -458,7 +461,9 @@ impl Recorder {
                     epoch,
                     step_ticks,
                     phase_ticks,
-                    usage: machine::thread_usage(),
+                    usage: machine::worth_reading(self.last_batch_ticks, self.batches_done)
+                        .then(machine::thread_usage)
+                        .flatten(),
                 };
                 flags::BATCH
             }
