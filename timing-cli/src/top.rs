@@ -15,7 +15,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Sparkline, Table};
 use ratatui::{DefaultTerminal, Frame};
-use timing_runtime::TrainingSummary;
+use timing_runtime::{SlowStep, TrainingSummary};
 
 use crate::load;
 
@@ -107,11 +107,24 @@ struct View {
     summary: Option<TrainingSummary>,
     /// Steps completed at each update of the last minute, for the rate's sparkline.
     counts: VecDeque<(Instant, u64)>,
+    /// The slow steps in the order they first appeared, the latest first, and those seen so far.
+    recent: VecDeque<SlowStep>,
+    seen: std::collections::HashSet<(Option<u64>, Option<u64>, usize)>,
 }
+
+/// Slow steps listed at most.
+const RECENT: usize = 64;
 
 impl View {
     fn new(source: &str) -> View {
-        View { source: source.to_owned(), state: State::Waiting(None), summary: None, counts: VecDeque::new() }
+        View {
+            source: source.to_owned(),
+            state: State::Waiting(None),
+            summary: None,
+            counts: VecDeque::new(),
+            recent: VecDeque::new(),
+            seen: std::collections::HashSet::new(),
+        }
     }
 
     fn show(&mut self, summary: TrainingSummary) {
@@ -119,7 +132,22 @@ impl View {
         // A reset (or a restarted program) counts from 0 again: the history before it says nothing now.
         if self.counts.back().is_some_and(|(_, steps)| *steps > summary.total_steps as u64) {
             self.counts.clear();
+            self.recent.clear();
+            self.seen.clear();
         }
+        // The summary keeps the slowest steps of the run; those it did not have before are the latest.
+        // In one summary (the first, or a saved run) the later batches come first.
+        let mut new: Vec<&SlowStep> = summary
+            .slow_steps
+            .iter()
+            .filter(|slow| !self.seen.contains(&(slow.thread, slow.batch, slow.step)))
+            .collect();
+        new.sort_by_key(|slow| (slow.batch, slow.step));
+        for slow in new {
+            self.seen.insert((slow.thread, slow.batch, slow.step));
+            self.recent.push_front(slow.clone());
+        }
+        self.recent.truncate(RECENT);
         self.counts.push_back((now, summary.total_steps as u64));
         while self.counts.front().is_some_and(|(at, _)| now.duration_since(*at) > MINUTE) {
             self.counts.pop_front();
@@ -227,7 +255,7 @@ fn draw(frame: &mut Frame, view: &View) {
     frame.render_widget(machine_over_the_run(run, machine.width.saturating_sub(2)), machine);
     let [spans, slow] = Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(tables);
     frame.render_widget(span_table(run, spans.height.saturating_sub(3)), spans);
-    frame.render_widget(slow_steps(run, slow.height.saturating_sub(3)), slow);
+    frame.render_widget(slow_steps(&view.recent, slow.height.saturating_sub(3)), slow);
 }
 
 /// The CPU share of the batches' wall time over the run's batch points (the latest `width`), in percent,
@@ -241,13 +269,23 @@ fn machine_over_the_run(run: &TrainingSummary, width: u16) -> Sparkline<'static>
         .map(|point| (point.cpu_ns as f64 * 100.0 / point.batch_ns as f64).round().min(100.0) as u64)
         .collect();
     let shares = shares[shares.len().saturating_sub(usize::from(width))..].to_vec();
-    let title = match &run.machine {
-        Some(machine) => {
-            #[allow(clippy::cast_precision_loss)]
-            let resident = machine.resident_bytes as f64 / f64::from(1 << 20);
-            format!(" CPU % of batch time by batch: {:.0}% in all; resident {resident:.1} MiB ", machine.cpu_pct)
-        }
-        None => " CPU % of batch time: not read ".to_owned(),
+    #[allow(clippy::cast_precision_loss)]
+    let mib = |bytes: u64| bytes as f64 / f64::from(1 << 20);
+    // The memory over the run: at its first batch point that read it, and now.
+    let first = run.batch_points.iter().map(|point| point.resident_bytes).find(|bytes| *bytes > 0);
+    let title = match (&run.machine, first) {
+        (Some(machine), Some(first)) => format!(
+            " CPU % of batch time by batch ({:.0}% in all); resident {:.1} MiB, from {:.1} ",
+            machine.cpu_pct,
+            mib(machine.resident_bytes),
+            mib(first)
+        ),
+        (Some(machine), None) => format!(
+            " CPU % of batch time by batch ({:.0}% in all); resident {:.1} MiB ",
+            machine.cpu_pct,
+            mib(machine.resident_bytes)
+        ),
+        (None, _) => " CPU % of batch time: not read ".to_owned(),
     };
     Sparkline::default()
         .block(Block::default().borders(Borders::ALL).title(title))
@@ -351,8 +389,8 @@ fn span_table(run: &TrainingSummary, rows: u16) -> Table<'static> {
         .block(Block::default().borders(Borders::ALL).title(" Spans by self time "))
 }
 
-fn slow_steps(run: &TrainingSummary, rows: u16) -> Table<'static> {
-    let body = run.slow_steps.iter().take(usize::from(rows)).map(|slow| {
+fn slow_steps(recent: &VecDeque<SlowStep>, rows: u16) -> Table<'static> {
+    let body = recent.iter().take(usize::from(rows)).map(|slow| {
         let place = match (slow.thread, slow.batch) {
             (Some(thread), Some(batch)) => format!("t{thread} b{batch} s{}", slow.step),
             _ => format!("s{}", slow.step),
@@ -365,7 +403,7 @@ fn slow_steps(run: &TrainingSummary, rows: u16) -> Table<'static> {
     });
     Table::new(body, [Constraint::Length(16), Constraint::Length(9), Constraint::Fill(1)])
         .header(Row::new(["Step", "Time", "Grew most"]).style(Style::default().add_modifier(Modifier::BOLD)))
-        .block(Block::default().borders(Borders::ALL).title(" Slowest steps "))
+        .block(Block::default().borders(Borders::ALL).title(" Slow steps, latest first "))
 }
 
 /// `1,234,567`.
@@ -428,6 +466,13 @@ mod tests {
         assert!((1_000..=2_100).contains(&rates[0]), "100 steps in about 50 ms: {rates:?}");
         view.show(run(10));
         assert!(view.rates().is_empty(), "a reset starts the history again");
+        // Slow steps: the ones a summary did not have before come first.
+        let slow = |batch, step| SlowStep { batch: Some(batch), thread: Some(1), step, ..SlowStep::default() };
+        let with = |slow_steps| TrainingSummary { total_steps: 20, slow_steps, ..TrainingSummary::default() };
+        view.show(with(vec![slow(2, 5), slow(1, 9)]));
+        view.show(with(vec![slow(2, 5), slow(1, 9), slow(3, 1)]));
+        let order: Vec<(Option<u64>, usize)> = view.recent.iter().map(|slow| (slow.batch, slow.step)).collect();
+        assert_eq!(order, [(Some(3), 1), (Some(2), 5), (Some(1), 9)]);
         view.failed("refused".into());
         assert!(matches!(view.state, State::Stopped { .. }));
     }
