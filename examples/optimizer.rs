@@ -14,7 +14,9 @@
 //! `TrainingSummary`), `trace.json` (Chrome Trace Event Format, for Perfetto or `chrome://tracing`),
 //! `flamegraph.svg`, `calltree.txt` and `metrics.prom` (the Prometheus exposition). `--push URL` pushes the
 //! run's metrics to a Prometheus Pushgateway when it ends, as job `optimizer` and instance `NAME` (default
-//! `local`). `--serve 127.0.0.1:PORT` serves the run live while it trains (the page at `/`, `/metrics`,
+//! `local`). `--mlflow URL [--experiment NAME]` logs the run to an MLflow tracking server: params, each
+//! batch's metrics at its step index, and at the end `summary.json`, `report.html` and `flamegraph.svg`.
+//! `--serve 127.0.0.1:PORT` serves the run live while it trains (the page at `/`, `/metrics`,
 //! `/summary.json`) and goes on serving it after training until interrupted. `--double regions|error|gradient` does that phase's
 //! work twice in every step, to see a regression as `timing diff` sees it. `--compare` prints what changed
 //! between two `summary.json` files.
@@ -363,10 +365,13 @@ struct Options {
     push: Option<String>,
     instance: String,
     serve: Option<String>,
+    mlflow: Option<String>,
+    experiment: String,
 }
 
 const USAGE: &str = "usage: optimizer [--steps N] [--batch N] [--circles N] [--threads N] [--json] [--out DIR] \
-                     [--push URL [--instance NAME]] [--serve ADDRESS] [--double PHASE] [--budget PCT] \
+                     [--push URL [--instance NAME]] [--serve ADDRESS] [--mlflow URL [--experiment NAME]] \
+                     [--double PHASE] [--budget PCT] \
                      [--compare BEFORE.json AFTER.json]";
 
 fn parse_options() -> Result<Options, String> {
@@ -381,6 +386,8 @@ fn parse_options() -> Result<Options, String> {
         push: None,
         instance: "local".into(),
         serve: None,
+        mlflow: None,
+        experiment: "optimizer".into(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -401,6 +408,8 @@ fn parse_options() -> Result<Options, String> {
             "--push" => options.push = Some(args.next().ok_or("--push needs a Pushgateway address")?),
             "--instance" => options.instance = args.next().ok_or("--instance needs a name")?,
             "--serve" => options.serve = Some(args.next().ok_or("--serve needs an address, such as 127.0.0.1:9185")?),
+            "--mlflow" => options.mlflow = Some(args.next().ok_or("--mlflow needs a tracking server's URL")?),
+            "--experiment" => options.experiment = args.next().ok_or("--experiment needs a name")?,
             "--double" => {
                 let phase = args.next().ok_or("--double needs a phase: regions, error or gradient")?;
                 let which = match phase.as_str() {
@@ -457,6 +466,7 @@ fn train(options: &Options, seed: u64, progress: Option<&indicatif::ProgressBar>
         let steps = options.batch.min(options.steps - done);
         fit = train_batch(&mut circles, &mut moments, &targets, steps);
         done += steps;
+        mlflow::log_batch();
         if let Some(progress) = progress {
             progress.inc(steps as u64);
             if let Some(batch) = timing_runtime::last_batch() {
@@ -490,6 +500,12 @@ fn main() -> ExitCode {
     if options.out.is_some() {
         // Keep the newest million spans of each thread for the trace.
         timing_runtime::set_timeline(1_000_000);
+    }
+    if let Some(url) = &options.mlflow {
+        if let Err(message) = mlflow::start(url, &options) {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
     }
     let server = match options.serve.as_deref().map(serve).transpose() {
         Ok(server) => server,
@@ -537,6 +553,10 @@ fn main() -> ExitCode {
         progress.finish_and_clear();
     }
     let run = summary();
+    if let Err(message) = mlflow::finish(&run) {
+        eprintln!("{message}");
+        return ExitCode::FAILURE;
+    }
     if let Some(dir) = &options.out {
         if let Err(message) = write_outputs(dir, &run) {
             eprintln!("{message}");
@@ -586,6 +606,67 @@ fn main() -> ExitCode {
         keep_serving(&server);
     }
     ExitCode::SUCCESS
+}
+
+/// The run logged to an MLflow tracking server (`--mlflow URL`): each batch's metrics as it ends, from
+/// whichever thread ran it, and the run's figures and files at the end.
+#[cfg(feature = "mlflow")]
+mod mlflow {
+    use std::sync::Mutex;
+
+    use timing_runtime::MlflowRun;
+
+    static RUN: Mutex<Option<MlflowRun>> = Mutex::new(None);
+
+    pub fn start(url: &str, options: &super::Options) -> Result<(), String> {
+        let (steps, batch, circles, threads) = (
+            options.steps.to_string(),
+            options.batch.to_string(),
+            options.circles.to_string(),
+            options.threads.to_string(),
+        );
+        let params = [
+            ("steps", steps.as_str()),
+            ("batch", batch.as_str()),
+            ("circles", circles.as_str()),
+            ("threads", threads.as_str()),
+        ];
+        let run = MlflowRun::start(url, &options.experiment, "optimizer", &params)
+            .map_err(|error| format!("--mlflow: {error}"))?;
+        eprintln!("logging to MLflow at {url}: experiment {}, run {}", run.experiment_id(), run.run_id());
+        *RUN.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(run);
+        Ok(())
+    }
+
+    /// Logs the batch this thread just ended; a failure is said once and logging stops, training goes on.
+    pub fn log_batch() {
+        let mut run = RUN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (Some(active), Some(batch)) = (run.as_mut(), timing_runtime::last_batch()) else { return };
+        if let Err(error) = active.log_batch(&batch) {
+            eprintln!("--mlflow: {error}; no more batches are logged");
+            if let Some(run) = run.take() {
+                let _ = run.fail();
+            }
+        }
+    }
+
+    pub fn finish(summary: &timing_runtime::TrainingSummary) -> Result<(), String> {
+        let run = RUN.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        run.map_or(Ok(()), |run| run.finish(summary).map_err(|error| format!("--mlflow: {error}")))
+    }
+}
+
+#[cfg(not(feature = "mlflow"))]
+mod mlflow {
+    pub fn start(_: &str, _: &super::Options) -> Result<(), String> {
+        Err("--mlflow needs the example built with the `mlflow` feature".into())
+    }
+
+    pub fn log_batch() {}
+
+    pub fn finish(_: &timing_runtime::TrainingSummary) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Serves the run live at `address` (the page at `/`, `/metrics`, `/summary.json`).

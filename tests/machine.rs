@@ -49,6 +49,7 @@ fn a_batch_that_sleeps_is_marked_waiting() {
     // The batch series carries them too.
     let point = run.batch_points.last().expect("a point");
     assert_eq!((point.cpu_ns, point.resident_bytes), (machine.cpu_ns, machine.resident_bytes));
+    assert_eq!(point.cpu_batch_ns, timing.compute_ns);
 }
 
 #[test]
@@ -80,6 +81,36 @@ fn short_batches_that_only_compute_are_not_marked_stalled() {
     assert!(stalled <= 3, "{stalled} of 20 batches that only computed were marked stalled");
 }
 
+#[test]
+fn many_short_batches_read_one_in_64_and_their_points_keep_the_share_right() {
+    let _guard = exclusive();
+    // 600 batches of 100 µs: read one in 64, and merged into points of two and four batches.
+    for _ in 0..600 {
+        batch(10, Duration::ZERO);
+    }
+    let run = summary();
+    let read: Vec<_> = run.batch_points.iter().filter(|point| point.cpu_batch_ns > 0).collect();
+    assert!(read.len() >= 5 && read.len() < run.batch_points.len() / 4, "{} of {}", read.len(), run.batch_points.len());
+    // Each point's share is its read batches' own: near all of their time, however many unread batches
+    // the point also holds (over the point's whole batch time it would be a few percent).
+    let busy = read.iter().filter(|point| point.cpu_ns as f64 > 0.5 * point.cpu_batch_ns as f64).count();
+    assert!(busy * 10 >= read.len() * 8, "{busy} of {} points read on a CPU most of the time", read.len());
+    let machine = run.machine.expect("the run's machine");
+    assert!(machine.cpu_pct > 50.0, "{machine:?}");
+}
+
+/// The first CPU this process may run on (a container's cpuset need not hold CPU 0).
+fn first_allowed_cpu() -> usize {
+    // SAFETY: a zeroed `cpu_set_t` is an empty set; `sched_getaffinity` writes the calling thread's set into
+    // the one given, and `CPU_ISSET` reads it.
+    #[allow(unsafe_code)]
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        assert_eq!(libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set), 0);
+        (0..libc::CPU_SETSIZE as usize).find(|cpu| libc::CPU_ISSET(*cpu, &set)).expect("a CPU to run on")
+    }
+}
+
 /// Pins the calling thread to CPU `cpu`.
 fn pin(cpu: usize) {
     // SAFETY: a zeroed `cpu_set_t` is an empty set; `CPU_SET` and `sched_setaffinity` read and write only
@@ -97,13 +128,14 @@ fn pin(cpu: usize) {
 fn a_batch_pinned_beside_a_busy_sibling_is_marked_preempted() {
     let _guard = exclusive();
     static STOP: AtomicBool = AtomicBool::new(false);
-    let sibling = std::thread::spawn(|| {
-        pin(0);
+    let cpu = first_allowed_cpu();
+    let sibling = std::thread::spawn(move || {
+        pin(cpu);
         while !STOP.load(Ordering::Relaxed) {
             std::hint::spin_loop();
         }
     });
-    pin(0);
+    pin(cpu);
     // 200 ms of wall time spinning, shared with the sibling: about half of it on the CPU.
     batch(20_000, Duration::ZERO);
     STOP.store(true, Ordering::Relaxed);

@@ -412,7 +412,9 @@ impl Example {
         let path = profile.join("examples").join("optimizer");
         assert!(path.exists(), "{} is not built: run `cargo build --example optimizer` first", path.display());
         let mut child = Command::new(path)
-            .args(["--steps", "100000000", "--batch", "500", "--json", "--serve", "127.0.0.1:0"])
+            // Batches of 5,000 steps: a few a second, so that the chart (160 slices at most, and points merged
+            // past 256) still grows over the test's seconds, in a debug build or a release one.
+            .args(["--steps", "100000000", "--batch", "5000", "--json", "--serve", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

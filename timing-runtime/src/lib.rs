@@ -58,7 +58,8 @@
 //! `serde` derives `Serialize` and `Deserialize` for every report type; `json` adds it and the JSON
 //! outputs (`BatchTiming::json_line`, `Timeline::to_chrome_trace`); `flamegraph`, `html` and `push` add the
 //! flamegraph, the page and the Pushgateway client; `serve` the live page and `/metrics` from any program
-//! ([`serve`]); `prometheus-client` a collector for that crate's registry (`TimingCollector`).
+//! ([`serve`]); `prometheus-client` a collector for that crate's registry (`TimingCollector`); `mlflow` a
+//! run logged to an MLflow tracking server (`MlflowRun`).
 
 #![deny(missing_docs, unsafe_code)]
 
@@ -97,6 +98,8 @@ pub mod alloc {
 }
 #[cfg(feature = "prometheus-client")]
 pub use export::collector::TimingCollector;
+#[cfg(feature = "mlflow")]
+pub use export::mlflow::{MlflowError, MlflowRun};
 #[cfg(feature = "push")]
 pub use export::push::PushError;
 #[cfg(feature = "serve")]
@@ -325,12 +328,13 @@ pub fn summary() -> TrainingSummary {
 /// Connections are answered on threads of their own, at most 16 at once (the next get 503),
 /// each with deadlines on its reads and writes, so a stuck client never stalls the server, the
 /// recording threads or the program's exit. Requests answer from the latest summary, which a thread of the
-/// server's makes twice a second while requests come (without the call tree, which is made again every
-/// 10 s), however many pages and scrapers ask.
+/// server's makes at the cadence requests come (every 500 ms for a page polling once a second, every 5 s
+/// for a scraper asking every 15 s), without the call tree, which is made again every 10 s.
 ///
 /// # Errors
 /// When `address` names no address or cannot be bound (taken, or not this machine's).
 #[cfg(feature = "serve")]
+#[must_use = "the server stops when it is dropped: keep it in a variable for as long as it should serve"]
 pub fn serve(address: &str) -> std::io::Result<Server> {
     Server::start(address, summary_without_tree, summary)
 }

@@ -1,7 +1,9 @@
 //! The timing series in a program's own `/metrics`, through the Prometheus project's Rust client
 //! (`prometheus-client`): a collector its registry asks at each scrape, so that a server that already
 //! serves its metrics needs no second port. The families and their numbers are `to_prometheus`'s, written
-//! by the client's encoder (text or protobuf, as the program asks it).
+//! by the client's text encoder (`prometheus_client::encoding::text::encode`): label values are handed to
+//! it escaped for the text format, which it does not do itself, so its protobuf encoder would show the
+//! escapes of the rare label value that needs them (a quote, a backslash, a line feed).
 
 use std::fmt;
 

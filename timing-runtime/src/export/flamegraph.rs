@@ -22,6 +22,9 @@ impl CallTree {
         let mut options = inferno::flamegraph::Options::default();
         title.clone_into(&mut options.title);
         "ns".clone_into(&mut options.count_name);
+        // Colours from the names, not drawn at random: the same tree draws the same picture, so that a
+        // file kept (an MLflow artifact, a saved page) can be compared with one drawn again.
+        options.deterministic = true;
         let mut svg = Vec::new();
         inferno::flamegraph::from_lines(&mut options, folded.lines(), &mut svg)?;
         String::from_utf8(svg).map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidData, error))
@@ -34,6 +37,12 @@ mod tests {
 
     fn node(name: &str, parent: Option<usize>, self_ns: u64) -> CallNode {
         CallNode { name: name.to_owned(), parent, self_ns, total_ns: self_ns, count: 1, ..CallNode::default() }
+    }
+
+    #[test]
+    fn the_same_tree_draws_the_same_picture() {
+        let tree = CallTree { nodes: vec![node("a", None, 5), node("b", Some(0), 7), node("c", Some(0), 3)] };
+        assert_eq!(tree.flamegraph_svg("t").expect("drawn"), tree.flamegraph_svg("t").expect("drawn"));
     }
 
     #[test]

@@ -14,6 +14,8 @@ mod folded;
 pub(crate) mod format;
 #[cfg(feature = "html")]
 mod html;
+#[cfg(feature = "mlflow")]
+pub(crate) mod mlflow;
 pub(crate) mod prometheus;
 #[cfg(feature = "push")]
 pub(crate) mod push;

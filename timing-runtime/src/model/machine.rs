@@ -87,6 +87,7 @@ pub struct MachineSummary {
     pub preempted_batches: u64,
     /// The process's resident memory at the latest batch end, in bytes.
     pub resident_bytes: u64,
-    /// The largest resident memory seen at a batch end.
+    /// The largest resident memory seen at a batch end since the process started: memory is the process's,
+    /// and a [`reset`](crate::reset) does not forget it.
     pub peak_resident_bytes: u64,
 }

@@ -157,10 +157,14 @@ pub struct BatchPoint {
     pub step_ns: u64,
     /// Those steps' time by phase, largest first (granularity `Detailed`).
     pub phases: Vec<PhaseTime>,
-    /// The CPU time of its batches' threads during them (0 where it cannot be read): over `batch_ns`, the
-    /// share of the time they had a CPU.
+    /// The CPU time of its batches' threads during them, of the batches that read it (0 where it cannot be
+    /// read; a thread whose batches are short reads it for one in 64): over `cpu_batch_ns`, the share of
+    /// the time they had a CPU.
     #[cfg_attr(feature = "serde", serde(default))]
     pub cpu_ns: u64,
+    /// The wall time of the batches whose CPU time `cpu_ns` is.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub cpu_batch_ns: u64,
     /// The process's resident memory at the latest of its batches' ends, in bytes (0 where unknown).
     #[cfg_attr(feature = "serde", serde(default))]
     pub resident_bytes: u64,

@@ -116,6 +116,7 @@ impl Recorder {
                     step_ticks: step_ticks.saturating_sub(batch.step_ticks).min(ticks),
                     phase_ticks,
                     cpu_ns: timing.machine.map_or(0, |machine| machine.cpu_ns),
+                    cpu_batch_ticks: if timing.machine.is_some() { ticks } else { 0 },
                     resident_bytes: timing.machine.map_or(0, |machine| machine.resident_bytes),
                 };
                 batches::record(epoch, &point);

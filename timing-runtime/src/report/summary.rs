@@ -278,6 +278,7 @@ fn batch_points(points: &[PointTicks], steps: Option<(u64, u64)>, phase_names: &
                 step_ns: to_ns(point.step_ticks),
                 phases,
                 cpu_ns: point.cpu_ns,
+                cpu_batch_ns: to_ns(point.cpu_batch_ticks),
                 resident_bytes: point.resident_bytes,
             }
         })

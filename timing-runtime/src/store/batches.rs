@@ -26,9 +26,11 @@ pub(crate) struct PointTicks {
     pub step_ticks: u64,
     /// Those steps' ticks by phase id (0, no phase, is always 0).
     pub phase_ticks: Vec<u64>,
-    /// Its batches' threads' CPU time during them, in nanoseconds, and the process's resident memory at
+    /// Its batches' threads' CPU time during them, in nanoseconds, over the wall time (ticks) of those of
+    /// its batches that read it (short batches read it one in 64); and the process's resident memory at
     /// the latest of their ends (0 where unknown).
     pub cpu_ns: u64,
+    pub cpu_batch_ticks: u64,
     pub resident_bytes: u64,
 }
 
@@ -44,6 +46,7 @@ impl PointTicks {
         self.batch_ticks = self.batch_ticks.saturating_add(other.batch_ticks);
         self.step_ticks = self.step_ticks.saturating_add(other.step_ticks);
         self.cpu_ns = self.cpu_ns.saturating_add(other.cpu_ns);
+        self.cpu_batch_ticks = self.cpu_batch_ticks.saturating_add(other.cpu_batch_ticks);
         if self.phase_ticks.len() < other.phase_ticks.len() {
             self.phase_ticks.resize(other.phase_ticks.len(), 0);
         }
@@ -169,6 +172,7 @@ impl PointTicks {
             step_ticks: self.step_ticks,
             phase_ticks: Vec::new(),
             cpu_ns: self.cpu_ns,
+            cpu_batch_ticks: self.cpu_batch_ticks,
             resident_bytes: self.resident_bytes,
         }
     }
@@ -217,7 +221,9 @@ mod tests {
             batch_ticks: 90,
             step_ticks: 80,
             phase_ticks: vec![0, 50, index % 7],
-            cpu_ns: 70,
+            // The machine read for one batch in three, as for short batches.
+            cpu_ns: if index % 3 == 0 { 70 } else { 0 },
+            cpu_batch_ticks: if index % 3 == 0 { 90 } else { 0 },
             // Memory read now and then: the batches between have none.
             resident_bytes: if index % 3 == 0 { 4096 + index } else { 0 },
         }
@@ -238,7 +244,11 @@ mod tests {
         assert_eq!(sum(|point| point.batch_ticks), count * 90);
         assert_eq!(sum(|point| point.phase_ticks[1]), count * 50);
         assert_eq!(sum(|point| point.phase_ticks[2]), (0..count).map(|index| index % 7).sum::<u64>());
-        assert_eq!(sum(|point| point.cpu_ns), count * 70);
+        let read = count.div_ceil(3);
+        assert_eq!((sum(|point| point.cpu_ns), sum(|point| point.cpu_batch_ticks)), (read * 70, read * 90));
+        // Each point's CPU time over its read batches' wall time is theirs, however many unread ones it
+        // holds.
+        assert!(points.iter().all(|point| point.cpu_batch_ticks == 0 || point.cpu_ns * 9 == point.cpu_batch_ticks * 7));
         // Points cover consecutive batches, in order, all but the latest of the same size.
         assert!(series.points.len() > MAX_POINTS / 2, "{}", series.points.len());
         let stride = series.stride;

@@ -132,10 +132,8 @@ fn slices(points: &[BatchPoint], phases: &[&str]) -> Vec<Slice> {
             let part = (to.min(slice_to) - from.max(slice_from)).max(0.0) / (to - from);
             slice.step_ns += point.step_ns as f64 * part;
             slice.steps_per_second += point.steps as f64 * part / (width / 1e9);
-            if point.cpu_ns > 0 {
-                slice.measured_ns += point.batch_ns as f64 * part;
-                slice.cpu_ns += point.cpu_ns as f64 * part;
-            }
+            slice.measured_ns += point.cpu_batch_ns as f64 * part;
+            slice.cpu_ns += point.cpu_ns as f64 * part;
             slice.resident_bytes = slice.resident_bytes.max(point.resident_bytes);
             for (phase, ns) in phases.iter().zip(&mut slice.phase_ns) {
                 let of_phase: f64 =
@@ -214,7 +212,7 @@ pub(super) fn over_the_run(run: &TrainingSummary) -> std::io::Result<Option<Stri
 /// memory; `None` when the batches say neither.
 pub(super) fn machine_over_the_run(run: &TrainingSummary) -> std::io::Result<Option<String>> {
     let points = &run.batch_points;
-    if !points.iter().any(|point| point.cpu_ns > 0 || point.resident_bytes > 0) {
+    if !points.iter().any(|point| point.cpu_batch_ns > 0 || point.resident_bytes > 0) {
         return Ok(None);
     }
     let slices = slices(points, &[]);

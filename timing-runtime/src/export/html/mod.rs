@@ -492,6 +492,7 @@ mod tests {
                     })
                     .collect(),
                 cpu_ns: 90_000,
+                cpu_batch_ns: 100_000,
                 resident_bytes: (40 + index) << 20,
             })
             .collect();
@@ -577,7 +578,10 @@ mod tests {
         assert!(page.contains("CPU share of batch time, and resident memory, over the run"), "{page}");
         // Without the machine's figures, no third chart.
         let mut unread = run(&["regions"]);
-        unread.batch_points.iter_mut().for_each(|point| (point.cpu_ns, point.resident_bytes) = (0, 0));
+        unread
+            .batch_points
+            .iter_mut()
+            .for_each(|point| (point.cpu_ns, point.cpu_batch_ns, point.resident_bytes) = (0, 0, 0));
         assert_eq!(unread.to_html("run").expect("a page").matches("<svg class=\"chart\"").count(), 2);
         // The steps of a phase without time in them are counted, not drawn on the log axis.
         assert!(page.contains("regions: median") && page.contains("10 steps without it"));

@@ -63,11 +63,14 @@ pub(super) fn read_request(stream: &mut TcpStream) -> Result<Request, Refused> {
     let deadline = Instant::now() + READ_DEADLINE;
     let mut head = Vec::with_capacity(1024);
     let mut buffer = [0_u8; 2048];
+    // Where the blank line may start that the last read could have completed: each read is scanned once.
+    let mut scanned = 0;
     loop {
-        if let Some(end) = find_head_end(&head) {
-            head.truncate(end);
+        if let Some(end) = find_head_end(&head[scanned..]) {
+            head.truncate(scanned + end);
             break;
         }
+        scanned = head.len().saturating_sub(3);
         if head.len() > MAX_HEAD {
             return Err(Refused::TooLarge);
         }
@@ -163,9 +166,9 @@ impl Response {
         Self::new(status, "text/plain; charset=utf-8", text)
     }
 
-    /// Writes the response within [`WRITE_DEADLINE`]; `head_only` leaves the body out (`HEAD`).
+    /// Writes the response within [`WRITE_DEADLINE`], all of it: a client that reads a little now and then
+    /// is cut off as surely as one that reads nothing. `head_only` leaves the body out (`HEAD`).
     pub(super) fn write(&self, stream: &mut TcpStream, head_only: bool) -> io::Result<()> {
-        stream.set_write_timeout(Some(WRITE_DEADLINE))?;
         let mut head = format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
         for (name, value) in &self.headers {
             head.push_str(name);
@@ -174,12 +177,31 @@ impl Response {
             head.push_str("\r\n");
         }
         head.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", self.body.len()));
-        stream.write_all(head.as_bytes())?;
+        let deadline = Instant::now() + WRITE_DEADLINE;
+        write_by(stream, head.as_bytes(), deadline)?;
         if !head_only {
-            stream.write_all(&self.body)?;
+            write_by(stream, &self.body, deadline)?;
         }
         stream.flush()
     }
+}
+
+/// Writes all of `bytes` before `deadline`, each write given the time left.
+fn write_by(stream: &mut TcpStream, mut bytes: &[u8], deadline: Instant) -> io::Result<()> {
+    while !bytes.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "the client did not read the answer in time"));
+        }
+        stream.set_write_timeout(Some(left))?;
+        match stream.write(bytes) {
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "the connection closed")),
+            Ok(written) => bytes = &bytes[written..],
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
 }
 
 /// Closes a connection after its answer without resetting it: a socket closed with bytes unread (the rest

@@ -6,13 +6,16 @@
 //! client holds one connection for a few seconds and never the others, the recording threads or the
 //! program's exit. Requests close their connection: the page asks again once a second (polling, not a
 //! stream held open), which is all a page updating once a second needs and leaves nothing open to stall.
-//! Requests do not make summaries: a thread of the server's makes one every [`FRESH`] while someone asks
-//! (requests in the last [`IDLE_AFTER`]), and each request answers from the latest, so a scrape or a page
-//! update is answered in the time of writing it out, however long a summary takes (64 threads of 4,000
-//! call paths each: some 40 ms), and any number of pages and scrapers cost one summary every [`FRESH`].
-//! Those summaries leave out the call tree, most of a summary's cost in a process of many call paths; the
-//! tree, and the flamegraph drawn from it, are made again at most every [`TREE_EVERY`], on a thread of
-//! their own, while the requests go on with the one before. Only the first request waits for a summary.
+//! Requests do not make summaries: a thread of the server's makes them at the cadence requests come in
+//! (every half of the time between the two latest requests, from [`FRESH`] to [`SLOWEST`]) while they
+//! come, and each request answers from the latest, so a scrape or a page update is answered in the time of
+//! writing it out, however long a summary takes (64 threads of 4,000 call paths each: some 46 ms). A page
+//! polling once a second costs a summary every 500 ms, a scraper asking every 15 s one every 5 s, and any
+//! number of them together no more than the most frequent. Those summaries leave out the call tree, most
+//! of a summary's cost in a process of many call paths; the tree, and the flamegraph drawn from it, are
+//! made again at most every [`TREE_EVERY`], on a thread of their own, while the requests go on with the one
+//! before. A request that finds no summary recent enough for the cadence (the first one, one after a
+//! pause) waits for one; requests arriving meanwhile wait for the same one.
 
 mod http;
 
@@ -29,14 +32,18 @@ use crate::model::{CallTree, TrainingSummary};
 /// Connections served at once at most; one more is told 503 and closed.
 pub(crate) const MAX_CONNECTIONS: usize = 16;
 
-/// Summaries are made this often while requests come: twice for each update of a page polling once a
-/// second, and at 64 threads of 4,000 call paths (some 40 ms a summary) a tenth of a core.
+/// Summaries are made at most this often: twice for each update of a page polling once a second (at 64
+/// threads of 4,000 call paths, some 46 ms a summary, a tenth of a core)...
 const FRESH: Duration = Duration::from_millis(500);
+
+/// ...and at least this often while requests come, however far apart (a scraper every minute).
+const SLOWEST: Duration = Duration::from_secs(5);
 
 /// The call tree and its flamegraph are made again when older than this.
 const TREE_EVERY: Duration = Duration::from_secs(10);
 
-/// With no request for this long, summaries stop being made (until the next request).
+/// With no request for three times the time between the two latest, and at least this long, summaries
+/// stop being made until the next request.
 const IDLE_AFTER: Duration = Duration::from_secs(10);
 
 /// The live server started by [`serve`](crate::serve): it serves until dropped (or [`stop`](Self::stop)ped).
@@ -45,11 +52,12 @@ const IDLE_AFTER: Duration = Duration::from_secs(10);
 /// |---|---|
 /// | `GET /` | the run's page ([`TrainingSummary::to_html`]'s), updating itself once a second |
 /// | `GET /metrics` | the Prometheus exposition ([`TrainingSummary::to_prometheus`]) |
-/// | `GET /summary.json` | the [`TrainingSummary`] as JSON |
+/// | `GET /summary.json` | the [`TrainingSummary`] as JSON; its call tree is the one kept (made every 10 s, header `X-Timing-Calltree-Age` in seconds); `?calltree=false` leaves it out |
 ///
 /// `HEAD` is answered as `GET` without the body; other methods get 405, other paths 404, requests that
 /// are not HTTP/1.x 400, heads over 16 KiB 431, heads that take over 5 s 408.
 #[derive(Debug)]
+#[must_use = "the server stops when it is dropped: keep it in a variable for as long as it should serve"]
 pub struct Server {
     address: SocketAddr,
     shared: Arc<Shared>,
@@ -67,13 +75,16 @@ struct Shared {
     latest: Mutex<Option<(Instant, Arc<TrainingSummary>)>>,
     /// Wakes the refreshing thread to stop.
     wake: Condvar,
-    /// When the server started, and the latest request since, in nanoseconds after it (`u64::MAX`: none
-    /// yet).
+    /// When the server started, the latest request since, in nanoseconds after it, and the time between the
+    /// two latest (`u64::MAX`: none yet).
     started: Instant,
     asked: AtomicU64,
+    gap: AtomicU64,
     tree: Mutex<Option<Arc<Tree>>>,
     /// A thread is making the tree again.
     tree_coming: AtomicBool,
+    /// Held while the first tree is made, so that requests arriving meanwhile wait for it.
+    first_tree: Mutex<()>,
 }
 
 /// A call tree, when it was made, and the page's section drawn from it.
@@ -112,8 +123,10 @@ impl Server {
             wake: Condvar::new(),
             started: Instant::now(),
             asked: AtomicU64::new(u64::MAX),
+            gap: AtomicU64::new(u64::MAX),
             tree: Mutex::new(None),
             tree_coming: AtomicBool::new(false),
+            first_tree: Mutex::new(()),
         });
         let acceptor = {
             let shared = Arc::clone(&shared);
@@ -219,21 +232,28 @@ fn accept(listener: &TcpListener, shared: &Arc<Shared>) {
             let _ = refuse.try_send(stream);
             continue;
         }
-        let connection = {
-            let shared = Arc::clone(shared);
+        // The connection's place is given back when the thread ends, however it ends.
+        let place = Place(Arc::clone(shared));
+        let connection = move || {
             let mut stream = stream;
-            move || {
-                answer(&mut stream, &shared);
-                shared.connections.fetch_sub(1, Ordering::SeqCst);
-            }
+            answer(&mut stream, &place.0);
+            drop(place);
         };
-        if std::thread::Builder::new().name("timing-serve-connection".into()).spawn(connection).is_err() {
-            shared.connections.fetch_sub(1, Ordering::SeqCst);
-        }
+        // A thread that cannot be made drops its closure, and with it the place.
+        let _ = std::thread::Builder::new().name("timing-serve-connection".into()).spawn(connection);
     }
 }
 
-/// Makes a summary every [`FRESH`] while requests come, until the server stops.
+/// A connection's place among the [`MAX_CONNECTIONS`], given back when dropped.
+struct Place(Arc<Shared>);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Makes summaries at the requests' cadence while they come, until the server stops.
 fn refresh(shared: &Shared) {
     loop {
         {
@@ -246,7 +266,11 @@ fn refresh(shared: &Shared) {
         if shared.stopping.load(Ordering::SeqCst) {
             return;
         }
-        if shared.wanted() {
+        let due = {
+            let latest = shared.latest.lock().unwrap_or_else(PoisonError::into_inner);
+            latest.as_ref().is_none_or(|(made, _)| made.elapsed() >= shared.cadence())
+        };
+        if shared.wanted() && due {
             // Made with no lock held: requests meanwhile answer from the one before.
             let summary = Arc::new((shared.light)());
             *shared.latest.lock().unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), summary));
@@ -266,7 +290,13 @@ fn refuse_one(stream: &mut TcpStream) {
 
 fn answer(stream: &mut TcpStream, shared: &Arc<Shared>) {
     let (response, head_only) = match http::read_request(stream) {
-        Ok(request) => (route(&request, shared), request.head_only),
+        // A panic while answering (drawing the page, say) is the request's 500, not the server's end.
+        Ok(request) => match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route(&request, shared))) {
+            Ok(response) => (response, request.head_only),
+            Err(_) => {
+                (Response::text(500, "the answer could not be made (a panic; see the program's output)\n"), false)
+            }
+        },
         Err(refused) => (refused.response(), false),
     };
     let _ = response.write(stream, head_only);
@@ -285,16 +315,25 @@ fn route(request: &Request, shared: &Arc<Shared>) -> Response {
         "/metrics" => Response::new(200, "text/plain; version=0.0.4; charset=utf-8", shared.summary().to_prometheus()),
         "/summary.json" => {
             let summary = shared.summary();
+            let mut age = None;
             // `?calltree=false` leaves the tree out, for a reader that polls (`timing top`).
             let json = if request.query.split('&').any(|pair| pair == "calltree=false") {
                 serde_json::to_vec(&*summary)
             } else {
+                let tree = Shared::tree(shared);
+                age = Some(tree.made.elapsed());
                 let mut whole = TrainingSummary::clone(&summary);
-                whole.call_tree = Shared::tree(shared).call_tree.clone();
+                whole.call_tree = tree.call_tree.clone();
                 serde_json::to_vec(&whole)
             };
             match json {
-                Ok(json) => Response::new(200, "application/json", json),
+                Ok(json) => {
+                    let mut response = Response::new(200, "application/json", json);
+                    if let Some(age) = age {
+                        response.headers.push(("X-Timing-Calltree-Age", format!("{:.1}", age.as_secs_f64())));
+                    }
+                    response
+                }
                 Err(error) => Response::text(500, format!("the summary could not be written: {error}\n")),
             }
         }
@@ -302,18 +341,28 @@ fn route(request: &Request, shared: &Arc<Shared>) -> Response {
     }
 }
 
+/// A tree being made on a thread of its own; dropped, it lets the next one be made.
+struct Coming(Arc<Shared>);
+
+impl Drop for Coming {
+    fn drop(&mut self) {
+        self.0.tree_coming.store(false, Ordering::SeqCst);
+    }
+}
+
 impl Shared {
-    /// The latest summary the refreshing thread made; the first request (or the first after the server
-    /// was idle) makes one itself. Requests arriving while it is made wait for it rather than make their own.
+    /// The latest summary the refreshing thread made, if it is recent enough for the requests' cadence
+    /// (made within two periods of it); otherwise one made now. Requests arriving while it is made wait for
+    /// it rather than make their own.
     fn summary(&self) -> Arc<TrainingSummary> {
         let now = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let before = self.asked.swap(now, Ordering::SeqCst);
-        let idle =
-            before == u64::MAX || now.saturating_sub(before) > u64::try_from(IDLE_AFTER.as_nanos()).unwrap_or(u64::MAX);
+        if before != u64::MAX {
+            self.gap.store(now.saturating_sub(before), Ordering::SeqCst);
+        }
         let mut latest = self.latest.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((made, summary)) = latest.as_ref() {
-            // After an idle stretch the kept summary is old: not served as if it were the latest.
-            if !idle || made.elapsed() < FRESH {
+            if made.elapsed() < 2 * self.cadence() {
                 return Arc::clone(summary);
             }
         }
@@ -322,10 +371,27 @@ impl Shared {
         summary
     }
 
-    /// Whether a request came in the last [`IDLE_AFTER`].
+    /// How often summaries are made: half the time between the two latest requests, from [`FRESH`] to
+    /// [`SLOWEST`].
+    fn cadence(&self) -> Duration {
+        match self.gap.load(Ordering::SeqCst) {
+            u64::MAX => FRESH,
+            gap => Duration::from_nanos(gap / 2).clamp(FRESH, SLOWEST),
+        }
+    }
+
+    /// Whether requests still come: one came within three times the time between the two latest, and
+    /// within [`IDLE_AFTER`] at least.
     fn wanted(&self) -> bool {
         let asked = self.asked.load(Ordering::SeqCst);
-        asked != u64::MAX && self.started.elapsed().saturating_sub(Duration::from_nanos(asked)) < IDLE_AFTER
+        if asked == u64::MAX {
+            return false;
+        }
+        let gap = match self.gap.load(Ordering::SeqCst) {
+            u64::MAX => Duration::ZERO,
+            gap => Duration::from_nanos(gap.saturating_mul(3)),
+        };
+        self.started.elapsed().saturating_sub(Duration::from_nanos(asked)) < gap.max(IDLE_AFTER)
     }
 
     /// The call tree kept, made on the spot the first time; one older than [`TREE_EVERY`] is made again on
@@ -333,21 +399,23 @@ impl Shared {
     fn tree(shared: &Arc<Shared>) -> Arc<Tree> {
         let kept = shared.tree.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let Some(kept) = kept else {
+            // The first: made once, by the first request to get here; the others wait for it.
+            let _first = shared.first_tree.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(made) = shared.tree.lock().unwrap_or_else(PoisonError::into_inner).clone() {
+                return made;
+            }
             let tree = Arc::new(Shared::make_tree(shared));
             *shared.tree.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&tree));
             return tree;
         };
         if kept.made.elapsed() >= TREE_EVERY && !shared.tree_coming.swap(true, Ordering::SeqCst) {
-            let worker = Arc::clone(shared);
-            let spawned = std::thread::Builder::new().name("timing-serve-tree".into()).spawn(move || {
-                let tree = Arc::new(Shared::make_tree(&worker));
-                *worker.tree.lock().unwrap_or_else(PoisonError::into_inner) = Some(tree);
-                worker.tree_coming.store(false, Ordering::SeqCst);
+            // The flag is lowered however the making ends (a panic in it included), or if no thread is made.
+            let coming = Coming(Arc::clone(shared));
+            let _ = std::thread::Builder::new().name("timing-serve-tree".into()).spawn(move || {
+                let tree = Arc::new(Shared::make_tree(&coming.0));
+                *coming.0.tree.lock().unwrap_or_else(PoisonError::into_inner) = Some(tree);
+                drop(coming);
             });
-            if spawned.is_err() {
-                // No thread to spare: the next request tries again.
-                shared.tree_coming.store(false, Ordering::SeqCst);
-            }
         }
         kept
     }
