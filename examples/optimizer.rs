@@ -638,21 +638,20 @@ mod mlflow {
         Ok(())
     }
 
-    /// Logs the batch this thread just ended; a failure is said once and logging stops, training goes on.
+    /// Hands the batch this thread just ended to the run's sending thread (it never waits on the server).
     pub fn log_batch() {
         let mut run = RUN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (Some(active), Some(batch)) = (run.as_mut(), timing_runtime::last_batch()) else { return };
-        if let Err(error) = active.log_batch(&batch) {
-            eprintln!("--mlflow: {error}; no more batches are logged");
-            if let Some(run) = run.take() {
-                let _ = run.fail();
-            }
+        if let (Some(active), Some(batch)) = (run.as_mut(), timing_runtime::last_batch()) {
+            active.log_batch(&batch);
         }
     }
 
     pub fn finish(summary: &timing_runtime::TrainingSummary) -> Result<(), String> {
-        let run = RUN.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-        run.map_or(Ok(()), |run| run.finish(summary).map_err(|error| format!("--mlflow: {error}")))
+        let Some(run) = RUN.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() else { return Ok(()) };
+        if run.dropped() > 0 {
+            eprintln!("--mlflow: {} batches were not logged ({})", run.dropped(), run.last_error().unwrap_or_default());
+        }
+        run.finish(summary).map_err(|error| format!("--mlflow: {error}"))
     }
 }
 

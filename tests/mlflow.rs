@@ -50,12 +50,17 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
-        let mlflow = std::env::var("TIMING_MLFLOW").unwrap_or_else(|_| "mlflow".to_owned());
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a port").port();
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("mlflow-{}", std::process::id()));
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("mlflow-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("a directory");
-        let log = std::fs::File::create(dir.join("server.log")).expect("a log");
+        Server::start_at(port, dir)
+    }
+
+    /// A server on `port` over the store in `dir`: a new one, or the one stopped before, again.
+    fn start_at(port: u16, dir: PathBuf) -> Server {
+        let mlflow = std::env::var("TIMING_MLFLOW").unwrap_or_else(|_| "mlflow".to_owned());
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("server.log")).expect("a log");
         let child = Command::new(&mlflow)
             .args(["server", "--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "1"])
             .arg("--backend-store-uri")
@@ -144,9 +149,10 @@ fn a_run_logs_its_batches_params_artifacts_and_status() {
     for _ in 0..5 {
         batch(40);
         let timing = last_batch().expect("a batch");
-        run.log_batch(&timing).expect("logged");
+        run.log_batch(&timing);
         logged.push(timing);
     }
+    assert!(run.flush(Duration::from_secs(30)) && run.dropped() == 0, "{:?}", run.last_error());
     let run_id = run.run_id().to_owned();
     let experiment_id = run.experiment_id().to_owned();
     let whole = summary();
@@ -235,4 +241,46 @@ fn a_run_logs_its_batches_params_artifacts_and_status() {
     let id = panicked.expect_err("it panicked").downcast::<String>().expect("the run's id");
     let got = server.get(&format!("/api/2.0/mlflow/runs/get?run_id={id}"));
     assert_eq!(got["run"]["info"]["status"], "FAILED", "{got}");
+}
+
+#[test]
+fn a_run_goes_on_at_full_speed_while_the_server_is_down_and_logs_again_once_it_is_back() {
+    let _guard = exclusive();
+    let server = Server::start();
+    let port: u16 = server.base.rsplit(':').next().and_then(|port| port.parse().ok()).expect("a port");
+    let dir = server.dir.clone();
+    let mut run = MlflowRun::start(&server.base, "timing test", "server goes away", &[]).expect("a run");
+    let run_id = run.run_id().to_owned();
+    let log = |run: &mut MlflowRun| {
+        batch(40);
+        let timing = last_batch().expect("a batch");
+        // Handed over, not sent: the server's state does not hold the training up.
+        let start = Instant::now();
+        run.log_batch(&timing);
+        assert!(start.elapsed() < Duration::from_millis(100), "log_batch waited {:?}", start.elapsed());
+    };
+    for _ in 0..3 {
+        log(&mut run);
+    }
+    assert!(run.flush(Duration::from_secs(30)));
+    // The server stops (its whole process group): batches go on, and are dropped and counted.
+    drop(server);
+    for _ in 0..3 {
+        log(&mut run);
+    }
+    assert!(run.flush(Duration::from_secs(60)), "the batches for a server that is gone were not given up");
+    assert_eq!(run.dropped(), 3, "{:?}", run.last_error());
+    assert!(run.last_error().is_some_and(|error| error.contains("could not reach")), "{:?}", run.last_error());
+    // Back on the same port and store: later batches arrive again, and the run finishes.
+    let server = Server::start_at(port, dir);
+    for _ in 0..3 {
+        log(&mut run);
+    }
+    assert!(run.flush(Duration::from_secs(30)));
+    assert_eq!(run.dropped(), 3, "{:?}", run.last_error());
+    run.finish(&summary()).expect("finished");
+    let steps: Vec<u64> = history(&server, &run_id, "steps_per_second").iter().map(|(step, _)| *step).collect();
+    assert_eq!(steps, [40, 80, 120, 280, 320, 360], "the batches before and after, not those while it was down");
+    let got = server.get(&format!("/api/2.0/mlflow/runs/get?run_id={run_id}"));
+    assert_eq!(got["run"]["info"]["status"], "FINISHED", "{got}");
 }

@@ -1,12 +1,16 @@
 //! A run in MLflow's tracking server, over its REST API: an experiment found by name (made when missing),
-//! a run with the library's and the user's params, metrics at their step index logged at each batch's
-//! end as the run goes, and at the end the run's `summary.json`, `report.html` and `flamegraph.svg` as
-//! artifacts and its status. Blocking (ureq), each request with a time limit; every failure is an error
-//! returned, never a panic or a wait without end. A run dropped before it is finished (a panic in a
-//! batch) is marked failed.
+//! a run with the library's and the user's params, metrics at their step index handed over at each
+//! batch's end and sent by a thread of the run's own as the run goes, and at the end the run's
+//! `summary.json`, `report.html` and `flamegraph.svg` as artifacts and its status. ureq's blocking
+//! client, each request with a time limit; a failure is an error returned (starting and finishing) or a
+//! batch dropped and counted (in between), never a panic, a stalled training loop or a wait without end.
+//! A run dropped before it is finished (a panic in a batch) is marked failed.
 
+use std::collections::VecDeque;
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
@@ -53,6 +57,15 @@ const METRICS_A_REQUEST: usize = 1_000;
 
 /// A run being logged to an MLflow tracking server (feature `mlflow`).
 ///
+/// Starting it and finishing it talk to the server and say how that went; the batches in between are
+/// handed to a thread of the run's own, which sends them while the training goes on: [`log_batch`]
+/// never waits on the server. Batches it cannot send (the server down, slow or refusing, or more than
+/// [`QUEUED`] waiting) are dropped and counted ([`dropped`]); once the server answers again, later
+/// batches arrive.
+///
+/// [`log_batch`]: MlflowRun::log_batch
+/// [`dropped`]: MlflowRun::dropped
+///
 /// ```no_run
 /// use timing_runtime::MlflowRun;
 ///
@@ -60,29 +73,61 @@ const METRICS_A_REQUEST: usize = 1_000;
 /// for _ in 0..10 {
 ///     // ... a batch of steps ...
 ///     if let Some(batch) = timing_runtime::last_batch() {
-///         run.log_batch(&batch)?;
+///         run.log_batch(&batch);
 ///     }
 /// }
 /// run.finish(&timing_runtime::summary())?;
 /// # Ok::<(), timing_runtime::MlflowError>(())
 /// ```
 pub struct MlflowRun {
-    agent: ureq::Agent,
-    base: String,
-    experiment_id: String,
-    run_id: String,
-    artifact_uri: String,
+    client: Arc<Client>,
+    sender: Arc<Sender>,
+    thread: Option<std::thread::JoinHandle<()>>,
     /// Steps logged so far: the step index of the next metrics.
     steps: u64,
     finished: bool,
 }
 
+/// Batches waiting to be sent at most; more are dropped and counted.
+pub const QUEUED: usize = 1_024;
+
+/// How long [`MlflowRun::finish`] waits for the batches still waiting to be sent.
+const FLUSH: Duration = Duration::from_secs(30);
+
+/// What talks to the server: its address, the run's ids, and the client.
+struct Client {
+    agent: ureq::Agent,
+    base: String,
+    experiment_id: String,
+    run_id: String,
+    artifact_uri: String,
+}
+
+/// The batches between the training and the sending thread.
+struct Sender {
+    state: Mutex<Waiting>,
+    wake: Condvar,
+    dropped: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+/// A batch's metrics waiting to be sent: its step index, its time (ms since 1970) and the metrics.
+type Metrics = (u64, u64, Vec<(String, f64)>);
+
+#[derive(Default)]
+struct Waiting {
+    batches: VecDeque<Metrics>,
+    /// The thread is sending one.
+    sending: bool,
+    stopping: bool,
+}
+
 impl fmt::Debug for MlflowRun {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MlflowRun")
-            .field("base", &self.base)
-            .field("experiment_id", &self.experiment_id)
-            .field("run_id", &self.run_id)
+            .field("base", &self.client.base)
+            .field("experiment_id", &self.client.experiment_id)
+            .field("run_id", &self.client.run_id)
             .field("steps", &self.steps)
             .finish_non_exhaustive()
     }
@@ -111,93 +156,144 @@ impl MlflowRun {
         }
         let agent: ureq::Agent =
             ureq::Agent::config_builder().timeout_global(Some(TIMEOUT)).http_status_as_error(false).build().into();
-        let mut run = MlflowRun {
+        let mut client = Client {
             agent,
             base: base.to_owned(),
             experiment_id: String::new(),
             run_id: String::new(),
             artifact_uri: String::new(),
-            steps: 0,
-            // Nothing to mark failed until the run exists.
-            finished: true,
         };
-        run.experiment_id = run.experiment(experiment)?;
-        let created = run.post(
+        client.experiment_id = client.experiment(experiment)?;
+        let created = client.post(
             "runs/create",
             &json!({
-                "experiment_id": run.experiment_id,
+                "experiment_id": client.experiment_id,
                 "run_name": run_name,
                 "start_time": now_ms(),
                 "tags": [{ "key": "mlflow.runName", "value": run_name }],
             }),
         )?;
         let info = &created["run"]["info"];
-        run.run_id = text(&info["run_id"], "runs/create: no run_id")?;
-        run.artifact_uri = text(&info["artifact_uri"], "runs/create: no artifact_uri")?;
-        run.finished = false;
-        let granularity = format!("{:?}", crate::granularity());
+        client.run_id = text(&info["run_id"], "runs/create: no run_id")?;
+        client.artifact_uri = text(&info["artifact_uri"], "runs/create: no artifact_uri")?;
+        let sender = Arc::new(Sender {
+            state: Mutex::new(Waiting::default()),
+            wake: Condvar::new(),
+            dropped: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+        });
+        // From here on, an error marks the run failed (the drop).
+        let mut run = MlflowRun { client: Arc::new(client), sender, thread: None, steps: 0, finished: false };
+        // The granularity in force, read where the recorder keeps it (this layer does not reach up to the
+        // crate's root).
+        #[cfg(feature = "timing")]
+        let granularity = format!("{:?}", crate::store::registry::state().0);
+        #[cfg(not(feature = "timing"))]
+        let granularity = format!("{:?}", crate::model::TimingGranularity::None);
         let mut all = vec![("timing.version", env!("CARGO_PKG_VERSION")), ("timing.granularity", granularity.as_str())];
         all.extend_from_slice(params);
         let params: Vec<Value> = all.iter().map(|(key, value)| json!({ "key": key, "value": value })).collect();
         // MLflow takes 100 params a request.
         for chunk in params.chunks(100) {
-            run.post("runs/log-batch", &json!({ "run_id": run.run_id, "params": chunk }))?;
+            run.client.post("runs/log-batch", &json!({ "run_id": run.client.run_id, "params": chunk }))?;
         }
+        let (client, sender) = (Arc::clone(&run.client), Arc::clone(&run.sender));
+        run.thread = Some(
+            std::thread::Builder::new()
+                .name("timing-mlflow".into())
+                .spawn(move || send(&client, &sender))
+                .map_err(|error| MlflowError::Invalid(format!("no thread to send batches: {error}")))?,
+        );
         Ok(run)
     }
 
     /// The run's id in MLflow.
     #[must_use]
     pub fn run_id(&self) -> &str {
-        &self.run_id
+        &self.client.run_id
     }
 
     /// The experiment's id in MLflow.
     #[must_use]
     pub fn experiment_id(&self) -> &str {
-        &self.experiment_id
+        &self.client.experiment_id
     }
 
-    /// Logs a batch's metrics at the step index the run has reached with it (the steps of the batches
-    /// logged so far, this one's included): `steps_per_second`; with step records (granularity `Step` or
-    /// finer), `step_p50_ms`, `step_p95_ms`, and per phase `phase.NAME.share_pct` (of the batch's step
-    /// time) and `phase.NAME.per_step_ms`; with the counting allocator, `allocations_per_step`.
-    ///
-    /// # Errors
-    /// As the server answers.
-    pub fn log_batch(&mut self, batch: &BatchTiming) -> Result<(), MlflowError> {
+    /// Hands a batch's metrics to the sending thread, at the step index the run has reached with it (the
+    /// steps of the batches logged so far, this one's included): `steps_per_second`; with step records
+    /// (granularity `Step` or finer), `step_p50_ms`, `step_p95_ms`, and per phase `phase.NAME.share_pct`
+    /// (of the batch's step time) and `phase.NAME.per_step_ms`; with the counting allocator,
+    /// `allocations_per_step`. Never waits on the server: with [`QUEUED`] batches waiting already, this
+    /// one is dropped and counted.
+    pub fn log_batch(&mut self, batch: &BatchTiming) {
         self.steps = self.steps.saturating_add(batch.steps as u64);
         let metrics = batch_metrics(batch);
-        self.log_metrics(&metrics)
+        let mut state = self.sender.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.batches.len() >= QUEUED {
+            self.sender.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        state.batches.push_back((self.steps, now_ms(), metrics));
+        self.sender.wake.notify_all();
     }
 
-    /// Logs the run's own figures at its last step (`run.steps_per_second`, `run.step_p50_ms`,
-    /// `run.step_p95_ms`, `run.phase.NAME.share_pct`, `run.phase.NAME.per_step_ms`,
-    /// `run.instrumentation_pct`, with allocations `run.allocations_per_step`) and the param
-    /// `timing.threads`, uploads `summary.json`, `report.html` and `flamegraph.svg`, and marks the run
-    /// finished.
+    /// Batches whose metrics did not reach the server: the queue was full, or the server could not be
+    /// reached, answered too late or refused them.
+    #[must_use]
+    pub fn dropped(&self) -> u64 {
+        self.sender.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Why the latest batch that could not be sent was not, if one was not.
+    #[must_use]
+    pub fn last_error(&self) -> Option<String> {
+        self.sender.last_error.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Waits until the batches handed over so far are sent (or dropped), for at most `timeout`; says
+    /// whether they all were.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.sender.state.lock().unwrap_or_else(PoisonError::into_inner);
+        while !state.batches.is_empty() || state.sending {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state = self.sender.wake.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
+        }
+        true
+    }
+
+    /// Sends what is waiting (for at most 30 s), logs the run's own figures at its last step
+    /// (`run.steps_per_second`, `run.step_p50_ms`, `run.step_p95_ms`, `run.phase.NAME.share_pct`,
+    /// `run.phase.NAME.per_step_ms`, `run.instrumentation_pct`, with allocations
+    /// `run.allocations_per_step`) and the param `timing.threads`, uploads `summary.json`, `report.html`
+    /// and `flamegraph.svg`, and marks the run finished.
     ///
     /// # Errors
     /// As the server answers; [`MlflowError::Invalid`] when it does not serve artifacts (started without
     /// `--serve-artifacts` where that is not the default) or a file cannot be made. The run is then marked
-    /// failed when dropped.
+    /// failed.
     pub fn finish(mut self, summary: &TrainingSummary) -> Result<(), MlflowError> {
+        self.flush(FLUSH);
         self.steps = self.steps.max(summary.total_steps as u64);
-        self.log_metrics(&summary_metrics(summary))?;
-        self.post(
+        let client = &self.client;
+        client.log_metrics(self.steps, now_ms(), &summary_metrics(summary))?;
+        client.post(
             "runs/log-batch",
-            &json!({ "run_id": self.run_id, "params": [{ "key": "timing.threads", "value": summary.threads.to_string() }] }),
+            &json!({ "run_id": client.run_id, "params": [{ "key": "timing.threads", "value": summary.threads.to_string() }] }),
         )?;
         let json = serde_json::to_vec_pretty(summary).map_err(|error| MlflowError::Invalid(error.to_string()))?;
-        self.upload("summary.json", json)?;
+        client.upload("summary.json", json)?;
         let page = summary.to_html("run").map_err(|error| MlflowError::Invalid(format!("the page: {error}")))?;
-        self.upload("report.html", page.into_bytes())?;
+        client.upload("report.html", page.into_bytes())?;
         let flamegraph = summary
             .call_tree
             .flamegraph_svg("self time by call path")
             .map_err(|error| MlflowError::Invalid(format!("the flamegraph: {error}")))?;
-        self.upload("flamegraph.svg", flamegraph.into_bytes())?;
-        self.set_status("FINISHED")?;
+        client.upload("flamegraph.svg", flamegraph.into_bytes())?;
+        client.set_status("FINISHED")?;
         self.finished = true;
         Ok(())
     }
@@ -208,17 +304,42 @@ impl MlflowRun {
     /// As the server answers.
     pub fn fail(mut self) -> Result<(), MlflowError> {
         self.finished = true;
-        self.set_status("FAILED")
+        self.client.set_status("FAILED")
     }
+}
 
+/// The sending thread: each batch in turn, until the run is dropped with none waiting.
+fn send(client: &Client, sender: &Sender) {
+    loop {
+        let (step, timestamp, metrics) = {
+            let mut state = sender.state.lock().unwrap_or_else(PoisonError::into_inner);
+            loop {
+                if let Some(batch) = state.batches.pop_front() {
+                    state.sending = true;
+                    break batch;
+                }
+                if state.stopping {
+                    return;
+                }
+                state = sender.wake.wait(state).unwrap_or_else(PoisonError::into_inner);
+            }
+        };
+        if let Err(error) = client.log_metrics(step, timestamp, &metrics) {
+            sender.dropped.fetch_add(1, Ordering::Relaxed);
+            *sender.last_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(error.to_string());
+        }
+        sender.state.lock().unwrap_or_else(PoisonError::into_inner).sending = false;
+        sender.wake.notify_all();
+    }
+}
+
+impl Client {
     fn set_status(&self, status: &str) -> Result<(), MlflowError> {
         let update = json!({ "run_id": self.run_id, "status": status, "end_time": now_ms() });
         self.post("runs/update", &update).map(drop)
     }
 
-    fn log_metrics(&self, metrics: &[(String, f64)]) -> Result<(), MlflowError> {
-        let timestamp = now_ms();
-        let step = self.steps;
+    fn log_metrics(&self, step: u64, timestamp: u64, metrics: &[(String, f64)]) -> Result<(), MlflowError> {
         let metrics: Vec<Value> = metrics
             .iter()
             .filter(|(_, value)| value.is_finite())
@@ -229,7 +350,6 @@ impl MlflowRun {
         }
         Ok(())
     }
-
     /// The experiment's id, made when there is none by that name.
     fn experiment(&self, name: &str) -> Result<String, MlflowError> {
         let url = format!("{}/api/2.0/mlflow/experiments/get-by-name", self.base);
@@ -298,11 +418,24 @@ impl MlflowRun {
 }
 
 impl Drop for MlflowRun {
-    /// A run dropped before it was finished (a panic in a batch, an error returned early) is marked
-    /// failed, within the request's time limit; an error doing so is dropped with it.
+    /// Stops the sending thread (it ends once the batch it is sending is sent or its request times out,
+    /// 10 s at most); a run dropped before it was finished (a panic in a batch, an error returned early)
+    /// is marked failed, within the request's time limit, an error doing so dropped with it.
     fn drop(&mut self) {
+        {
+            let mut state = self.sender.state.lock().unwrap_or_else(PoisonError::into_inner);
+            state.stopping = true;
+            // What is still waiting is dropped with the run.
+            let left = state.batches.len() as u64;
+            state.batches.clear();
+            self.sender.dropped.fetch_add(left, Ordering::Relaxed);
+            self.sender.wake.notify_all();
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
         if !self.finished {
-            let _ = self.set_status("FAILED");
+            let _ = self.client.set_status("FAILED");
         }
     }
 }
