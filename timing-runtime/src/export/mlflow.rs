@@ -60,7 +60,7 @@ const METRICS_A_REQUEST: usize = 1_000;
 /// Starting it and finishing it talk to the server and say how that went; the batches in between are
 /// handed to a thread of the run's own, which sends them while the training goes on: [`log_batch`]
 /// never waits on the server. Batches it cannot send (the server down, slow or refusing, or more than
-/// [`QUEUED`] waiting) are dropped and counted ([`dropped`]); once the server answers again, later
+/// 1,024 waiting) are dropped and counted ([`dropped`]); once the server answers again, later
 /// batches arrive.
 ///
 /// [`log_batch`]: MlflowRun::log_batch
@@ -89,7 +89,7 @@ pub struct MlflowRun {
 }
 
 /// Batches waiting to be sent at most; more are dropped and counted.
-pub const QUEUED: usize = 1_024;
+pub(crate) const QUEUED: usize = 1_024;
 
 /// How long [`MlflowRun::finish`] waits for the batches still waiting to be sent.
 const FLUSH: Duration = Duration::from_secs(30);
@@ -223,7 +223,7 @@ impl MlflowRun {
     /// steps of the batches logged so far, this one's included): `steps_per_second`; with step records
     /// (granularity `Step` or finer), `step_p50_ms`, `step_p95_ms`, and per phase `phase.NAME.share_pct`
     /// (of the batch's step time) and `phase.NAME.per_step_ms`; with the counting allocator,
-    /// `allocations_per_step`. Never waits on the server: with [`QUEUED`] batches waiting already, this
+    /// `allocations_per_step`. Never waits on the server: with 1,024 batches waiting already, this
     /// one is dropped and counted.
     pub fn log_batch(&mut self, batch: &BatchTiming) {
         self.steps = self.steps.saturating_add(batch.steps as u64);
